@@ -1,0 +1,192 @@
+"""Websocket handlers: agents' consoles (`/ws/agent`) and customers' chats (`/ws/chat`).
+
+They translate frames to service calls and results to frames, nothing more. A bad frame gets
+an `error` frame and the connection lives on; an oversized one closes it with 1009, which
+aiohttp does itself when a frame exceeds `max_msg_size`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from agent_console import protocol as p
+from agent_console.hub import Connection, ConsoleHub
+from contactcenter.auth import Principal
+from contactcenter.conversations import ConversationService
+from contactcenter.errors import HubError, InvalidInput
+
+log = structlog.get_logger("agent_console.gateway")
+
+
+class HelloRequired(InvalidInput):
+    error_id = "chat.hello_required"
+
+
+async def _open(request: web.Request, max_frame_bytes: int) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=30.0)
+    await ws.prepare(request)
+    return ws
+
+
+async def _frames(ws: web.WebSocketResponse) -> Any:
+    async for msg in ws:
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            yield msg.data
+        elif msg.type == WSMsgType.ERROR:
+            break
+
+
+async def agent_socket(
+    request: web.Request, principal: Principal, service: ConversationService, hub: ConsoleHub,
+    max_frame_bytes: int,
+) -> web.WebSocketResponse:
+    ws = await _open(request, max_frame_bytes)
+    kind = "supervisor" if principal.is_supervisor else "agent"
+    conn = hub.connect(ws, kind, principal.agent_id)
+    log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
+    try:
+        await _send_snapshot(conn, principal, service, hub)
+        async for data in _frames(ws):
+            ref = None
+            try:
+                cmd = p.parse_agent_frame(data)
+                ref = cmd.ref
+                await _agent_command(cmd, principal, service, conn)
+            except HubError as exc:
+                conn.send(p.error_frame(exc, ref))
+    finally:
+        await hub.disconnect(conn)
+        log.info("console_disconnected", agent_id=principal.agent_id,
+                 close_code=ws.close_code)
+    return ws
+
+
+async def _send_snapshot(
+    conn: Connection, principal: Principal, service: ConversationService, hub: ConsoleHub
+) -> None:
+    held = await service.routing.agent_contact_ids(principal.agent_id)
+    hub.hold(principal.agent_id, held)
+    agent_fields = await service.routing.agent_fields(principal.agent_id)
+    contacts = []
+    for contact_id in sorted(held):
+        view = await service.contact_view(contact_id, with_messages=True)
+        if view is not None:
+            contacts.append(view)
+    conn.send({
+        "type": "snapshot",
+        "agent": {**principal.public(), "state": agent_fields.get("state", "offline")},
+        "contacts": contacts,
+        "queues": [q.name for q in service.settings.queues],
+    })
+
+
+async def _agent_command(
+    cmd: p.AgentCommand, agent: Principal, service: ConversationService, conn: Connection
+) -> None:
+    match cmd:
+        case p.Ping():
+            conn.send({"type": "pong"})
+            return
+        case p.SetState():
+            await service.set_state(agent, cmd.state)
+        case p.Accept():
+            await service.accept(agent, cmd.contact_id)
+        case p.Reject():
+            await service.reject(agent, cmd.contact_id)
+        case p.Send():
+            await service.agent_message(agent, cmd.contact_id, cmd.text, cmd.client_msg_id)
+        case p.End():
+            await service.end(agent, cmd.contact_id)
+        case p.WrapUp():
+            await service.wrap_up(agent, cmd.contact_id, cmd.disposition, cmd.notes)
+    if cmd.ref is not None:
+        conn.send({"type": "ack", "ref": cmd.ref})
+
+
+class _Chat:
+    """One customer's chat connection: who they are and which contact they follow."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.customer_id: str | None = None
+        self.name = ""
+        self.contact_id: str | None = None
+
+
+async def chat_socket(
+    request: web.Request, service: ConversationService, hub: ConsoleHub, max_frame_bytes: int
+) -> web.WebSocketResponse:
+    ws = await _open(request, max_frame_bytes)
+    chat = _Chat(hub.connect(ws, "customer", ""))
+    try:
+        async for data in _frames(ws):
+            ref = None
+            try:
+                cmd = p.parse_chat_frame(data)
+                ref = cmd.ref
+                await _chat_command(cmd, chat, service, hub)
+            except HubError as exc:
+                chat.conn.send(p.error_frame(exc, ref))
+    finally:
+        await hub.disconnect(chat.conn)
+    return ws
+
+
+async def _chat_command(
+    cmd: p.ChatCommand, chat: _Chat, service: ConversationService, hub: ConsoleHub
+) -> None:
+    conn = chat.conn
+    if isinstance(cmd, p.Ping):
+        conn.send({"type": "pong"})
+        return
+    if isinstance(cmd, p.Hello):
+        await _hello(cmd, chat, service, hub)
+        return
+    if chat.customer_id is None:
+        raise HelloRequired("send hello first")
+    if isinstance(cmd, p.CustomerMessage):
+        if chat.contact_id is None:
+            contact_id = await service.start_contact(
+                chat.customer_id, chat.name, "chat", cmd.text, cmd.client_msg_id
+            )
+            chat.contact_id = contact_id
+            hub.attach_contact(conn, contact_id)
+            conn.send({"type": "queued", "contact_id": contact_id,
+                       "queue": (await service.routing.contact(contact_id) or _NoQueue).queue})
+            # The first message was stored before this connection followed the contact.
+            for m in await service.crm.transcript(contact_id):
+                conn.send({"type": "message", "contact_id": contact_id, "message": m.wire()})
+        else:
+            await service.customer_message(chat.contact_id, cmd.text, cmd.client_msg_id)
+    elif isinstance(cmd, p.Leave) and chat.contact_id is not None:
+        await service.customer_leave(chat.contact_id)
+        chat.contact_id = None
+    if cmd.ref is not None:
+        conn.send({"type": "ack", "ref": cmd.ref})
+
+
+class _NoQueue:
+    queue = ""
+
+
+async def _hello(cmd: p.Hello, chat: _Chat, service: ConversationService, hub: ConsoleHub) -> None:
+    visitor_id = cmd.visitor_id or secrets.token_urlsafe(18)
+    chat.name = cmd.name
+    chat.customer_id = await service.identify_visitor(visitor_id, cmd.name)
+    found = await service.open_contact(chat.customer_id, "chat")
+    messages: list[dict[str, Any]] = []
+    status = "new"
+    chat.contact_id = None
+    if found is not None:
+        chat.contact_id, live_state = found
+        hub.attach_contact(chat.conn, chat.contact_id)
+        messages = [m.wire() for m in await service.crm.transcript(chat.contact_id)]
+        status = "connected" if live_state == "assigned" else "waiting"
+    chat.conn.send({"type": "welcome", "visitor_id": visitor_id, "contact_id": chat.contact_id,
+                    "messages": messages, "status": status})
+    if cmd.ref is not None:
+        chat.conn.send({"type": "ack", "ref": cmd.ref})

@@ -1,0 +1,159 @@
+"""The connection hub: every websocket of this process, and the events pushed to them.
+
+Each connection has a bounded outbound queue drained by its own writer task, so a slow client
+never stalls the hub: when its queue is full it is disconnected (close code 1013) and its
+console recovers through a fresh snapshot on reconnect. Events reach the hub from the stream
+tail of this process, so a console sees what happened on any hub process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from agent_console.fanout import Delivery, deliveries
+from agent_console.protocol import Sequencer
+from contactcenter.events import Event
+
+log = structlog.get_logger("agent_console.hub")
+
+CLOSE_TOO_SLOW = 1013  # RFC 6455 section 7.4.1 registry: "Try Again Later"
+
+Enricher = Callable[[Delivery], Awaitable[dict[str, Any] | None]]
+
+
+class Connection:
+    """One websocket and its outbound queue."""
+
+    def __init__(self, ws: web.WebSocketResponse, kind: str, key: str, queue_size: int) -> None:
+        self.ws = ws
+        self.kind = kind  # "agent", "supervisor" or "customer"
+        self.key = key  # agent id, or contact id ('' until a customer has a contact)
+        self.seq = Sequencer()
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = False
+        self._writer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write())
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        """Queue a frame; a client whose queue is full is dropped, never waited for."""
+        if self.dropped:
+            return False
+        try:
+            self.queue.put_nowait(self.seq.encode(frame))
+            return True
+        except asyncio.QueueFull:
+            self.dropped = True
+            log.warning("console_too_slow", kind=self.kind)
+            asyncio.create_task(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"))
+            return False
+
+    async def _write(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if text is None or self.ws.closed:
+                return
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            if not self.dropped:
+                try:
+                    self.queue.put_nowait(None)
+                    await asyncio.wait_for(asyncio.shield(self._writer), timeout=1.0)
+                except (asyncio.QueueFull, TimeoutError):
+                    pass
+            self._writer.cancel()
+
+
+class ConsoleHub:
+    def __init__(self, enrich: Enricher, *, queue_size: int = 256) -> None:
+        self.enrich = enrich
+        self.queue_size = queue_size
+        self.agents: dict[str, set[Connection]] = defaultdict(set)
+        self.customers: dict[str, set[Connection]] = defaultdict(set)
+        self.supervisors: set[Connection] = set()
+        # Contacts each locally connected agent holds, kept current from events.
+        self.holdings: dict[str, set[str]] = defaultdict(set)
+
+    def connect(self, ws: web.WebSocketResponse, kind: str, key: str) -> Connection:
+        conn = Connection(ws, kind, key, self.queue_size)
+        conn.start()
+        if kind in ("agent", "supervisor"):
+            self.agents[key].add(conn)
+        if kind == "supervisor":
+            self.supervisors.add(conn)
+        if kind == "customer" and key:
+            self.customers[key].add(conn)
+        return conn
+
+    def attach_contact(self, conn: Connection, contact_id: str) -> None:
+        """A customer connection now follows `contact_id`."""
+        if conn.key:
+            self.customers[conn.key].discard(conn)
+        conn.key = contact_id
+        self.customers[contact_id].add(conn)
+
+    def hold(self, agent_id: str, contact_ids: set[str]) -> None:
+        self.holdings[agent_id] |= contact_ids
+
+    async def disconnect(self, conn: Connection) -> None:
+        for registry in (self.agents, self.customers):
+            conns = registry.get(conn.key)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del registry[conn.key]
+        self.supervisors.discard(conn)
+        if conn.kind != "customer" and conn.key not in self.agents:
+            self.holdings.pop(conn.key, None)
+        await conn.stop()
+
+    def _holders(self, contact_id: str | None) -> frozenset[str]:
+        if not contact_id:
+            return frozenset()
+        return frozenset(a for a, held in self.holdings.items() if contact_id in held)
+
+    async def dispatch(self, event: Event) -> int:
+        """Push `event` to every local connection it concerns; returns frames queued."""
+        sent = 0
+        holders = self._holders(getattr(event, "contact_id", None))
+        for d in deliveries(event, holders):
+            targets = self._targets(d)
+            if d.holds and d.audience_id in self.agents:
+                self.holdings[d.audience_id].add(d.holds)
+            if d.releases and d.audience_id in self.holdings:
+                self.holdings[d.audience_id].discard(d.releases)
+            if not targets:
+                continue
+            frame: dict[str, Any] | None = d.frame
+            if d.enrich is not None:
+                frame = await self.enrich(d)
+                if frame is None:
+                    continue
+            for conn in targets:
+                sent += conn.send(frame)
+        return sent
+
+    def _targets(self, d: Delivery) -> list[Connection]:
+        if d.audience == "supervisors":
+            return list(self.supervisors)
+        if d.audience == "agent":
+            return list(self.agents.get(d.audience_id, ()))
+        return list(self.customers.get(d.audience_id, ()))
+
+    async def close_all(self) -> None:
+        conns = {c for s in self.agents.values() for c in s}
+        conns |= {c for s in self.customers.values() for c in s}
+        for conn in conns:
+            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")

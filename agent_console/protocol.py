@@ -1,0 +1,155 @@
+"""The websocket message protocols (docs/protocol.md), as a pure codec.
+
+`parse_agent_frame` / `parse_chat_frame` turn one text frame into a typed command or raise a
+`HubError` with a stable id; `Sequencer` stamps outgoing frames with their sequence numbers.
+Nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from contactcenter.errors import MalformedFrame, UnknownFrameType
+
+Ref = Annotated[str, Field(max_length=64)]
+ContactId = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ClientMsgId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ref: Ref | None = None
+
+
+class SetState(_Frame):
+    type: Literal["set_state"]
+    state: Literal["available", "away", "offline"]
+
+
+class Accept(_Frame):
+    type: Literal["accept"]
+    contact_id: ContactId
+
+
+class Reject(_Frame):
+    type: Literal["reject"]
+    contact_id: ContactId
+
+
+class Send(_Frame):
+    type: Literal["send"]
+    contact_id: ContactId
+    text: Text
+    client_msg_id: ClientMsgId | None = None
+
+
+class End(_Frame):
+    type: Literal["end"]
+    contact_id: ContactId
+
+
+class WrapUp(_Frame):
+    type: Literal["wrapup"]
+    contact_id: ContactId
+    disposition: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    notes: Annotated[str, Field(max_length=4000)] = ""
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    visitor_id: Annotated[str, Field(min_length=8, max_length=64)] | None = None
+
+
+class CustomerMessage(_Frame):
+    type: Literal["message"]
+    text: Text
+    client_msg_id: ClientMsgId | None = None
+
+
+class Leave(_Frame):
+    type: Literal["leave"]
+
+
+AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Ping
+ChatCommand = Hello | CustomerMessage | Leave | Ping
+
+_AGENT = TypeAdapter[AgentCommand](
+    Annotated[AgentCommand, Field(discriminator="type")]  # type: ignore[arg-type]
+)
+_CHAT = TypeAdapter[ChatCommand](
+    Annotated[ChatCommand, Field(discriminator="type")]  # type: ignore[arg-type]
+)
+_AGENT_TYPES = frozenset(("set_state", "accept", "reject", "send", "end", "wrapup", "ping"))
+_CHAT_TYPES = frozenset(("hello", "message", "leave", "ping"))
+
+
+def _load(text: str | bytes, known: frozenset[str]) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedFrame("frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedFrame("frame must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise MalformedFrame("frame has no string 'type'")
+    if kind not in known:
+        raise UnknownFrameType(f"unknown frame type {kind!r}", type=kind,
+                               ref=data.get("ref") if isinstance(data.get("ref"), str) else None)
+    return data
+
+
+def _errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors()]
+
+
+def parse_agent_frame(text: str | bytes) -> AgentCommand:
+    """The agent command in one frame; `MalformedFrame` or `UnknownFrameType` otherwise."""
+    data = _load(text, _AGENT_TYPES)
+    try:
+        return _AGENT.validate_python(data)
+    except ValidationError as exc:
+        raise MalformedFrame("invalid frame", errors=_errors(exc),
+                             ref=data.get("ref") if isinstance(data.get("ref"), str) else None
+                             ) from None
+
+
+def parse_chat_frame(text: str | bytes) -> ChatCommand:
+    """The customer command in one frame; `MalformedFrame` or `UnknownFrameType` otherwise."""
+    data = _load(text, _CHAT_TYPES)
+    try:
+        return _CHAT.validate_python(data)
+    except ValidationError as exc:
+        raise MalformedFrame("invalid frame", errors=_errors(exc),
+                             ref=data.get("ref") if isinstance(data.get("ref"), str) else None
+                             ) from None
+
+
+class Sequencer:
+    """Stamps the frames of one connection with `seq` 1, 2, 3... and encodes them."""
+
+    def __init__(self) -> None:
+        self.last_seq = 0
+
+    def encode(self, frame: dict[str, Any]) -> str:
+        self.last_seq += 1
+        return json.dumps({"seq": self.last_seq, **frame}, separators=(",", ":"))
+
+
+def error_frame(error: Any, ref: str | None = None) -> dict[str, Any]:
+    body = {"type": "error", **error.as_dict()}
+    details = body.get("details") or {}
+    ref = ref or details.pop("ref", None)
+    if ref is not None:
+        body["ref"] = ref
+    return body

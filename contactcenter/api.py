@@ -1,0 +1,134 @@
+"""REST endpoints: login, session, health; and the middleware that maps errors to HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contactcenter.auth import Principal
+from contactcenter.errors import HubError, InvalidInput, Unauthenticated
+
+log = structlog.get_logger("contactcenter.api")
+
+SESSION_COOKIE = "cc_session"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(error: HubError) -> web.Response:
+    return web.json_response(error.as_dict(), status=error.http_status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HubError as exc:
+        return json_error(exc)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return web.json_response(
+                {"error_id": f"http.{exc.status}", "message": exc.reason, "details": {}},
+                status=exc.status, headers={k: v for k, v in exc.headers.items()
+                                            if k.lower() == "allow"},
+            )
+        raise
+    except Exception:
+        log.exception("request_failed", path=request.path, method=request.method)
+        return web.json_response(
+            {"error_id": "internal", "message": "internal error", "details": {}}, status=500
+        )
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise InvalidInput("body is not valid JSON") from None
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip() or None
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def require_principal(request: web.Request) -> Principal:
+    from contactcenter.app import AGENTS
+
+    token = _token(request)
+    principal = await request.app[AGENTS].authenticate(token) if token else None
+    if principal is None:
+        raise Unauthenticated("log in first")
+    return principal
+
+
+async def login(request: web.Request) -> web.Response:
+    from contactcenter.app import AGENTS
+
+    try:
+        body = LoginBody.model_validate(await _json_body(request))
+    except ValidationError as exc:
+        raise InvalidInput("username and password are required",
+                           errors=[e["msg"] for e in exc.errors()]) from None
+    token, principal = await request.app[AGENTS].login(body.username, body.password)
+    log.info("agent_logged_in", agent_id=principal.agent_id)
+    response = web.json_response({"token": token, "agent": principal.public()})
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    from contactcenter.app import AGENTS
+
+    token = _token(request)
+    if token:
+        await request.app[AGENTS].logout(token)
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    principal = await require_principal(request)
+    return web.json_response({"agent": principal.public()})
+
+
+async def _check(name: str, probe: Awaitable[Any]) -> str | None:
+    try:
+        await asyncio.wait_for(probe, timeout=2.0)
+        return None
+    except Exception:
+        return name
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when Redis and PostgreSQL answer; 503 naming what is down."""
+    from contactcenter.app import POOL, REDIS
+
+    down = [d for d in await asyncio.gather(
+        _check("redis", request.app[REDIS].ping()),
+        _check("postgres", request.app[POOL].fetchval("SELECT 1")),
+    ) if d]
+    if down:
+        return web.json_response({"status": "down", "down": down}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)

@@ -1,0 +1,181 @@
+"""The composition root: builds the aiohttp application and everything it runs on.
+
+This is the one place that creates Redis and PostgreSQL clients. Background tasks (the routing
+worker, the history writer, the stream tail feeding the consoles) are each owned by a
+cleanup context that starts them, yields, then cancels and awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from agent_console.fanout import Delivery
+from agent_console.gateway import agent_socket, chat_socket
+from agent_console.hub import ConsoleHub
+from contactcenter import api
+from contactcenter.auth import AgentStore
+from contactcenter.conversations import ConversationService
+from contactcenter.crm import CrmStore
+from contactcenter.db import create_pool, migrate
+from contactcenter.eventbus import EventBus, EventGroupConsumer
+from contactcenter.history import HistoryWriter
+from contactcenter.seed import seed_demo
+from contactcenter.settings import HubSettings
+from routing.core import QueuePolicy
+from routing.store import RoutingStore
+from routing.worker import RoutingWorker, wall_clock_ms
+
+log = structlog.get_logger("contactcenter.app")
+
+SETTINGS = web.AppKey("settings", HubSettings)
+REDIS = web.AppKey("redis", Redis)
+POOL = web.AppKey("pool", asyncpg.Pool)
+AGENTS = web.AppKey("agents", AgentStore)
+SERVICE = web.AppKey("service", ConversationService)
+HUB = web.AppKey("hub", ConsoleHub)
+BUS = web.AppKey("bus", EventBus)
+ROUTING = web.AppKey("routing", RoutingStore)
+CLOCK = web.AppKey("clock", Callable[[], int])  # type: ignore[arg-type]
+
+
+def queue_policies(settings: HubSettings) -> dict[str, QueuePolicy]:
+    return {
+        q.name: QueuePolicy(q.name, q.skill, int(q.offer_timeout_s * 1000))
+        for q in settings.queues
+    }
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def _enricher(service: ConversationService, agents: AgentStore) -> Callable[
+    [Delivery], Awaitable[dict[str, Any] | None]
+]:
+    async def enrich(d: Delivery) -> dict[str, Any] | None:
+        if d.enrich == "offer":
+            contact = await service.contact_view(d.extra["contact_id"], with_messages=True)
+            return None if contact is None else {**d.frame, "contact": contact}
+        if d.enrich == "assigned":
+            contact = await service.contact_view(d.extra["contact_id"], with_messages=True)
+            return None if contact is None else {**d.frame, "contact": contact}
+        if d.enrich == "agent_joined":
+            agent = await agents.get(d.extra["agent_id"])
+            return {**d.frame, "agent_name": agent.display_name if agent else "An agent"}
+        return d.frame
+
+    return enrich
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url and settings.database_url, "storage URLs must be resolved first"
+    redis = redis_client(settings.redis_url)
+    pool = await create_pool(settings.database_url, size=settings.db_pool_size)
+    try:
+        await migrate(pool)
+        agents = AgentStore(pool, session_ttl_h=settings.session_ttl_h)
+        if settings.demo_seed and settings.demo_password:
+            await seed_demo(agents, settings.demo_password, settings.chat_capacity)
+        routing = RoutingStore(redis, settings.routing_domain, stream_maxlen=settings.stream_maxlen)
+        bus = EventBus(redis, routing.keys.events, maxlen=settings.stream_maxlen)
+        service = ConversationService(
+            settings, CrmStore(pool), agents, routing, bus, app.get(CLOCK, wall_clock_ms)
+        )
+        app[REDIS], app[POOL], app[AGENTS], app[ROUTING], app[BUS] = (
+            redis, pool, agents, routing, bus)
+        app[SERVICE] = service
+        app[HUB] = ConsoleHub(_enricher(service, agents),
+                              queue_size=settings.outbound_queue_size)
+        yield
+        await app[HUB].close_all()
+    finally:
+        await pool.close()
+        await redis.aclose()
+
+
+async def _tail_to_hub(app: web.Application) -> None:
+    hub = app[HUB]
+    async for _entry_id, event in app[BUS].tail():
+        try:
+            await hub.dispatch(event)
+        except Exception as exc:  # one bad event must not stop live delivery
+            log.error("dispatch_failed", event_type=event.type, error=str(exc))
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    worker = RoutingWorker(
+        app[ROUTING], queue_policies(settings), tick_ms=settings.routing_tick_ms,
+        clock=app.get(CLOCK, wall_clock_ms),
+    )
+    history = EventGroupConsumer(
+        app[REDIS], app[ROUTING].keys.events, "history", HistoryWriter(app[POOL]),
+        claim_idle_ms=settings.claim_idle_ms,
+    )
+    tasks = [
+        asyncio.create_task(worker.run(), name="routing-worker"),
+        asyncio.create_task(history.run(), name="history-writer"),
+        asyncio.create_task(_tail_to_hub(app), name="console-tail"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("agent_console") / "static"))
+
+
+def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
+    """The hub's web application for `settings` (storage URLs already resolved)."""
+    app = web.Application(middlewares=[api.error_middleware],
+                          client_max_size=settings.max_frame_bytes)
+    app[SETTINGS] = settings
+    if clock is not None:
+        app[CLOCK] = clock
+    app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(_workers)
+    api.add_routes(app)
+
+    async def ws_agent(request: web.Request) -> web.StreamResponse:
+        principal = await api.require_principal(request)
+        return await agent_socket(request, principal, app[SERVICE], app[HUB],
+                                  settings.max_frame_bytes)
+
+    async def ws_chat(request: web.Request) -> web.StreamResponse:
+        return await chat_socket(request, app[SERVICE], app[HUB], settings.max_frame_bytes)
+
+    app.router.add_get("/ws/agent", ws_agent)
+    app.router.add_get("/ws/chat", ws_chat)
+    static = static_dir()
+    page = {"console": static / "console.html", "chat": static / "chat.html"}
+
+    async def console_page(_r: web.Request) -> web.StreamResponse:
+        return web.FileResponse(page["console"])
+
+    async def chat_page(_r: web.Request) -> web.StreamResponse:
+        return web.FileResponse(page["chat"])
+
+    async def root(_r: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/console")
+
+    app.router.add_get("/console", console_page)
+    app.router.add_get("/chat", chat_page)
+    app.router.add_get("/", root)
+    app.router.add_static("/static", static)
+    return app

@@ -1,0 +1,116 @@
+"""Agents' accounts and login sessions.
+
+Passwords are hashed with argon2id (argon2-cffi). A login returns a random token; only its
+SHA-256 is stored, with an expiry. Hashing is CPU work, so it runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from contactcenter.errors import BadCredentials
+
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown username as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+ROLES = ("agent", "supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is behind a session."""
+
+    agent_id: str
+    username: str
+    display_name: str
+    role: str
+    skills: dict[str, int] = field(default_factory=dict)
+    chat_capacity: int = 3
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role in ("supervisor", "admin")
+
+    def public(self) -> dict[str, str]:
+        return {"agent_id": self.agent_id, "username": self.username,
+                "display_name": self.display_name, "role": self.role}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _principal(row: asyncpg.Record) -> Principal:
+    skills = row["skills"]
+    return Principal(
+        agent_id=str(row["id"]), username=row["username"], display_name=row["display_name"],
+        role=row["role"], skills=json.loads(skills) if isinstance(skills, str) else dict(skills),
+        chat_capacity=row["chat_capacity"],
+    )
+
+
+class AgentStore:
+    def __init__(self, pool: asyncpg.Pool, *, session_ttl_h: float = 12.0) -> None:
+        self.pool = pool
+        self.session_ttl = timedelta(hours=session_ttl_h)
+
+    async def create_agent(
+        self, username: str, password: str, *, display_name: str, role: str = "agent",
+        skills: dict[str, int] | None = None, chat_capacity: int = 3,
+    ) -> str:
+        """Create the agent if the username is free; returns the agent id either way."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        pw_hash = await asyncio.to_thread(_hasher.hash, password)
+        row = await self.pool.fetchrow(
+            "INSERT INTO agents (id, username, display_name, role, password_hash, skills,"
+            " chat_capacity) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+            " ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING id",
+            uuid.uuid4(), username, display_name, role, pw_hash, json.dumps(skills or {}),
+            chat_capacity,
+        )
+        assert row is not None
+        return str(row["id"])
+
+    async def login(self, username: str, password: str) -> tuple[str, Principal]:
+        """A new session token for valid credentials; `BadCredentials` otherwise."""
+        row = await self.pool.fetchrow("SELECT * FROM agents WHERE username = $1", username)
+        stored = row["password_hash"] if row else _DUMMY_HASH
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            raise BadCredentials("unknown username or wrong password") from None
+        if row is None:
+            raise BadCredentials("unknown username or wrong password")
+        token = secrets.token_urlsafe(32)
+        await self.pool.execute(
+            "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
+            _token_hash(token), row["id"], datetime.now(UTC) + self.session_ttl,
+        )
+        return token, _principal(row)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        row = await self.pool.fetchrow(
+            "SELECT a.* FROM sessions s JOIN agents a ON a.id = s.agent_id"
+            " WHERE s.token_hash = $1 AND s.expires_at > now()",
+            _token_hash(token),
+        )
+        return _principal(row) if row else None
+
+    async def logout(self, token: str) -> None:
+        await self.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
+
+    async def get(self, agent_id: str) -> Principal | None:
+        row = await self.pool.fetchrow("SELECT * FROM agents WHERE id = $1", uuid.UUID(agent_id))
+        return _principal(row) if row else None

@@ -1,0 +1,203 @@
+"""The conversation service: what customers and agents can do, as the gateways call it.
+
+Each operation validates against the live routing state, changes the stores (PostgreSQL for
+what was said, Redis scripts for routing), and lets the event stream tell everyone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from contactcenter import events as ev
+from contactcenter.auth import AgentStore, Principal
+from contactcenter.crm import CrmStore, resolve_identity
+from contactcenter.errors import (
+    ContactNotAssigned,
+    ConversationClosed,
+    DispositionRequired,
+    OfferGone,
+    UnknownDisposition,
+)
+from contactcenter.eventbus import EventBus
+from contactcenter.settings import HubSettings
+from routing.store import (
+    AcceptStatus,
+    EndStatus,
+    RequeueStatus,
+    RoutingStore,
+    WrapUpStatus,
+)
+
+log = structlog.get_logger("contactcenter.conversations")
+
+OPEN_STATES = ("queued", "offered", "assigned")
+
+
+class ConversationService:
+    def __init__(
+        self, settings: HubSettings, crm: CrmStore, agents: AgentStore, routing: RoutingStore,
+        bus: EventBus, clock: Callable[[], int],
+    ) -> None:
+        self.settings = settings
+        self.crm = crm
+        self.agents = agents
+        self.routing = routing
+        self.bus = bus
+        self.clock = clock
+
+    # --- customers -------------------------------------------------------------------------
+
+    async def identify_visitor(self, visitor_id: str, name: str) -> str:
+        return await resolve_identity(self.crm, "visitor", visitor_id, name)
+
+    async def open_contact(self, customer_id: str, channel: str) -> tuple[str, str] | None:
+        """The customer's open contact on `channel` and its live state, if there is one."""
+        record = await self.crm.latest_open_contact(customer_id, channel)
+        if record is None:
+            return None
+        live = await self.routing.contact(record.contact_id)
+        if live is None or live.state not in OPEN_STATES:
+            return None
+        return record.contact_id, live.state
+
+    async def start_contact(
+        self, customer_id: str, customer_name: str, channel: str, first_text: str,
+        client_msg_id: str | None,
+    ) -> str:
+        """A new contact with its first message, queued for an agent."""
+        queue = self._queue_for(channel)
+        now_ms = self.clock()
+        contact_id = await self.crm.create_contact(
+            customer_id=customer_id, channel=channel, queue=queue.name, arrived_at_ms=now_ms
+        )
+        await self.bus.publish(ev.ContactArrived(
+            at_ms=now_ms, contact_id=contact_id, customer_id=customer_id, channel=channel,
+            queue=queue.name, customer_name=customer_name,
+        ))
+        await self._store_and_publish(contact_id, "customer", first_text, None, client_msg_id)
+        await self.routing.enqueue(
+            contact_id=contact_id, queue=queue.name, skill=queue.skill, channel=channel,
+            customer_id=customer_id, priority=0, now_ms=now_ms,
+        )
+        log.info("contact_queued", contact_id=contact_id, queue=queue.name, channel=channel)
+        return contact_id
+
+    async def customer_message(
+        self, contact_id: str, text: str, client_msg_id: str | None
+    ) -> None:
+        live = await self.routing.contact(contact_id)
+        if live is None or live.state not in OPEN_STATES:
+            raise ConversationClosed("this conversation is over", contact_id=contact_id)
+        agent = live.agent_id if live.state in ("offered", "assigned") else None
+        await self._store_and_publish(contact_id, "customer", text, agent, client_msg_id)
+
+    async def customer_leave(self, contact_id: str) -> None:
+        now_ms = self.clock()
+        live = await self.routing.contact(contact_id)
+        if live is None:
+            return
+        if live.state in ("queued", "offered"):
+            await self.routing.abandon(contact_id, now_ms)
+        elif live.state == "assigned":
+            await self.routing.end_conversation(contact_id, None, now_ms)
+
+    # --- agents ----------------------------------------------------------------------------
+
+    async def set_state(self, agent: Principal, state: str) -> None:
+        await self.routing.set_agent_state(
+            agent.agent_id, state, skills=agent.skills, capacity=agent.chat_capacity,
+            now_ms=self.clock(),
+        )
+
+    async def accept(self, agent: Principal, contact_id: str) -> None:
+        status = await self.routing.accept(contact_id, agent.agent_id, self.clock())
+        if status is not AcceptStatus.ACCEPTED:
+            raise OfferGone("this offer is no longer yours", contact_id=contact_id,
+                            why=status.name.lower())
+
+    async def reject(self, agent: Principal, contact_id: str) -> None:
+        live = await self.routing.contact(contact_id)
+        status = RequeueStatus.NO_SUCH_OFFER
+        if live is not None:
+            status = await self.routing.requeue(
+                contact_id, agent.agent_id, live.queue, self.clock(), expired=False
+            )
+        if status is not RequeueStatus.REQUEUED:
+            raise OfferGone("this offer is no longer yours", contact_id=contact_id)
+
+    async def agent_message(
+        self, agent: Principal, contact_id: str, text: str, client_msg_id: str | None
+    ) -> None:
+        live = await self.routing.contact(contact_id)
+        if live is None or live.agent_id != agent.agent_id or live.state != "assigned":
+            raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
+        await self._store_and_publish(contact_id, "agent", text, agent.agent_id, client_msg_id)
+
+    async def end(self, agent: Principal, contact_id: str) -> None:
+        status = await self.routing.end_conversation(contact_id, agent.agent_id, self.clock())
+        if status is not EndStatus.ENDED:
+            raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
+
+    async def wrap_up(
+        self, agent: Principal, contact_id: str, disposition: str | None, notes: str
+    ) -> None:
+        live = await self.routing.contact(contact_id)
+        if live is None or live.agent_id != agent.agent_id or live.state != "wrapup":
+            raise ContactNotAssigned("not in wrap-up with you", contact_id=contact_id)
+        queue = self.settings.queue(live.queue)
+        if disposition is None and queue.disposition_required:
+            raise DispositionRequired("choose a disposition", choices=list(queue.dispositions))
+        if disposition is not None and disposition not in queue.dispositions:
+            raise UnknownDisposition(f"unknown disposition {disposition!r}",
+                                     choices=list(queue.dispositions))
+        status = await self.routing.wrap_up(
+            contact_id, agent.agent_id, disposition, notes, self.clock()
+        )
+        if status is not WrapUpStatus.CLOSED:
+            raise ContactNotAssigned("not in wrap-up with you", contact_id=contact_id)
+
+    # --- shared ----------------------------------------------------------------------------
+
+    def _queue_for(self, channel: str) -> Any:
+        for q in self.settings.queues:
+            if channel in q.channels:
+                return q
+        return self.settings.queues[0]
+
+    async def _store_and_publish(
+        self, contact_id: str, sender: str, text: str, agent_id: str | None,
+        client_msg_id: str | None,
+    ) -> None:
+        msg = await self.crm.add_message(
+            contact_id, sender, text, agent_id=agent_id if sender == "agent" else None,
+            client_msg_id=client_msg_id,
+        )
+        # Published even for a retry already stored: the first attempt may have died between
+        # the insert and the publish. Consumers de-duplicate on message_id.
+        await self.bus.publish(ev.MessageSent(
+            at_ms=msg.at_ms, contact_id=contact_id, message_id=msg.message_id, sender=sender,
+            agent_id=agent_id, body=msg.body, client_msg_id=client_msg_id,
+        ))
+
+    async def contact_view(self, contact_id: str, *, with_messages: bool) -> dict[str, Any] | None:
+        """A contact object as docs/protocol.md describes it."""
+        record = await self.crm.contact(contact_id)
+        if record is None:
+            return None
+        live = await self.routing.contact(contact_id)
+        view: dict[str, Any] = {
+            "contact_id": contact_id, "queue": record.queue, "channel": record.channel,
+            "state": live.state if live else record.state,
+            "customer": {"customer_id": record.customer_id, "name": record.customer_name},
+            "messages": [],
+        }
+        if live is not None and live.state == "offered":
+            fields = await self.routing.redis.hget(  # type: ignore[misc]
+                self.routing.keys.contact(contact_id), "deadline_ms")
+            view["deadline_ms"] = int(fields) if fields else None
+        if with_messages:
+            view["messages"] = [m.wire() for m in await self.crm.transcript(contact_id)]
+        return view

@@ -1,0 +1,157 @@
+"""The CRM store: customers, identities, contacts and their messages in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+
+def ms_to_dt(at_ms: int) -> datetime:
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+
+
+def dt_to_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    contact_id: str
+    sender: str
+    agent_id: str | None
+    body: str
+    at_ms: int
+    client_msg_id: str | None
+    created: bool  # False when a retry found the message already stored
+
+    def wire(self) -> dict[str, Any]:
+        return {"message_id": self.message_id, "sender": self.sender, "body": self.body,
+                "at_ms": self.at_ms, "client_msg_id": self.client_msg_id}
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    contact_id: str
+    customer_id: str
+    customer_name: str
+    channel: str
+    queue: str
+    state: str
+    agent_id: str | None
+
+
+def _message(row: asyncpg.Record, created: bool) -> StoredMessage:
+    return StoredMessage(
+        message_id=str(row["id"]), contact_id=str(row["contact_id"]), sender=row["sender"],
+        agent_id=str(row["agent_id"]) if row["agent_id"] else None, body=row["body"],
+        at_ms=dt_to_ms(row["created_at"]), client_msg_id=row["client_msg_id"], created=created,
+    )
+
+
+class CrmStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def resolve_identity(self, kind: str, value: str, display_name: str) -> str:
+        """The customer behind an identity; an unknown identity creates a customer."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT customer_id FROM identities WHERE kind = $1 AND value = $2", kind, value
+            )
+            if row:
+                if display_name:
+                    await conn.execute(
+                        "UPDATE customers SET display_name = $2 WHERE id = $1"
+                        " AND display_name = ''", row["customer_id"], display_name,
+                    )
+                return str(row["customer_id"])
+            customer_id = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO customers (id, display_name) VALUES ($1, $2)", customer_id,
+                display_name,
+            )
+            inserted = await conn.fetchrow(
+                "INSERT INTO identities (kind, value, customer_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING customer_id", kind, value, customer_id,
+            )
+            if inserted is None:  # another request created it first: use theirs
+                raise _Retry
+            return str(customer_id)
+
+    async def create_contact(
+        self, *, customer_id: str, channel: str, queue: str, arrived_at_ms: int
+    ) -> str:
+        contact_id = str(uuid.uuid4())
+        await self.pool.execute(
+            "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at)"
+            " VALUES ($1, $2, $3, $4, 'queued', $5)",
+            uuid.UUID(contact_id), uuid.UUID(customer_id), channel, queue,
+            ms_to_dt(arrived_at_ms),
+        )
+        return contact_id
+
+    async def contact(self, contact_id: str) -> ContactRecord | None:
+        row = await self.pool.fetchrow(
+            "SELECT c.*, cu.display_name FROM contacts c JOIN customers cu"
+            " ON cu.id = c.customer_id WHERE c.id = $1", uuid.UUID(contact_id),
+        )
+        if row is None:
+            return None
+        return ContactRecord(
+            contact_id=str(row["id"]), customer_id=str(row["customer_id"]),
+            customer_name=row["display_name"], channel=row["channel"], queue=row["queue"],
+            state=row["state"], agent_id=str(row["agent_id"]) if row["agent_id"] else None,
+        )
+
+    async def latest_open_contact(self, customer_id: str, channel: str) -> ContactRecord | None:
+        row = await self.pool.fetchrow(
+            "SELECT id FROM contacts WHERE customer_id = $1 AND channel = $2"
+            " AND state NOT IN ('closed', 'abandoned', 'wrapup')"
+            " ORDER BY arrived_at DESC LIMIT 1", uuid.UUID(customer_id), channel,
+        )
+        return await self.contact(str(row["id"])) if row else None
+
+    async def add_message(
+        self, contact_id: str, sender: str, body: str, *, agent_id: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> StoredMessage:
+        """Store a message; a retry with the same `client_msg_id` returns the stored one."""
+        row = await self.pool.fetchrow(
+            "INSERT INTO messages (id, contact_id, sender, agent_id, body, client_msg_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING *",
+            uuid.uuid4(), uuid.UUID(contact_id), sender,
+            uuid.UUID(agent_id) if agent_id else None, body, client_msg_id,
+        )
+        if row is not None:
+            return _message(row, created=True)
+        row = await self.pool.fetchrow(
+            "SELECT * FROM messages WHERE contact_id = $1 AND sender = $2 AND client_msg_id = $3",
+            uuid.UUID(contact_id), sender, client_msg_id,
+        )
+        assert row is not None
+        return _message(row, created=False)
+
+    async def transcript(self, contact_id: str) -> list[StoredMessage]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM messages WHERE contact_id = $1 ORDER BY created_at, id",
+            uuid.UUID(contact_id),
+        )
+        return [_message(r, created=False) for r in rows]
+
+
+class _Retry(Exception):
+    """An identity was created concurrently; the caller looks it up again."""
+
+
+async def resolve_identity(crm: CrmStore, kind: str, value: str, display_name: str) -> str:
+    for _ in range(3):
+        try:
+            return await crm.resolve_identity(kind, value, display_name)
+        except _Retry:
+            continue
+    raise RuntimeError("identity kept changing under us")

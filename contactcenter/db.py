@@ -1,0 +1,55 @@
+"""PostgreSQL: the connection pool and schema migrations.
+
+Migrations are the numbered `.sql` files of `contactcenter/migrations`, applied in order, each
+in its own transaction, under an advisory lock so that hub processes starting together apply
+each one exactly once.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("contactcenter.db")
+
+_MIGRATION_LOCK = 7_201_553  # advisory lock key: any constant shared by every hub process
+
+
+async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=30)
+    assert pool is not None
+    return pool
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("contactcenter.migrations")
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in names]
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the migrations not yet applied; returns their versions."""
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, sql in migration_files():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                    )
+                log.info("migration_applied", version=version)
+                applied_now.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

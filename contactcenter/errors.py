@@ -1,0 +1,96 @@
+"""One error tree for the hub. Every error has a stable `error_id` that clients may rely on.
+
+The REST middleware maps `HubError` to an HTTP status and a JSON body
+`{"error_id": ..., "message": ..., "details": {...}}`; the websocket gateways send the same
+shape as an `error` frame. "No agent available" is not an error: it is simply no decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    error_id = "hub.error"
+    http_status = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error_id": self.error_id, "message": self.message, "details": self.details}
+
+
+class ConfigError(HubError):
+    """A settings or config file problem: names where (file and key, or variable) and what."""
+
+    error_id = "config.invalid"
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}", where=where, problem=problem)
+
+
+class InvalidInput(HubError):
+    error_id = "request.invalid"
+    http_status = 400
+
+
+class MalformedFrame(InvalidInput):
+    error_id = "frame.malformed"
+
+
+class UnknownFrameType(InvalidInput):
+    error_id = "frame.unknown_type"
+
+
+class Unauthenticated(HubError):
+    error_id = "auth.required"
+    http_status = 401
+
+
+class BadCredentials(Unauthenticated):
+    error_id = "auth.bad_credentials"
+
+
+class Forbidden(HubError):
+    error_id = "auth.forbidden"
+    http_status = 403
+
+
+class NotFound(HubError):
+    error_id = "not_found"
+    http_status = 404
+
+
+class Conflict(HubError):
+    error_id = "conflict"
+    http_status = 409
+
+
+class OfferGone(Conflict):
+    """The offer was taken back (expired, rejected) or never was this agent's."""
+
+    error_id = "offer.gone"
+
+
+class ContactNotAssigned(Conflict):
+    error_id = "contact.not_assigned"
+
+
+class ConversationClosed(Conflict):
+    error_id = "conversation.closed"
+
+
+class UnknownDisposition(InvalidInput):
+    error_id = "wrapup.unknown_disposition"
+
+
+class DispositionRequired(InvalidInput):
+    error_id = "wrapup.disposition_required"
+
+
+class ServiceUnavailable(HubError):
+    error_id = "service.unavailable"
+    http_status = 503

@@ -1,0 +1,156 @@
+"""The event stream: publishing, fan-out tailing, and consumer groups.
+
+Two ways to read the one stream:
+
+- `tail` (every hub process): each process sees every event, to push it to the consoles
+  connected to it. Used for live delivery; a console that misses something resumes from a
+  snapshot taken from the stores.
+- `EventGroupConsumer` (work sharing): one consumer group per purpose (for instance the
+  history writer); each event is handled by one member, acknowledged only after it was
+  handled, and a member that dies leaves its pending events to be claimed by another after
+  `claim_idle_ms`. Handlers must be idempotent on `event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from contactcenter.events import Event, UnknownEvent, decode_event, encode_event
+
+log = structlog.get_logger("contactcenter.eventbus")
+
+
+class EventBus:
+    def __init__(self, redis: Redis, stream: str, *, maxlen: int = 100_000) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+
+    async def publish(self, event: Event) -> str:
+        """Append `event`; returns its stream id."""
+        entry_id: str = await self.redis.xadd(
+            self.stream, encode_event(event), maxlen=self.maxlen, approximate=True  # type: ignore[arg-type]
+        )
+        return entry_id
+
+    async def tail(
+        self, *, block_ms: int = 1000, start: str = "$"
+    ) -> AsyncIterator[tuple[str, Event]]:
+        """Every event appended from now on (or after `start`), forever."""
+        last_id = start
+        if last_id == "$":
+            # Pin the position now, so nothing appended while the caller sets up is missed.
+            info = await self.redis.xinfo_stream(self.stream) if await self.redis.exists(
+                self.stream) else None
+            last_id = info["last-generated-id"] if info else "0-0"
+        while True:
+            try:
+                reply = await self.redis.xread({self.stream: last_id}, count=500, block=block_ms)
+            except (RedisError, OSError) as exc:
+                log.warning("event_tail_failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for _name, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    try:
+                        yield entry_id, decode_event(fields)
+                    except (UnknownEvent, KeyError, ValueError):
+                        log.warning("event_undecodable", entry_id=entry_id)
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class EventGroupConsumer:
+    """One member of a consumer group, handling each event at least once."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        group: str,
+        handler: Handler,
+        *,
+        consumer: str | None = None,
+        claim_idle_ms: int = 30_000,
+        block_ms: int = 1000,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self.handler = handler
+        self.consumer = consumer or consumer_name()
+        self.claim_idle_ms = claim_idle_ms
+        self.block_ms = block_ms
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _handle(self, entries: list[tuple[str, dict[str, str]]]) -> int:
+        done = 0
+        for entry_id, fields in entries:
+            if not fields:  # trimmed away while pending: nothing left to handle
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            try:
+                event = decode_event(fields)
+            except (UnknownEvent, KeyError, ValueError):
+                log.warning("event_undecodable", entry_id=entry_id, group=self.group)
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            await self.handler(event)
+            await self.redis.xack(self.stream, self.group, entry_id)
+            done += 1
+        return done
+
+    async def claim_stale(self) -> int:
+        """Take over events a dead member left pending longer than `claim_idle_ms`."""
+        reply = await self.redis.xautoclaim(
+            self.stream, self.group, self.consumer, self.claim_idle_ms, start_id="0-0", count=500
+        )
+        return await self._handle(reply[1])
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """Handle this member's own pending events, then a batch of new ones."""
+        own = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=500)
+        done = 0
+        for _name, entries in own or []:
+            done += await self._handle(entries)
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=500,
+            block=self.block_ms if block_ms is None else block_ms,
+        )
+        for _name, entries in reply or []:
+            done += await self._handle(entries)
+        return done
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        passes = 0
+        while True:
+            try:
+                if passes % 10 == 0:
+                    await self.claim_stale()
+                passes += 1
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failing handler must not stop the consumer
+                log.error("event_consumer_failed", group=self.group, error=str(exc))
+                await asyncio.sleep(1.0)

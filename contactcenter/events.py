@@ -1,0 +1,188 @@
+"""Events: facts in the past tense, one stream, one codec.
+
+Every state change of a contact or an agent is an event on the hub's Redis stream. Routing
+events are appended by the same Lua script that makes the change, so a change and its event
+are one atomic step; the others are appended by the code that made the change after it is
+durable in PostgreSQL. Consumers (consoles, the history writer, metrics) are idempotent on
+`event_id`, because delivery is at least once.
+
+Stream entries hold four fields: `id` (the event id), `type` (the class name), `at_ms` and
+`data` (the remaining fields as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event: a unique id and when it happened (epoch milliseconds)."""
+
+    event_id: str = field(default_factory=new_event_id)
+    at_ms: int
+    registry: ClassVar[dict[str, type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Event.registry[cls.__name__] = cls
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactArrived(Event):
+    """A customer started a contact on a channel; it is identified and about to be queued."""
+
+    contact_id: str
+    customer_id: str
+    channel: str
+    queue: str
+    customer_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactQueued(Event):
+    """The contact waits in `queue`; `enqueued_at_ms` fixes its place."""
+
+    contact_id: str
+    queue: str
+    skill: str
+    channel: str
+    priority: int
+    enqueued_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactOffered(Event):
+    """An agent was offered the contact until `deadline_ms` (a lease); `reason` says why them."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+    deadline_ms: int
+    reason: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferAccepted(Event):
+    contact_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferRejected(Event):
+    """The agent declined; the contact is back in its queue at its old place."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferExpired(Event):
+    """The lease ran out unanswered; the contact is back in its queue at its old place."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageSent(Event):
+    """A message of a conversation, stored in PostgreSQL before this event was appended."""
+
+    contact_id: str
+    message_id: str
+    sender: str  # "customer" or "agent"
+    agent_id: str | None
+    body: str
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactAbandoned(Event):
+    """The customer left before an agent accepted; a pending offer (to `agent_id`) is void."""
+
+    contact_id: str
+    queue: str
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationEnded(Event):
+    """The conversation is over; the agent is now in wrap-up for it."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+    ended_by: str  # "agent" or "customer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrapUpCompleted(Event):
+    """The agent finished the contact's wrap-up; the capacity it held is free."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+    disposition: str | None
+    notes: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStateChanged(Event):
+    """The agent's presence changed; it carries what routing needs to know of the agent."""
+
+    agent_id: str
+    state: str  # "offline", "available" or "away"
+    skills: dict[str, int]
+    capacity: int
+
+
+def encode_event(event: Event) -> dict[str, str]:
+    """The stream fields of `event`."""
+    data = asdict(event)
+    data.pop("event_id")
+    data.pop("at_ms")
+    return {
+        "id": event.event_id,
+        "type": event.type,
+        "at_ms": str(event.at_ms),
+        "data": json.dumps(data, separators=(",", ":"), sort_keys=True),
+    }
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+def decode_event(entry: dict[str, str]) -> Event:
+    """The event held by the stream fields `entry`; `UnknownEvent` for a type we do not know."""
+    cls = Event.registry.get(entry.get("type", ""))
+    if cls is None:
+        raise UnknownEvent(entry.get("type"))
+    data = json.loads(entry["data"])
+    names = {f.name for f in fields(cls)}
+    return cls(
+        event_id=entry["id"],
+        at_ms=int(entry["at_ms"]),
+        **{k: v for k, v in data.items() if k in names},
+    )
+
+
+def event_as_json(event: Event) -> dict[str, Any]:
+    """The event as a plain JSON object, for consoles and the history table."""
+    body = asdict(event)
+    body["type"] = event.type
+    return body

@@ -1,0 +1,37 @@
+"""Demo data: two agents and a supervisor, so a fresh hub can be tried at once."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from contactcenter.auth import AgentStore
+
+DEMO_AGENTS = (
+    ("alice", "Alice Martin", "agent"),
+    ("bob", "Bob Okafor", "agent"),
+    ("sam", "Sam Rivera", "supervisor"),
+)
+
+
+def demo_password(data_dir: Path, given: str | None) -> str:
+    """The demo accounts' password: the one given, else one generated once and kept in the
+    data folder (never in the repository)."""
+    if given:
+        return given
+    path = data_dir / "demo-password"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(9)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+async def seed_demo(agents: AgentStore, password: str, chat_capacity: int) -> None:
+    for username, name, role in DEMO_AGENTS:
+        await agents.create_agent(
+            username, password, display_name=name, role=role,
+            skills={"support": 50}, chat_capacity=chat_capacity,
+        )

@@ -1,0 +1,227 @@
+"""Hub settings: built-in defaults, then `config/*.toml`, then `CC_*` environment variables.
+
+`load_settings` is the one place settings are read. It is a function of its inputs (a folder and
+an environment mapping), so tests build settings without touching the process environment.
+Nothing else in the hub reads the environment or a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from contactcenter.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    name: str
+    skill: str
+    channels: tuple[str, ...] = ("chat",)
+    offer_timeout_s: float = 20.0
+    dispositions: tuple[str, ...] = ("resolved",)
+    disposition_required: bool = True
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    data_dir: Path = Path(".data")
+    embedded_redis_port: int = 16379
+    embedded_postgres_port: int = 15432
+    db_pool_size: int = 10
+    redis_url: str | None = None
+    database_url: str | None = None
+    routing_domain: str = "main"
+    routing_tick_ms: int = 250
+    stream_maxlen: int = 100_000
+    claim_idle_ms: int = 30_000
+    max_frame_bytes: int = 65_536
+    outbound_queue_size: int = 256
+    session_ttl_h: float = 12.0
+    chat_capacity: int = 3
+    log_level: str = "info"
+    log_format: str = "auto"
+    demo_seed: bool = True
+    demo_password: str | None = field(default=None, repr=False)
+    config_dir: Path = Path("config")
+    queues: tuple[QueueSettings, ...] = ()
+
+    def queue(self, name: str) -> QueueSettings:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+    def with_overrides(self, **changes: Any) -> HubSettings:
+        return replace(self, **changes)
+
+
+# (section, key in file, attribute, environment variable, cast)
+_FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
+    ("server", "host", "host", "CC_HOST", str),
+    ("server", "port", "port", "CC_PORT", int),
+    ("server", "public_url", "public_url", "CC_PUBLIC_URL", str),
+    ("storage", "data_dir", "data_dir", "CC_DATA_DIR", Path),
+    ("storage", "embedded_redis_port", "embedded_redis_port", "CC_EMBEDDED_REDIS_PORT", int),
+    ("storage", "embedded_postgres_port", "embedded_postgres_port", "CC_EMBEDDED_POSTGRES_PORT", int),
+    ("storage", "db_pool_size", "db_pool_size", "CC_DB_POOL_SIZE", int),
+    ("routing", "domain", "routing_domain", "CC_ROUTING_DOMAIN", str),
+    ("routing", "tick_ms", "routing_tick_ms", "CC_ROUTING_TICK_MS", int),
+    ("events", "stream_maxlen", "stream_maxlen", "CC_EVENTS_MAXLEN", int),
+    ("events", "claim_idle_ms", "claim_idle_ms", "CC_EVENTS_CLAIM_IDLE_MS", int),
+    ("console", "max_frame_bytes", "max_frame_bytes", "CC_MAX_FRAME_BYTES", int),
+    ("console", "outbound_queue_size", "outbound_queue_size", "CC_OUTBOUND_QUEUE_SIZE", int),
+    ("console", "session_ttl_h", "session_ttl_h", "CC_SESSION_TTL_H", float),
+    ("agents", "chat_capacity", "chat_capacity", "CC_CHAT_CAPACITY", int),
+    ("logging", "level", "log_level", "CC_LOG_LEVEL", str),
+    ("logging", "format", "log_format", "CC_LOG_FORMAT", str),
+    ("demo", "seed", "demo_seed", "CC_DEMO_SEED", bool),
+)
+
+_QUEUE_KEYS = {"name", "skill", "channels", "offer_timeout_s", "dispositions", "disposition_required"}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("auto", "json", "console")
+
+
+def _cast(value: Any, cast: Callable[[Any], Any], where: str) -> Any:
+    if cast is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(where, f"expected true or false, got {value!r}")
+    if cast is int and isinstance(value, bool):
+        raise ConfigError(where, f"expected a whole number, got {value!r}")
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        raise ConfigError(where, f"expected {cast.__name__}, got {value!r}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    known: dict[str, set[str]] = {}
+    for section, key, *_ in _FILE_KEYS:
+        known.setdefault(section, set()).add(key)
+    for section, body in doc.items():
+        if section not in known or not isinstance(body, dict):
+            raise ConfigError(f"{path}: [{section}]", "unknown section")
+        for key in body:
+            if key not in known[section]:
+                raise ConfigError(f"{path}: {section}.{key}", "unknown key")
+    values: dict[str, Any] = {}
+    for section, key, attr, env_name, cast in _FILE_KEYS:
+        if env_name in env:
+            values[attr] = _cast(env[env_name], cast, f"environment {env_name}")
+        elif key in doc.get(section, {}):
+            values[attr] = _cast(doc[section][key], cast, f"{path}: {section}.{key}")
+    return values
+
+
+def _queue(entry: Any, where: str) -> QueueSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(where, "expected a table")
+    unknown = set(entry) - _QUEUE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
+    for key in ("name", "skill"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f"{where}.{key}", "required, a non-empty string")
+    timeout = _cast(entry.get("offer_timeout_s", 20), float, f"{where}.offer_timeout_s")
+    if timeout <= 0:
+        raise ConfigError(f"{where}.offer_timeout_s", "must be greater than 0")
+    lists = {}
+    for key, default in (("channels", ["chat"]), ("dispositions", ["resolved"])):
+        value = entry.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}.{key}", "expected a list of non-empty strings")
+        lists[key] = tuple(value)
+    return QueueSettings(
+        name=entry["name"],
+        skill=entry["skill"],
+        channels=lists["channels"],
+        offer_timeout_s=timeout,
+        dispositions=lists["dispositions"],
+        disposition_required=_cast(
+            entry.get("disposition_required", True), bool, f"{where}.disposition_required"
+        ),
+    )
+
+
+def _queues(doc: dict[str, Any], path: Path) -> tuple[QueueSettings, ...]:
+    unknown = set(doc) - {"queue"}
+    if unknown:
+        raise ConfigError(f"{path}: {sorted(unknown)[0]}", "unknown key")
+    entries = doc.get("queue", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: queue", "at least one [[queue]] is required")
+    queues = tuple(_queue(e, f"{path}: queue[{i}]") for i, e in enumerate(entries))
+    seen: set[str] = set()
+    for i, q in enumerate(queues):
+        if q.name in seen:
+            raise ConfigError(f"{path}: queue[{i}].name", f"duplicate queue name {q.name!r}")
+        seen.add(q.name)
+    return queues
+
+
+def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
+    """Build the hub's settings from `config_dir` (hub.toml, queues.toml) and `env`.
+
+    Environment variables win over the files. Every problem raises `ConfigError` naming the
+    file and key (or the variable) and what is wrong.
+    """
+    hub_path = config_dir / "hub.toml"
+    values = _hub_values(_read_toml(hub_path), hub_path, env)
+    queues_path = config_dir / "queues.toml"
+    queues = _queues(_read_toml(queues_path), queues_path)
+    if values.get("log_level", "info") not in _LOG_LEVELS:
+        raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+    if values.get("log_format", "auto") not in _LOG_FORMATS:
+        raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}")
+    domain = values.get("routing_domain", "main")
+    if not domain or any(c in domain for c in "{}: "):
+        raise ConfigError("routing.domain", "must be non-empty, without braces, colons or spaces")
+    return HubSettings(
+        **values,
+        redis_url=env.get("REDIS_URL") or None,
+        database_url=env.get("DATABASE_URL") or None,
+        demo_password=env.get("CC_DEMO_PASSWORD") or None,
+        config_dir=config_dir,
+        queues=queues,
+    )
+
+
+def default_config_dir(env: Mapping[str, str]) -> Path:
+    """The config folder: CC_CONFIG_DIR, else ./config, else the copy installed with the hub."""
+    if env.get("CC_CONFIG_DIR"):
+        return Path(env["CC_CONFIG_DIR"])
+    local = Path("config")
+    if (local / "hub.toml").is_file():
+        return local
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def settings_from_environment() -> HubSettings:
+    env = dict(os.environ)
+    return load_settings(default_config_dir(env), env)

@@ -1,0 +1,147 @@
+"""Shared fixtures: real Redis and PostgreSQL, chosen by the same switch as the hub.
+
+With REDIS_URL and DATABASE_URL set, tests use those servers; otherwise they start the
+embedded ones once per session in a temporary folder. Each test session gets a fresh
+PostgreSQL database, dropped at the end, and each test its own routing domain, so tests never
+see each other's Redis keys and the machine's own data is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from contactcenter.app import init
+from contactcenter.settings import HubSettings, QueueSettings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PASSWORD = "test-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Servers:
+    redis_url: str
+    admin_database_url: str  # a database to connect to for CREATE/DROP DATABASE
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    redis_url, database_url = os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL")
+    if redis_url and database_url:
+        yield Servers(redis_url, database_url)
+        return
+    from contactcenter.embedded import EmbeddedServices
+
+    # Not pytest's tmp_path: it sits in a 0700 folder, and as root PostgreSQL runs as an
+    # unprivileged user who must be able to reach its data folder.
+    data_dir = Path(tempfile.mkdtemp(prefix="cc-embedded-"))
+    try:
+        with EmbeddedServices(data_dir, start_redis=not redis_url,
+                              start_postgres=not database_url) as urls:
+            yield Servers(redis_url or urls.redis_url or "",
+                          database_url or urls.database_url or "")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: Servers) -> AsyncIterator[str]:
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(servers.admin_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _with_database(servers.admin_database_url, name)
+    admin = await asyncpg.connect(servers.admin_database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def routing_domain() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis(servers: Servers, routing_domain: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(servers.redis_url, decode_responses=True)
+    yield client
+    keys = [k async for k in client.scan_iter(match=f"cc:{{{routing_domain}}}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(servers: Servers, database_url: str, routing_domain: str,
+             tmp_path: Path) -> HubSettings:
+    base = load_settings(ROOT / "config", {})
+    return replace(
+        base,
+        port=free_port(),
+        redis_url=servers.redis_url,
+        database_url=database_url,
+        routing_domain=routing_domain,
+        routing_tick_ms=50,
+        demo_password=TEST_PASSWORD,
+        data_dir=tmp_path,
+        db_pool_size=4,
+        queues=(QueueSettings(name="support", skill="support", channels=("chat",),
+                              offer_timeout_s=20,
+                              dispositions=("resolved", "follow-up", "no-answer", "spam")),),
+    )
+
+
+@dataclass
+class LiveHub:
+    base_url: str
+    ws_url: str
+    demo_password: str
+    app: web.Application
+    settings: HubSettings
+
+
+async def start_hub(settings: HubSettings) -> tuple[LiveHub, web.AppRunner]:
+    app = init(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.port)
+    await site.start()
+    base = f"http://127.0.0.1:{settings.port}"
+    return LiveHub(base, base.replace("http", "ws", 1), TEST_PASSWORD, app, settings), runner
+
+
+@pytest.fixture
+async def hub(settings: HubSettings, redis: Redis) -> AsyncIterator[LiveHub]:
+    """A hub running in this process on a free port, with the demo accounts seeded."""
+    live, runner = await start_hub(settings)
+    yield live
+    await runner.cleanup()
+    await asyncio.sleep(0)
