@@ -8,7 +8,6 @@ cleanup context that starts them, yields, then cancels and awaits them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -98,7 +97,6 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[HUB] = ConsoleHub(_enricher(service, agents),
                               queue_size=settings.outbound_queue_size)
         yield
-        await app[HUB].close_all()
     finally:
         await pool.close()
         await redis.aclose()
@@ -133,8 +131,12 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # already dead: say so, but let the others stop cleanly
+            log.error("background_task_failed", task=task.get_name(), error=str(exc))
 
 
 def static_dir() -> Path:
@@ -149,6 +151,13 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     if clock is not None:
         app[CLOCK] = clock
     app.cleanup_ctx.append(_storage)
+
+    async def close_sockets(app: web.Application) -> None:
+        # On shutdown, before aiohttp waits for handlers: open websockets would hold it up.
+        if HUB in app:
+            await app[HUB].close_all()
+
+    app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_workers)
     api.add_routes(app)
 

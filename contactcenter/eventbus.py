@@ -45,13 +45,12 @@ class EventBus:
     ) -> AsyncIterator[tuple[str, Event]]:
         """Every event appended from now on (or after `start`), forever."""
         last_id = start
-        if last_id == "$":
-            # Pin the position now, so nothing appended while the caller sets up is missed.
-            info = await self.redis.xinfo_stream(self.stream) if await self.redis.exists(
-                self.stream) else None
-            last_id = info["last-generated-id"] if info else "0-0"
         while True:
             try:
+                if last_id == "$":
+                    # Pin the position now, so nothing appended while the caller sets up is
+                    # missed by a later XREAD from "$".
+                    last_id = await self._last_id()
                 reply = await self.redis.xread({self.stream: last_id}, count=500, block=block_ms)
             except (RedisError, OSError) as exc:
                 log.warning("event_tail_failed", error=str(exc))
@@ -64,6 +63,14 @@ class EventBus:
                         yield entry_id, decode_event(fields)
                     except (UnknownEvent, KeyError, ValueError):
                         log.warning("event_undecodable", entry_id=entry_id)
+
+
+    async def _last_id(self) -> str:
+        try:
+            info = await self.redis.xinfo_stream(self.stream)
+        except ResponseError:  # no such stream yet
+            return "0-0"
+        return str(info["last-generated-id"])
 
 
 Handler = Callable[[Event], Awaitable[None]]
@@ -141,16 +148,25 @@ class EventGroupConsumer:
         return done
 
     async def run(self) -> None:
-        await self.ensure_group()
+        group_ready = False
         passes = 0
         while True:
             try:
+                if not group_ready:
+                    await self.ensure_group()
+                    group_ready = True
                 if passes % 10 == 0:
                     await self.claim_stale()
                 passes += 1
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a failing handler must not stop the consumer
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # Redis lost the stream (a restart without persistence): make it again.
+                    group_ready = False
+                log.error("event_consumer_failed", group=self.group, error=str(exc))
+                await asyncio.sleep(1.0)
+            except Exception as exc:  # a failing handler or store must not stop the consumer
                 log.error("event_consumer_failed", group=self.group, error=str(exc))
                 await asyncio.sleep(1.0)
