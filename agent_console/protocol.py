@@ -108,9 +108,15 @@ def _load(text: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     return data
 
 
-def _errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-            for e in exc.errors()]
+def _errors(exc: ValidationError, kind: str) -> list[dict[str, str]]:
+    # The first location is the union's tag (the frame type): leave it out of the field path.
+    out = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        if loc and loc[0] == kind:
+            loc = loc[1:]
+        out.append({"field": ".".join(loc), "problem": e["msg"]})
+    return out
 
 
 def parse_agent_frame(text: str | bytes) -> AgentCommand:
@@ -119,7 +125,7 @@ def parse_agent_frame(text: str | bytes) -> AgentCommand:
     try:
         return _AGENT.validate_python(data)
     except ValidationError as exc:
-        raise MalformedFrame("invalid frame", errors=_errors(exc),
+        raise MalformedFrame("invalid frame", errors=_errors(exc, data["type"]),
                              ref=data.get("ref") if isinstance(data.get("ref"), str) else None
                              ) from None
 
@@ -130,7 +136,7 @@ def parse_chat_frame(text: str | bytes) -> ChatCommand:
     try:
         return _CHAT.validate_python(data)
     except ValidationError as exc:
-        raise MalformedFrame("invalid frame", errors=_errors(exc),
+        raise MalformedFrame("invalid frame", errors=_errors(exc, data["type"]),
                              ref=data.get("ref") if isinstance(data.get("ref"), str) else None
                              ) from None
 

@@ -13,11 +13,15 @@ from websockets.asyncio.client import ClientConnection
 
 
 class FrameClient:
-    """Reads frames in order, checks that `seq` has no gap, and waits for a given type."""
+    """Reads frames in order, checks that `seq` has no gap, and waits for a given type.
+
+    Frames read while waiting for another kind are kept in a backlog, so that a frame which
+    arrives before the one awaited (an event before its command's ack) is not lost."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.seen: list[dict[str, Any]] = []
+        self.backlog: list[dict[str, Any]] = []
         self.last_seq = 0
 
     async def send(self, **frame: Any) -> None:
@@ -31,7 +35,10 @@ class FrameClient:
         return frame
 
     async def expect(self, kind: str, timeout_s: float = 10.0, **match: Any) -> dict[str, Any]:
-        """The next frame of type `kind` (whose fields equal `match`), skipping others."""
+        """The first unconsumed frame of type `kind` whose fields equal `match`."""
+        for i, frame in enumerate(self.backlog):
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                return self.backlog.pop(i)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -42,6 +49,7 @@ class FrameClient:
             frame = await self.next(remaining)
             if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                 return frame
+            self.backlog.append(frame)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -82,6 +90,7 @@ class AgentClient(FrameClient):
             frame = await self.next()
             if frame.get("ref") == ref and frame["type"] in ("ack", "error"):
                 return frame
+            self.backlog.append(frame)
 
     async def go_available(self) -> None:
         ack = await self.command("set_state", state="available")
