@@ -32,62 +32,107 @@ class Delivery:
 def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[Delivery]:
     """The frames `event` causes. `holders` are the agents known to hold its contact (for
     events, such as a customer's message, that do not name the agent)."""
-    out: list[Delivery] = [
-        Delivery("supervisors", "", {"type": "event", "event": _public(event)})
-    ]
+    out: list[Delivery] = [Delivery("supervisors", "", {"type": "event", "event": _public(event)})]
     match event:
         case ev.ContactOffered():
-            out.append(Delivery(
-                "agent", event.agent_id,
-                {"type": "offer", "deadline_ms": event.deadline_ms, "reason": event.reason},
-                enrich="offer", holds=event.contact_id,
-                extra={"contact_id": event.contact_id},
-            ))
+            out.append(
+                Delivery(
+                    "agent",
+                    event.agent_id,
+                    {"type": "offer", "deadline_ms": event.deadline_ms, "reason": event.reason},
+                    enrich="offer",
+                    holds=event.contact_id,
+                    extra={"contact_id": event.contact_id},
+                )
+            )
         case ev.OfferAccepted():
-            out.append(Delivery("agent", event.agent_id, {"type": "assigned"}, enrich="assigned",
-                                extra={"contact_id": event.contact_id}))
-            out.append(Delivery("contact", event.contact_id,
-                                {"type": "agent_joined", "contact_id": event.contact_id},
-                                enrich="agent_joined", extra={"agent_id": event.agent_id}))
+            out.append(
+                Delivery(
+                    "agent",
+                    event.agent_id,
+                    {"type": "assigned"},
+                    enrich="assigned",
+                    extra={"contact_id": event.contact_id},
+                )
+            )
+            out.append(
+                Delivery(
+                    "contact",
+                    event.contact_id,
+                    {"type": "agent_joined", "contact_id": event.contact_id},
+                    enrich="agent_joined",
+                    extra={"agent_id": event.agent_id},
+                )
+            )
         case ev.OfferRejected() | ev.OfferExpired():
             why = "expired" if isinstance(event, ev.OfferExpired) else "rejected"
-            out.append(Delivery(
-                "agent", event.agent_id,
-                {"type": "offer_withdrawn", "contact_id": event.contact_id, "why": why},
-                releases=event.contact_id,
-            ))
+            out.append(
+                Delivery(
+                    "agent",
+                    event.agent_id,
+                    {"type": "offer_withdrawn", "contact_id": event.contact_id, "why": why},
+                    releases=event.contact_id,
+                )
+            )
         case ev.ContactAbandoned():
             if event.agent_id:
-                out.append(Delivery(
-                    "agent", event.agent_id,
-                    {"type": "offer_withdrawn", "contact_id": event.contact_id,
-                     "why": "abandoned"},
-                    releases=event.contact_id,
-                ))
-            out.append(Delivery("contact", event.contact_id,
-                                {"type": "ended", "contact_id": event.contact_id,
-                                 "ended_by": "customer"}))
+                out.append(
+                    Delivery(
+                        "agent",
+                        event.agent_id,
+                        {
+                            "type": "offer_withdrawn",
+                            "contact_id": event.contact_id,
+                            "why": "abandoned",
+                        },
+                        releases=event.contact_id,
+                    )
+                )
+            out.append(
+                Delivery(
+                    "contact",
+                    event.contact_id,
+                    {"type": "ended", "contact_id": event.contact_id, "ended_by": "customer"},
+                )
+            )
         case ev.MessageSent():
             frame = {
-                "type": "message", "contact_id": event.contact_id,
-                "message": {"message_id": event.message_id, "sender": event.sender,
-                            "body": event.body, "at_ms": event.at_ms,
-                            "client_msg_id": event.client_msg_id},
+                "type": "message",
+                "contact_id": event.contact_id,
+                "message": {
+                    "message_id": event.message_id,
+                    "sender": event.sender,
+                    "body": event.body,
+                    "at_ms": event.at_ms,
+                    "client_msg_id": event.client_msg_id,
+                },
             }
             for agent_id in sorted(holders | ({event.agent_id} if event.agent_id else set())):
                 out.append(Delivery("agent", agent_id, frame))
             out.append(Delivery("contact", event.contact_id, frame))
         case ev.ConversationEnded():
-            frame = {"type": "conversation_ended", "contact_id": event.contact_id,
-                     "ended_by": event.ended_by}
+            frame = {
+                "type": "conversation_ended",
+                "contact_id": event.contact_id,
+                "ended_by": event.ended_by,
+            }
             out.append(Delivery("agent", event.agent_id, frame))
-            out.append(Delivery("contact", event.contact_id,
-                                {"type": "ended", "contact_id": event.contact_id,
-                                 "ended_by": event.ended_by}))
+            out.append(
+                Delivery(
+                    "contact",
+                    event.contact_id,
+                    {"type": "ended", "contact_id": event.contact_id, "ended_by": event.ended_by},
+                )
+            )
         case ev.WrapUpCompleted():
-            out.append(Delivery("agent", event.agent_id,
-                                {"type": "wrapup_done", "contact_id": event.contact_id},
-                                releases=event.contact_id))
+            out.append(
+                Delivery(
+                    "agent",
+                    event.agent_id,
+                    {"type": "wrapup_done", "contact_id": event.contact_id},
+                    releases=event.contact_id,
+                )
+            )
         case ev.AgentStateChanged():
             out.append(Delivery("agent", event.agent_id, {"type": "state", "state": event.state}))
         case _:

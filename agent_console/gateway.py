@@ -41,7 +41,10 @@ async def _frames(ws: web.WebSocketResponse) -> Any:
 
 
 async def agent_socket(
-    request: web.Request, principal: Principal, service: ConversationService, hub: ConsoleHub,
+    request: web.Request,
+    principal: Principal,
+    service: ConversationService,
+    hub: ConsoleHub,
     max_frame_bytes: int,
 ) -> web.WebSocketResponse:
     ws = await _open(request, max_frame_bytes)
@@ -60,8 +63,7 @@ async def agent_socket(
                 conn.send(p.error_frame(exc, ref))
     finally:
         await hub.disconnect(conn)
-        log.info("console_disconnected", agent_id=principal.agent_id,
-                 close_code=ws.close_code)
+        log.info("console_disconnected", agent_id=principal.agent_id, close_code=ws.close_code)
     return ws
 
 
@@ -76,12 +78,14 @@ async def _send_snapshot(
         view = await service.contact_view(contact_id, with_messages=True)
         if view is not None:
             contacts.append(view)
-    conn.send({
-        "type": "snapshot",
-        "agent": {**principal.public(), "state": agent_fields.get("state", "offline")},
-        "contacts": contacts,
-        "queues": [q.name for q in service.settings.queues],
-    })
+    conn.send(
+        {
+            "type": "snapshot",
+            "agent": {**principal.public(), "state": agent_fields.get("state", "offline")},
+            "contacts": contacts,
+            "queues": [q.name for q in service.settings.queues],
+        }
+    )
 
 
 async def _agent_command(
@@ -155,8 +159,13 @@ async def _chat_command(
             )
             chat.contact_id = contact_id
             hub.attach_contact(conn, contact_id)
-            conn.send({"type": "queued", "contact_id": contact_id,
-                       "queue": (await service.routing.contact(contact_id) or _NoQueue).queue})
+            conn.send(
+                {
+                    "type": "queued",
+                    "contact_id": contact_id,
+                    "queue": (await service.routing.contact(contact_id) or _NoQueue).queue,
+                }
+            )
             # The first message was stored before this connection followed the contact.
             for m in await service.crm.transcript(contact_id):
                 conn.send({"type": "message", "contact_id": contact_id, "message": m.wire()})
@@ -186,7 +195,14 @@ async def _hello(cmd: p.Hello, chat: _Chat, service: ConversationService, hub: C
         hub.attach_contact(chat.conn, chat.contact_id)
         messages = [m.wire() for m in await service.crm.transcript(chat.contact_id)]
         status = "connected" if live_state == "assigned" else "waiting"
-    chat.conn.send({"type": "welcome", "visitor_id": visitor_id, "contact_id": chat.contact_id,
-                    "messages": messages, "status": status})
+    chat.conn.send(
+        {
+            "type": "welcome",
+            "visitor_id": visitor_id,
+            "contact_id": chat.contact_id,
+            "messages": messages,
+            "status": status,
+        }
+    )
     if cmd.ref is not None:
         chat.conn.send({"type": "ack", "ref": cmd.ref})

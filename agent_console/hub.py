@@ -38,6 +38,7 @@ class Connection:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self.dropped = False
         self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[bool] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())
@@ -52,7 +53,9 @@ class Connection:
         except asyncio.QueueFull:
             self.dropped = True
             log.warning("console_too_slow", kind=self.kind)
-            asyncio.create_task(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"))
+            self._closer = asyncio.create_task(
+                self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
+            )
             return False
 
     async def _write(self) -> None:
@@ -136,11 +139,12 @@ class ConsoleHub:
                 self.holdings[d.audience_id].discard(d.releases)
             if not targets:
                 continue
-            frame: dict[str, Any] | None = d.frame
+            frame = d.frame
             if d.enrich is not None:
-                frame = await self.enrich(d)
-                if frame is None:
+                enriched = await self.enrich(d)
+                if enriched is None:
                     continue
+                frame = enriched
             for conn in targets:
                 sent += conn.send(frame)
         return sent

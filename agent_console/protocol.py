@@ -83,10 +83,10 @@ AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Ping
 ChatCommand = Hello | CustomerMessage | Leave | Ping
 
 _AGENT = TypeAdapter[AgentCommand](
-    Annotated[AgentCommand, Field(discriminator="type")]  # type: ignore[arg-type]
+    Annotated[AgentCommand, Field(discriminator="type")]
 )
 _CHAT = TypeAdapter[ChatCommand](
-    Annotated[ChatCommand, Field(discriminator="type")]  # type: ignore[arg-type]
+    Annotated[ChatCommand, Field(discriminator="type")]
 )
 _AGENT_TYPES = frozenset(("set_state", "accept", "reject", "send", "end", "wrapup", "ping"))
 _CHAT_TYPES = frozenset(("hello", "message", "leave", "ping"))
@@ -103,8 +103,11 @@ def _load(text: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     if not isinstance(kind, str):
         raise MalformedFrame("frame has no string 'type'")
     if kind not in known:
-        raise UnknownFrameType(f"unknown frame type {kind!r}", type=kind,
-                               ref=data.get("ref") if isinstance(data.get("ref"), str) else None)
+        raise UnknownFrameType(
+            f"unknown frame type {kind!r}",
+            type=kind,
+            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
+        )
     return data
 
 
@@ -125,9 +128,11 @@ def parse_agent_frame(text: str | bytes) -> AgentCommand:
     try:
         return _AGENT.validate_python(data)
     except ValidationError as exc:
-        raise MalformedFrame("invalid frame", errors=_errors(exc, data["type"]),
-                             ref=data.get("ref") if isinstance(data.get("ref"), str) else None
-                             ) from None
+        raise MalformedFrame(
+            "invalid frame",
+            errors=_errors(exc, data["type"]),
+            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
+        ) from None
 
 
 def parse_chat_frame(text: str | bytes) -> ChatCommand:
@@ -136,9 +141,11 @@ def parse_chat_frame(text: str | bytes) -> ChatCommand:
     try:
         return _CHAT.validate_python(data)
     except ValidationError as exc:
-        raise MalformedFrame("invalid frame", errors=_errors(exc, data["type"]),
-                             ref=data.get("ref") if isinstance(data.get("ref"), str) else None
-                             ) from None
+        raise MalformedFrame(
+            "invalid frame",
+            errors=_errors(exc, data["type"]),
+            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
+        ) from None
 
 
 class Sequencer:

@@ -34,8 +34,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 400 and exc.content_type != "application/json":
             return web.json_response(
                 {"error_id": f"http.{exc.status}", "message": exc.reason, "details": {}},
-                status=exc.status, headers={k: v for k, v in exc.headers.items()
-                                            if k.lower() == "allow"},
+                status=exc.status,
+                headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
             )
         raise
     except Exception:
@@ -81,8 +81,9 @@ async def login(request: web.Request) -> web.Response:
     try:
         body = LoginBody.model_validate(await _json_body(request))
     except ValidationError as exc:
-        raise InvalidInput("username and password are required",
-                           errors=[e["msg"] for e in exc.errors()]) from None
+        raise InvalidInput(
+            "username and password are required", errors=[e["msg"] for e in exc.errors()]
+        ) from None
     token, principal = await request.app[AGENTS].login(body.username, body.password)
     log.info("agent_logged_in", agent_id=principal.agent_id)
     response = web.json_response({"token": token, "agent": principal.public()})
@@ -118,10 +119,14 @@ async def healthz(request: web.Request) -> web.Response:
     """200 when Redis and PostgreSQL answer; 503 naming what is down."""
     from contactcenter.app import POOL, REDIS
 
-    down = [d for d in await asyncio.gather(
-        _check("redis", request.app[REDIS].ping()),
-        _check("postgres", request.app[POOL].fetchval("SELECT 1")),
-    ) if d]
+    down = [
+        d
+        for d in await asyncio.gather(
+            _check("redis", request.app[REDIS].ping()),  # type: ignore[arg-type]
+            _check("postgres", request.app[POOL].fetchval("SELECT 1")),
+        )
+        if d
+    ]
     if down:
         return web.json_response({"status": "down", "down": down}, status=503)
     return web.json_response({"status": "ok"})

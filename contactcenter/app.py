@@ -44,13 +44,12 @@ SERVICE = web.AppKey("service", ConversationService)
 HUB = web.AppKey("hub", ConsoleHub)
 BUS = web.AppKey("bus", EventBus)
 ROUTING = web.AppKey("routing", RoutingStore)
-CLOCK = web.AppKey("clock", Callable[[], int])  # type: ignore[arg-type]
+CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
 
 def queue_policies(settings: HubSettings) -> dict[str, QueuePolicy]:
     return {
-        q.name: QueuePolicy(q.name, q.skill, int(q.offer_timeout_s * 1000))
-        for q in settings.queues
+        q.name: QueuePolicy(q.name, q.skill, int(q.offer_timeout_s * 1000)) for q in settings.queues
     }
 
 
@@ -58,9 +57,9 @@ def redis_client(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
-def _enricher(service: ConversationService, agents: AgentStore) -> Callable[
-    [Delivery], Awaitable[dict[str, Any] | None]
-]:
+def _enricher(
+    service: ConversationService, agents: AgentStore
+) -> Callable[[Delivery], Awaitable[dict[str, Any] | None]]:
     async def enrich(d: Delivery) -> dict[str, Any] | None:
         if d.enrich == "offer":
             contact = await service.contact_view(d.extra["contact_id"], with_messages=True)
@@ -92,10 +91,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             settings, CrmStore(pool), agents, routing, bus, app.get(CLOCK, wall_clock_ms)
         )
         app[REDIS], app[POOL], app[AGENTS], app[ROUTING], app[BUS] = (
-            redis, pool, agents, routing, bus)
+            redis,
+            pool,
+            agents,
+            routing,
+            bus,
+        )
         app[SERVICE] = service
-        app[HUB] = ConsoleHub(_enricher(service, agents),
-                              queue_size=settings.outbound_queue_size)
+        app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
         yield
     finally:
         await pool.close()
@@ -115,11 +118,16 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
     worker = RoutingWorker(
-        app[ROUTING], queue_policies(settings), tick_ms=settings.routing_tick_ms,
+        app[ROUTING],
+        queue_policies(settings),
+        tick_ms=settings.routing_tick_ms,
         clock=app.get(CLOCK, wall_clock_ms),
     )
     history = EventGroupConsumer(
-        app[REDIS], app[ROUTING].keys.events, "history", HistoryWriter(app[POOL]),
+        app[REDIS],
+        app[ROUTING].keys.events,
+        "history",
+        HistoryWriter(app[POOL]),
         claim_idle_ms=settings.claim_idle_ms,
     )
     tasks = [
@@ -145,8 +153,9 @@ def static_dir() -> Path:
 
 def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
     """The hub's web application for `settings` (storage URLs already resolved)."""
-    app = web.Application(middlewares=[api.error_middleware],
-                          client_max_size=settings.max_frame_bytes)
+    app = web.Application(
+        middlewares=[api.error_middleware], client_max_size=settings.max_frame_bytes
+    )
     app[SETTINGS] = settings
     if clock is not None:
         app[CLOCK] = clock
@@ -163,8 +172,9 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         principal = await api.require_principal(request)
-        return await agent_socket(request, principal, app[SERVICE], app[HUB],
-                                  settings.max_frame_bytes)
+        return await agent_socket(
+            request, principal, app[SERVICE], app[HUB], settings.max_frame_bytes
+        )
 
     async def ws_chat(request: web.Request) -> web.StreamResponse:
         return await chat_socket(request, app[SERVICE], app[HUB], settings.max_frame_bytes)

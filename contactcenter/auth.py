@@ -43,8 +43,12 @@ class Principal:
         return self.role in ("supervisor", "admin")
 
     def public(self) -> dict[str, str]:
-        return {"agent_id": self.agent_id, "username": self.username,
-                "display_name": self.display_name, "role": self.role}
+        return {
+            "agent_id": self.agent_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+        }
 
 
 def _token_hash(token: str) -> str:
@@ -54,8 +58,11 @@ def _token_hash(token: str) -> str:
 def _principal(row: asyncpg.Record) -> Principal:
     skills = row["skills"]
     return Principal(
-        agent_id=str(row["id"]), username=row["username"], display_name=row["display_name"],
-        role=row["role"], skills=json.loads(skills) if isinstance(skills, str) else dict(skills),
+        agent_id=str(row["id"]),
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        skills=json.loads(skills) if isinstance(skills, str) else dict(skills),
         chat_capacity=row["chat_capacity"],
     )
 
@@ -66,8 +73,14 @@ class AgentStore:
         self.session_ttl = timedelta(hours=session_ttl_h)
 
     async def create_agent(
-        self, username: str, password: str, *, display_name: str, role: str = "agent",
-        skills: dict[str, int] | None = None, chat_capacity: int = 3,
+        self,
+        username: str,
+        password: str,
+        *,
+        display_name: str,
+        role: str = "agent",
+        skills: dict[str, int] | None = None,
+        chat_capacity: int = 3,
     ) -> str:
         """Create the agent if the username is free; returns the agent id either way."""
         if role not in ROLES:
@@ -77,7 +90,12 @@ class AgentStore:
             "INSERT INTO agents (id, username, display_name, role, password_hash, skills,"
             " chat_capacity) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
             " ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING id",
-            uuid.uuid4(), username, display_name, role, pw_hash, json.dumps(skills or {}),
+            uuid.uuid4(),
+            username,
+            display_name,
+            role,
+            pw_hash,
+            json.dumps(skills or {}),
             chat_capacity,
         )
         assert row is not None
@@ -96,7 +114,9 @@ class AgentStore:
         token = secrets.token_urlsafe(32)
         await self.pool.execute(
             "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
-            _token_hash(token), row["id"], datetime.now(UTC) + self.session_ttl,
+            _token_hash(token),
+            row["id"],
+            datetime.now(UTC) + self.session_ttl,
         )
         return token, _principal(row)
 

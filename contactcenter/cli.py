@@ -39,7 +39,9 @@ examples:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="contactcenter", description=DESCRIPTION, epilog=EPILOG,
+        prog="contactcenter",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -62,11 +64,18 @@ def storage(settings: HubSettings) -> Iterator[HubSettings]:
     from contactcenter.embedded import EmbeddedServices
 
     log = structlog.get_logger("contactcenter.cli")
-    log.info("embedded_servers_starting", data_dir=str(settings.data_dir),
-             redis=need_redis, postgres=need_pg)
+    log.info(
+        "embedded_servers_starting",
+        data_dir=str(settings.data_dir),
+        redis=need_redis,
+        postgres=need_pg,
+    )
     services = EmbeddedServices(
-        settings.data_dir, start_redis=need_redis, start_postgres=need_pg,
-        redis_port=settings.embedded_redis_port, postgres_port=settings.embedded_postgres_port,
+        settings.data_dir,
+        start_redis=need_redis,
+        start_postgres=need_pg,
+        redis_port=settings.embedded_redis_port,
+        postgres_port=settings.embedded_postgres_port,
     )
     urls = services.start()
     try:
@@ -100,18 +109,32 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
             f"  customer chat: {base}/chat",
         ]
         if live.demo_seed:
-            lines.append(f"  log in as alice or bob (agents) or sam (supervisor), "
-                         f"password {live.demo_password}")
-        lines.append("  Ctrl-C stops the hub" + (" and the embedded servers" if (
-            settings.redis_url is None or settings.database_url is None) else ""))
+            lines.append(
+                f"  log in as alice or bob (agents) or sam (supervisor), "
+                f"password {live.demo_password}"
+            )
+        lines.append(
+            "  Ctrl-C stops the hub"
+            + (
+                " and the embedded servers"
+                if (settings.redis_url is None or settings.database_url is None)
+                else ""
+            )
+        )
 
         async def announce(_app: web.Application) -> None:
             print("\n".join(lines), flush=True)
 
         app = init(live)
         app.on_startup.append(announce)
-        web.run_app(app, host=live.host, port=live.port, print=None,
-                    handle_signals=True, shutdown_timeout=5.0)
+        web.run_app(
+            app,
+            host=live.host,
+            port=live.port,
+            print=None,
+            handle_signals=True,
+            shutdown_timeout=5.0,
+        )
     return 0
 
 
@@ -128,16 +151,20 @@ def _migrate(settings: HubSettings) -> int:
     with storage(settings) as live:
         assert live.database_url
         applied = asyncio.run(run(live.database_url))
-    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else
-                                                   ", schema is up to date"))
+    print(
+        f"applied {len(applied)} migration(s)"
+        + (f": {', '.join(applied)}" if applied else ", schema is up to date")
+    )
     return 0
 
 
 def _check_config(settings: HubSettings) -> int:
     print(f"config folder: {settings.config_dir}")
     for q in settings.queues:
-        print(f"  queue {q.name}: skill {q.skill}, channels {', '.join(q.channels)}, "
-              f"offer timeout {q.offer_timeout_s:g} s, dispositions {', '.join(q.dispositions)}")
+        print(
+            f"  queue {q.name}: skill {q.skill}, channels {', '.join(q.channels)}, "
+            f"offer timeout {q.offer_timeout_s:g} s, dispositions {', '.join(q.dispositions)}"
+        )
     print("configuration is valid")
     return 0
 

@@ -38,8 +38,13 @@ OPEN_STATES = ("queued", "offered", "assigned")
 
 class ConversationService:
     def __init__(
-        self, settings: HubSettings, crm: CrmStore, agents: AgentStore, routing: RoutingStore,
-        bus: EventBus, clock: Callable[[], int],
+        self,
+        settings: HubSettings,
+        crm: CrmStore,
+        agents: AgentStore,
+        routing: RoutingStore,
+        bus: EventBus,
+        clock: Callable[[], int],
     ) -> None:
         self.settings = settings
         self.crm = crm
@@ -64,7 +69,11 @@ class ConversationService:
         return record.contact_id, live.state
 
     async def start_contact(
-        self, customer_id: str, customer_name: str, channel: str, first_text: str,
+        self,
+        customer_id: str,
+        customer_name: str,
+        channel: str,
+        first_text: str,
         client_msg_id: str | None,
     ) -> str:
         """A new contact with its first message, queued for an agent."""
@@ -73,21 +82,30 @@ class ConversationService:
         contact_id = await self.crm.create_contact(
             customer_id=customer_id, channel=channel, queue=queue.name, arrived_at_ms=now_ms
         )
-        await self.bus.publish(ev.ContactArrived(
-            at_ms=now_ms, contact_id=contact_id, customer_id=customer_id, channel=channel,
-            queue=queue.name, customer_name=customer_name,
-        ))
+        await self.bus.publish(
+            ev.ContactArrived(
+                at_ms=now_ms,
+                contact_id=contact_id,
+                customer_id=customer_id,
+                channel=channel,
+                queue=queue.name,
+                customer_name=customer_name,
+            )
+        )
         await self._store_and_publish(contact_id, "customer", first_text, None, client_msg_id)
         await self.routing.enqueue(
-            contact_id=contact_id, queue=queue.name, skill=queue.skill, channel=channel,
-            customer_id=customer_id, priority=0, now_ms=now_ms,
+            contact_id=contact_id,
+            queue=queue.name,
+            skill=queue.skill,
+            channel=channel,
+            customer_id=customer_id,
+            priority=0,
+            now_ms=now_ms,
         )
         log.info("contact_queued", contact_id=contact_id, queue=queue.name, channel=channel)
         return contact_id
 
-    async def customer_message(
-        self, contact_id: str, text: str, client_msg_id: str | None
-    ) -> None:
+    async def customer_message(self, contact_id: str, text: str, client_msg_id: str | None) -> None:
         live = await self.routing.contact(contact_id)
         if live is None or live.state not in OPEN_STATES:
             raise ConversationClosed("this conversation is over", contact_id=contact_id)
@@ -108,15 +126,19 @@ class ConversationService:
 
     async def set_state(self, agent: Principal, state: str) -> None:
         await self.routing.set_agent_state(
-            agent.agent_id, state, skills=agent.skills, capacity=agent.chat_capacity,
+            agent.agent_id,
+            state,
+            skills=agent.skills,
+            capacity=agent.chat_capacity,
             now_ms=self.clock(),
         )
 
     async def accept(self, agent: Principal, contact_id: str) -> None:
         status = await self.routing.accept(contact_id, agent.agent_id, self.clock())
         if status is not AcceptStatus.ACCEPTED:
-            raise OfferGone("this offer is no longer yours", contact_id=contact_id,
-                            why=status.name.lower())
+            raise OfferGone(
+                "this offer is no longer yours", contact_id=contact_id, why=status.name.lower()
+            )
 
     async def reject(self, agent: Principal, contact_id: str) -> None:
         live = await self.routing.contact(contact_id)
@@ -151,8 +173,9 @@ class ConversationService:
         if disposition is None and queue.disposition_required:
             raise DispositionRequired("choose a disposition", choices=list(queue.dispositions))
         if disposition is not None and disposition not in queue.dispositions:
-            raise UnknownDisposition(f"unknown disposition {disposition!r}",
-                                     choices=list(queue.dispositions))
+            raise UnknownDisposition(
+                f"unknown disposition {disposition!r}", choices=list(queue.dispositions)
+            )
         status = await self.routing.wrap_up(
             contact_id, agent.agent_id, disposition, notes, self.clock()
         )
@@ -168,19 +191,33 @@ class ConversationService:
         return self.settings.queues[0]
 
     async def _store_and_publish(
-        self, contact_id: str, sender: str, text: str, agent_id: str | None,
+        self,
+        contact_id: str,
+        sender: str,
+        text: str,
+        agent_id: str | None,
         client_msg_id: str | None,
     ) -> None:
         msg = await self.crm.add_message(
-            contact_id, sender, text, agent_id=agent_id if sender == "agent" else None,
+            contact_id,
+            sender,
+            text,
+            agent_id=agent_id if sender == "agent" else None,
             client_msg_id=client_msg_id,
         )
         # Published even for a retry already stored: the first attempt may have died between
         # the insert and the publish. Consumers de-duplicate on message_id.
-        await self.bus.publish(ev.MessageSent(
-            at_ms=msg.at_ms, contact_id=contact_id, message_id=msg.message_id, sender=sender,
-            agent_id=agent_id, body=msg.body, client_msg_id=client_msg_id,
-        ))
+        await self.bus.publish(
+            ev.MessageSent(
+                at_ms=msg.at_ms,
+                contact_id=contact_id,
+                message_id=msg.message_id,
+                sender=sender,
+                agent_id=agent_id,
+                body=msg.body,
+                client_msg_id=client_msg_id,
+            )
+        )
 
     async def contact_view(self, contact_id: str, *, with_messages: bool) -> dict[str, Any] | None:
         """A contact object as docs/protocol.md describes it."""
@@ -189,14 +226,17 @@ class ConversationService:
             return None
         live = await self.routing.contact(contact_id)
         view: dict[str, Any] = {
-            "contact_id": contact_id, "queue": record.queue, "channel": record.channel,
+            "contact_id": contact_id,
+            "queue": record.queue,
+            "channel": record.channel,
             "state": live.state if live else record.state,
             "customer": {"customer_id": record.customer_id, "name": record.customer_name},
             "messages": [],
         }
         if live is not None and live.state == "offered":
             fields = await self.routing.redis.hget(  # type: ignore[misc]
-                self.routing.keys.contact(contact_id), "deadline_ms")
+                self.routing.keys.contact(contact_id), "deadline_ms"
+            )
             view["deadline_ms"] = int(fields) if fields else None
         if with_messages:
             view["messages"] = [m.wire() for m in await self.crm.transcript(contact_id)]

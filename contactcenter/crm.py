@@ -30,8 +30,13 @@ class StoredMessage:
     created: bool  # False when a retry found the message already stored
 
     def wire(self) -> dict[str, Any]:
-        return {"message_id": self.message_id, "sender": self.sender, "body": self.body,
-                "at_ms": self.at_ms, "client_msg_id": self.client_msg_id}
+        return {
+            "message_id": self.message_id,
+            "sender": self.sender,
+            "body": self.body,
+            "at_ms": self.at_ms,
+            "client_msg_id": self.client_msg_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,14 @@ class ContactRecord:
 
 def _message(row: asyncpg.Record, created: bool) -> StoredMessage:
     return StoredMessage(
-        message_id=str(row["id"]), contact_id=str(row["contact_id"]), sender=row["sender"],
-        agent_id=str(row["agent_id"]) if row["agent_id"] else None, body=row["body"],
-        at_ms=dt_to_ms(row["created_at"]), client_msg_id=row["client_msg_id"], created=created,
+        message_id=str(row["id"]),
+        contact_id=str(row["contact_id"]),
+        sender=row["sender"],
+        agent_id=str(row["agent_id"]) if row["agent_id"] else None,
+        body=row["body"],
+        at_ms=dt_to_ms(row["created_at"]),
+        client_msg_id=row["client_msg_id"],
+        created=created,
     )
 
 
@@ -67,17 +77,23 @@ class CrmStore:
                 if display_name:
                     await conn.execute(
                         "UPDATE customers SET display_name = $2 WHERE id = $1"
-                        " AND display_name = ''", row["customer_id"], display_name,
+                        " AND display_name = ''",
+                        row["customer_id"],
+                        display_name,
                     )
                 return str(row["customer_id"])
             customer_id = uuid.uuid4()
             await conn.execute(
-                "INSERT INTO customers (id, display_name) VALUES ($1, $2)", customer_id,
+                "INSERT INTO customers (id, display_name) VALUES ($1, $2)",
+                customer_id,
                 display_name,
             )
             inserted = await conn.fetchrow(
                 "INSERT INTO identities (kind, value, customer_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING customer_id", kind, value, customer_id,
+                " ON CONFLICT DO NOTHING RETURNING customer_id",
+                kind,
+                value,
+                customer_id,
             )
             if inserted is None:  # another request created it first: use theirs
                 raise _Retry
@@ -90,7 +106,10 @@ class CrmStore:
         await self.pool.execute(
             "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at)"
             " VALUES ($1, $2, $3, $4, 'queued', $5)",
-            uuid.UUID(contact_id), uuid.UUID(customer_id), channel, queue,
+            uuid.UUID(contact_id),
+            uuid.UUID(customer_id),
+            channel,
+            queue,
             ms_to_dt(arrived_at_ms),
         )
         return contact_id
@@ -98,40 +117,58 @@ class CrmStore:
     async def contact(self, contact_id: str) -> ContactRecord | None:
         row = await self.pool.fetchrow(
             "SELECT c.*, cu.display_name FROM contacts c JOIN customers cu"
-            " ON cu.id = c.customer_id WHERE c.id = $1", uuid.UUID(contact_id),
+            " ON cu.id = c.customer_id WHERE c.id = $1",
+            uuid.UUID(contact_id),
         )
         if row is None:
             return None
         return ContactRecord(
-            contact_id=str(row["id"]), customer_id=str(row["customer_id"]),
-            customer_name=row["display_name"], channel=row["channel"], queue=row["queue"],
-            state=row["state"], agent_id=str(row["agent_id"]) if row["agent_id"] else None,
+            contact_id=str(row["id"]),
+            customer_id=str(row["customer_id"]),
+            customer_name=row["display_name"],
+            channel=row["channel"],
+            queue=row["queue"],
+            state=row["state"],
+            agent_id=str(row["agent_id"]) if row["agent_id"] else None,
         )
 
     async def latest_open_contact(self, customer_id: str, channel: str) -> ContactRecord | None:
         row = await self.pool.fetchrow(
             "SELECT id FROM contacts WHERE customer_id = $1 AND channel = $2"
             " AND state NOT IN ('closed', 'abandoned', 'wrapup')"
-            " ORDER BY arrived_at DESC LIMIT 1", uuid.UUID(customer_id), channel,
+            " ORDER BY arrived_at DESC LIMIT 1",
+            uuid.UUID(customer_id),
+            channel,
         )
         return await self.contact(str(row["id"])) if row else None
 
     async def add_message(
-        self, contact_id: str, sender: str, body: str, *, agent_id: str | None = None,
+        self,
+        contact_id: str,
+        sender: str,
+        body: str,
+        *,
+        agent_id: str | None = None,
         client_msg_id: str | None = None,
     ) -> StoredMessage:
         """Store a message; a retry with the same `client_msg_id` returns the stored one."""
         row = await self.pool.fetchrow(
             "INSERT INTO messages (id, contact_id, sender, agent_id, body, client_msg_id)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING *",
-            uuid.uuid4(), uuid.UUID(contact_id), sender,
-            uuid.UUID(agent_id) if agent_id else None, body, client_msg_id,
+            uuid.uuid4(),
+            uuid.UUID(contact_id),
+            sender,
+            uuid.UUID(agent_id) if agent_id else None,
+            body,
+            client_msg_id,
         )
         if row is not None:
             return _message(row, created=True)
         row = await self.pool.fetchrow(
             "SELECT * FROM messages WHERE contact_id = $1 AND sender = $2 AND client_msg_id = $3",
-            uuid.UUID(contact_id), sender, client_msg_id,
+            uuid.UUID(contact_id),
+            sender,
+            client_msg_id,
         )
         assert row is not None
         return _message(row, created=False)

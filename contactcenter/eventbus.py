@@ -17,6 +17,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -35,10 +36,11 @@ class EventBus:
 
     async def publish(self, event: Event) -> str:
         """Append `event`; returns its stream id."""
-        entry_id: str = await self.redis.xadd(
-            self.stream, encode_event(event), maxlen=self.maxlen, approximate=True  # type: ignore[arg-type]
+        fields: dict[Any, Any] = dict(encode_event(event))
+        entry_id = await self.redis.xadd(
+            self.stream, fields, maxlen=self.maxlen, approximate=True
         )
-        return entry_id
+        return str(entry_id)
 
     async def tail(
         self, *, block_ms: int = 1000, start: str = "$"
@@ -63,7 +65,6 @@ class EventBus:
                         yield entry_id, decode_event(fields)
                     except (UnknownEvent, KeyError, ValueError):
                         log.warning("event_undecodable", entry_id=entry_id)
-
 
     async def _last_id(self) -> str:
         try:
@@ -140,7 +141,10 @@ class EventGroupConsumer:
         for _name, entries in own or []:
             done += await self._handle(entries)
         reply = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=500,
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=500,
             block=self.block_ms if block_ms is None else block_ms,
         )
         for _name, entries in reply or []:

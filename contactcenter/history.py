@@ -38,7 +38,12 @@ class HistoryWriter:
             inserted = await conn.fetchval(
                 "INSERT INTO events (event_id, type, at, contact_id, agent_id, payload)"
                 " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
-                event.event_id, event.type, at, contact_id, agent_id, json.dumps(payload),
+                event.event_id,
+                event.type,
+                at,
+                contact_id,
+                agent_id,
+                json.dumps(payload),
             )
             if inserted and contact_id is not None:
                 await self._project(conn, event, contact_id, at)
@@ -50,23 +55,34 @@ class HistoryWriter:
             case ev.OfferAccepted():
                 await conn.execute(
                     "UPDATE contacts SET state = 'assigned', agent_id = $2, accepted_at = $3"
-                    " WHERE id = $1 AND state = 'queued'", contact_id, _uuid(event.agent_id), at,
+                    " WHERE id = $1 AND state = 'queued'",
+                    contact_id,
+                    _uuid(event.agent_id),
+                    at,
                 )
             case ev.ConversationEnded():
                 await conn.execute(
                     "UPDATE contacts SET state = 'wrapup', ended_at = $2"
-                    " WHERE id = $1 AND state IN ('queued', 'assigned')", contact_id, at,
+                    " WHERE id = $1 AND state IN ('queued', 'assigned')",
+                    contact_id,
+                    at,
                 )
             case ev.WrapUpCompleted():
                 await conn.execute(
                     "UPDATE contacts SET state = 'closed', closed_at = $2, disposition = $3,"
                     " notes = $4, agent_id = $5 WHERE id = $1",
-                    contact_id, at, event.disposition, event.notes, _uuid(event.agent_id),
+                    contact_id,
+                    at,
+                    event.disposition,
+                    event.notes,
+                    _uuid(event.agent_id),
                 )
             case ev.ContactAbandoned():
                 await conn.execute(
                     "UPDATE contacts SET state = 'abandoned', ended_at = $2"
-                    " WHERE id = $1 AND state = 'queued'", contact_id, at,
+                    " WHERE id = $1 AND state = 'queued'",
+                    contact_id,
+                    at,
                 )
             case _:
                 pass

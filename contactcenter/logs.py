@@ -15,12 +15,26 @@ from typing import Any
 
 import structlog
 
-_FORBIDDEN_KEYS = frozenset({"body", "text", "message_body", "phone", "phone_number", "email",
-                             "from_number", "to_number", "password", "token"})
+_FORBIDDEN_KEYS = frozenset(
+    {
+        "body",
+        "text",
+        "message_body",
+        "phone",
+        "phone_number",
+        "email",
+        "from_number",
+        "to_number",
+        "password",
+        "token",
+    }
+)
 _PHONE = re.compile(r"\+?\d[\d ().-]{7,}\d")
 
 
-def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key in _FORBIDDEN_KEYS:
             event_dict[key] = "[redacted]"

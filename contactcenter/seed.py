@@ -32,6 +32,10 @@ def demo_password(data_dir: Path, given: str | None) -> str:
 async def seed_demo(agents: AgentStore, password: str, chat_capacity: int) -> None:
     for username, name, role in DEMO_AGENTS:
         await agents.create_agent(
-            username, password, display_name=name, role=role,
-            skills={"support": 50}, chat_capacity=chat_capacity,
+            username,
+            password,
+            display_name=name,
+            role=role,
+            skills={"support": 50},
+            chat_capacity=chat_capacity,
         )

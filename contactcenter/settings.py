@@ -72,7 +72,13 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("server", "public_url", "public_url", "CC_PUBLIC_URL", str),
     ("storage", "data_dir", "data_dir", "CC_DATA_DIR", Path),
     ("storage", "embedded_redis_port", "embedded_redis_port", "CC_EMBEDDED_REDIS_PORT", int),
-    ("storage", "embedded_postgres_port", "embedded_postgres_port", "CC_EMBEDDED_POSTGRES_PORT", int),
+    (
+        "storage",
+        "embedded_postgres_port",
+        "embedded_postgres_port",
+        "CC_EMBEDDED_POSTGRES_PORT",
+        int,
+    ),
     ("storage", "db_pool_size", "db_pool_size", "CC_DB_POOL_SIZE", int),
     ("routing", "domain", "routing_domain", "CC_ROUTING_DOMAIN", str),
     ("routing", "tick_ms", "routing_tick_ms", "CC_ROUTING_TICK_MS", int),
@@ -87,7 +93,14 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("demo", "seed", "demo_seed", "CC_DEMO_SEED", bool),
 )
 
-_QUEUE_KEYS = {"name", "skill", "channels", "offer_timeout_s", "dispositions", "disposition_required"}
+_QUEUE_KEYS = {
+    "name",
+    "skill",
+    "channels",
+    "offer_timeout_s",
+    "dispositions",
+    "disposition_required",
+}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("auto", "json", "console")
 

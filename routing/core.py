@@ -116,7 +116,10 @@ class RoutingState:
                 )
             case ev.ContactQueued():
                 self.contacts[event.contact_id] = ContactView(
-                    event.contact_id, event.queue, event.skill, event.priority,
+                    event.contact_id,
+                    event.queue,
+                    event.skill,
+                    event.priority,
                     event.enqueued_at_ms,
                 )
             case ev.ContactOffered():
@@ -131,7 +134,10 @@ class RoutingState:
             case ev.OfferRejected() | ev.OfferExpired():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(
-                    c, state="queued", agent_id=None, deadline_ms=None,
+                    c,
+                    state="queued",
+                    agent_id=None,
+                    deadline_ms=None,
                     declined_by=c.declined_by | {event.agent_id},
                 )
                 self._add_load(event.agent_id, -1)
@@ -142,9 +148,9 @@ class RoutingState:
                 self.contacts.pop(event.contact_id, None)
                 self._add_load(event.agent_id, -1)
             case ev.ContactAbandoned():
-                c = self.contacts.pop(event.contact_id, None)
-                if c is not None and c.state == "offered" and c.agent_id is not None:
-                    self._add_load(c.agent_id, -1)
+                gone = self.contacts.pop(event.contact_id, None)
+                if gone is not None and gone.state == "offered" and gone.agent_id is not None:
+                    self._add_load(gone.agent_id, -1)
             case _:
                 pass
 
@@ -166,9 +172,7 @@ def _eligible(agents: Iterable[AgentView], contact: ContactView) -> list[AgentVi
     return [a for a in agents if a.has_room and contact.skill in a.skills]
 
 
-def decide(
-    state: RoutingState, queues: Mapping[str, QueuePolicy], now_ms: int
-) -> list[Decision]:
+def decide(state: RoutingState, queues: Mapping[str, QueuePolicy], now_ms: int) -> list[Decision]:
     """The commands that bring `state` up to date at `now_ms`.
 
     Expired offers are taken back first (their contacts keep their place). Then waiting

@@ -70,7 +70,13 @@ class AgentStateStatus(enum.IntEnum):
 
 
 _SCRIPTS = (
-    "enqueue", "offer", "accept", "requeue", "abandon", "end_conversation", "wrapup",
+    "enqueue",
+    "offer",
+    "accept",
+    "requeue",
+    "abandon",
+    "end_conversation",
+    "wrapup",
     "agent_state",
 )
 
@@ -94,8 +100,12 @@ class LiveContact:
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> LiveContact:
         return cls(
-            h["contact_id"], h["queue"], h["state"], h.get("agent_id") or None,
-            h.get("channel", ""), h.get("customer_id", ""),
+            h["contact_id"],
+            h["queue"],
+            h["state"],
+            h.get("agent_id") or None,
+            h.get("channel", ""),
+            h.get("customer_id", ""),
         )
 
 
@@ -118,44 +128,83 @@ class RoutingStore:
         return int(await self._scripts[name](keys=list(keys), args=[str(a) for a in args]))
 
     async def enqueue(
-        self, *, contact_id: str, queue: str, skill: str, channel: str, customer_id: str,
-        priority: int, now_ms: int,
+        self,
+        *,
+        contact_id: str,
+        queue: str,
+        skill: str,
+        channel: str,
+        customer_id: str,
+        priority: int,
+        now_ms: int,
     ) -> EnqueueStatus:
         event = ev.ContactQueued(
-            at_ms=now_ms, contact_id=contact_id, queue=queue, skill=skill, channel=channel,
-            priority=priority, enqueued_at_ms=now_ms,
+            at_ms=now_ms,
+            contact_id=contact_id,
+            queue=queue,
+            skill=skill,
+            channel=channel,
+            priority=priority,
+            enqueued_at_ms=now_ms,
         )
         k = self.keys
         status = await self._run(
             "enqueue",
             [k.contact(contact_id), k.queue(queue), k.queues, k.events],
-            [contact_id, queue, skill, channel, priority, now_ms, queue_score(priority, now_ms),
-             customer_id, *self._event_args(event)],
+            [
+                contact_id,
+                queue,
+                skill,
+                channel,
+                priority,
+                now_ms,
+                queue_score(priority, now_ms),
+                customer_id,
+                *self._event_args(event),
+            ],
         )
         return EnqueueStatus(status)
 
     async def offer(self, decision: OfferContact, now_ms: int) -> OfferStatus:
         event = ev.ContactOffered(
-            at_ms=now_ms, contact_id=decision.contact_id, agent_id=decision.agent_id,
-            queue=decision.queue, deadline_ms=decision.deadline_ms, reason=dict(decision.reason),
+            at_ms=now_ms,
+            contact_id=decision.contact_id,
+            agent_id=decision.agent_id,
+            queue=decision.queue,
+            deadline_ms=decision.deadline_ms,
+            reason=dict(decision.reason),
         )
         k = self.keys
         status = await self._run(
             "offer",
-            [k.contact(decision.contact_id), k.queue(decision.queue), k.agent(decision.agent_id),
-             k.offers, k.agent_contacts(decision.agent_id), k.events],
-            [decision.contact_id, decision.agent_id, decision.deadline_ms, now_ms,
-             *self._event_args(event)],
+            [
+                k.contact(decision.contact_id),
+                k.queue(decision.queue),
+                k.agent(decision.agent_id),
+                k.offers,
+                k.agent_contacts(decision.agent_id),
+                k.events,
+            ],
+            [
+                decision.contact_id,
+                decision.agent_id,
+                decision.deadline_ms,
+                now_ms,
+                *self._event_args(event),
+            ],
         )
         return OfferStatus(status)
 
     async def accept(self, contact_id: str, agent_id: str, now_ms: int) -> AcceptStatus:
         live = await self.contact(contact_id)
         queue = live.queue if live else ""
-        event = ev.OfferAccepted(at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue)
+        event = ev.OfferAccepted(
+            at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue
+        )
         k = self.keys
         status = await self._run(
-            "accept", [k.contact(contact_id), k.offers, k.events],
+            "accept",
+            [k.contact(contact_id), k.offers, k.events],
             [contact_id, agent_id, now_ms, *self._event_args(event)],
         )
         return AcceptStatus(status)
@@ -168,10 +217,23 @@ class RoutingStore:
         k = self.keys
         status = await self._run(
             "requeue",
-            [k.contact(contact_id), k.queue(queue), k.agent(agent_id), k.offers,
-             k.agent_contacts(agent_id), k.declined(contact_id), k.events],
-            [contact_id, agent_id, now_ms, "expire" if expired else "reject", queue,
-             *self._event_args(event)],
+            [
+                k.contact(contact_id),
+                k.queue(queue),
+                k.agent(agent_id),
+                k.offers,
+                k.agent_contacts(agent_id),
+                k.declined(contact_id),
+                k.events,
+            ],
+            [
+                contact_id,
+                agent_id,
+                now_ms,
+                "expire" if expired else "reject",
+                queue,
+                *self._event_args(event),
+            ],
         )
         return RequeueStatus(status)
 
@@ -186,12 +248,21 @@ class RoutingStore:
                 at_ms=now_ms, contact_id=contact_id, queue=live.queue, agent_id=agent_id
             )
             k = self.keys
-            status = AbandonStatus(await self._run(
-                "abandon",
-                [k.contact(contact_id), k.queue(live.queue), k.agent(agent_id or "-"), k.offers,
-                 k.agent_contacts(agent_id or "-"), k.declined(contact_id), k.events],
-                [contact_id, agent_id or "", now_ms, *self._event_args(event)],
-            ))
+            status = AbandonStatus(
+                await self._run(
+                    "abandon",
+                    [
+                        k.contact(contact_id),
+                        k.queue(live.queue),
+                        k.agent(agent_id or "-"),
+                        k.offers,
+                        k.agent_contacts(agent_id or "-"),
+                        k.declined(contact_id),
+                        k.events,
+                    ],
+                    [contact_id, agent_id or "", now_ms, *self._event_args(event)],
+                )
+            )
             if status is not AbandonStatus.OFFER_MOVED:
                 return status
         return AbandonStatus.OFFER_MOVED
@@ -203,30 +274,47 @@ class RoutingStore:
         if live is None or live.agent_id is None:
             return EndStatus.NOT_ASSIGNED
         event = ev.ConversationEnded(
-            at_ms=now_ms, contact_id=contact_id, agent_id=live.agent_id, queue=live.queue,
+            at_ms=now_ms,
+            contact_id=contact_id,
+            agent_id=live.agent_id,
+            queue=live.queue,
             ended_by="agent" if agent_id else "customer",
         )
         k = self.keys
-        return EndStatus(await self._run(
-            "end_conversation", [k.contact(contact_id), k.events],
-            [contact_id, agent_id or "", now_ms, *self._event_args(event)],
-        ))
+        return EndStatus(
+            await self._run(
+                "end_conversation",
+                [k.contact(contact_id), k.events],
+                [contact_id, agent_id or "", now_ms, *self._event_args(event)],
+            )
+        )
 
     async def wrap_up(
         self, contact_id: str, agent_id: str, disposition: str | None, notes: str, now_ms: int
     ) -> WrapUpStatus:
         live = await self.contact(contact_id)
         event = ev.WrapUpCompleted(
-            at_ms=now_ms, contact_id=contact_id, agent_id=agent_id,
-            queue=live.queue if live else "", disposition=disposition, notes=notes,
+            at_ms=now_ms,
+            contact_id=contact_id,
+            agent_id=agent_id,
+            queue=live.queue if live else "",
+            disposition=disposition,
+            notes=notes,
         )
         k = self.keys
-        return WrapUpStatus(await self._run(
-            "wrapup",
-            [k.contact(contact_id), k.agent(agent_id), k.agent_contacts(agent_id),
-             k.declined(contact_id), k.events],
-            [contact_id, agent_id, now_ms, *self._event_args(event)],
-        ))
+        return WrapUpStatus(
+            await self._run(
+                "wrapup",
+                [
+                    k.contact(contact_id),
+                    k.agent(agent_id),
+                    k.agent_contacts(agent_id),
+                    k.declined(contact_id),
+                    k.events,
+                ],
+                [contact_id, agent_id, now_ms, *self._event_args(event)],
+            )
+        )
 
     async def set_agent_state(
         self, agent_id: str, state: str, *, skills: dict[str, int], capacity: int, now_ms: int
@@ -235,11 +323,20 @@ class RoutingStore:
             at_ms=now_ms, agent_id=agent_id, state=state, skills=skills, capacity=capacity
         )
         k = self.keys
-        return AgentStateStatus(await self._run(
-            "agent_state", [k.agent(agent_id), k.agents, k.events],
-            [agent_id, state, now_ms, json.dumps(skills, sort_keys=True), capacity,
-             *self._event_args(event)],
-        ))
+        return AgentStateStatus(
+            await self._run(
+                "agent_state",
+                [k.agent(agent_id), k.agents, k.events],
+                [
+                    agent_id,
+                    state,
+                    now_ms,
+                    json.dumps(skills, sort_keys=True),
+                    capacity,
+                    *self._event_args(event),
+                ],
+            )
+        )
 
     async def contact(self, contact_id: str) -> LiveContact | None:
         h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
@@ -266,7 +363,7 @@ class RoutingStore:
         replies = await pipe.execute()
         agents = [_agent_view(h) for h in replies[: len(agent_ids)] if h]
         contact_ids: list[str] = []
-        for ids in replies[len(agent_ids):]:
+        for ids in replies[len(agent_ids) :]:
             contact_ids.extend(ids)
         pipe = self.redis.pipeline(transaction=False)
         for c in contact_ids:
@@ -284,17 +381,25 @@ class RoutingStore:
 
 def _agent_view(h: dict[str, str]) -> AgentView:
     return AgentView(
-        agent_id=h["agent_id"], state=h.get("state", "offline"),
-        skills=json.loads(h.get("skills", "{}")), capacity=int(h.get("capacity", "0")),
-        load=int(h.get("load", "0")), last_offer_ms=int(h.get("last_offer_ms", "0")),
+        agent_id=h["agent_id"],
+        state=h.get("state", "offline"),
+        skills=json.loads(h.get("skills", "{}")),
+        capacity=int(h.get("capacity", "0")),
+        load=int(h.get("load", "0")),
+        last_offer_ms=int(h.get("last_offer_ms", "0")),
     )
 
 
 def _contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
     deadline = h.get("deadline_ms")
     return ContactView(
-        contact_id=h["contact_id"], queue=h["queue"], skill=h.get("skill", ""),
-        priority=int(h.get("priority", "0")), enqueued_at_ms=int(h["enqueued_at_ms"]),
-        state=h.get("state", "queued"), agent_id=h.get("agent_id") or None,
-        deadline_ms=int(deadline) if deadline else None, declined_by=frozenset(declined),
+        contact_id=h["contact_id"],
+        queue=h["queue"],
+        skill=h.get("skill", ""),
+        priority=int(h.get("priority", "0")),
+        enqueued_at_ms=int(h["enqueued_at_ms"]),
+        state=h.get("state", "queued"),
+        agent_id=h.get("agent_id") or None,
+        deadline_ms=int(deadline) if deadline else None,
+        declined_by=frozenset(declined),
     )

@@ -73,8 +73,12 @@ class RoutingWorker:
                 offer_status = await self.store.offer(d, now_ms)
                 if offer_status is OfferStatus.OFFERED:
                     result.offered += 1
-                    log.info("contact_offered", contact_id=d.contact_id, agent_id=d.agent_id,
-                             queue=d.queue)
+                    log.info(
+                        "contact_offered",
+                        contact_id=d.contact_id,
+                        agent_id=d.agent_id,
+                        queue=d.queue,
+                    )
                 else:
                     result.refused += 1
         return result
@@ -87,8 +91,9 @@ class RoutingWorker:
                 result = await self.run_pass()
                 if result.refused:
                     continue  # the world moved under us: decide again at once
-                reply = await self.wake_redis.xread({stream: last_id}, count=1000,
-                                                    block=self.tick_ms)
+                reply = await self.wake_redis.xread(
+                    {stream: last_id}, count=1000, block=self.tick_ms
+                )
                 for _name, entries in reply or []:
                     if entries:
                         last_id = entries[-1][0]

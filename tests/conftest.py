@@ -55,10 +55,12 @@ def servers() -> Iterator[Servers]:
     # unprivileged user who must be able to reach its data folder.
     data_dir = Path(tempfile.mkdtemp(prefix="cc-embedded-"))
     try:
-        with EmbeddedServices(data_dir, start_redis=not redis_url,
-                              start_postgres=not database_url) as urls:
-            yield Servers(redis_url or urls.redis_url or "",
-                          database_url or urls.database_url or "")
+        with EmbeddedServices(
+            data_dir, start_redis=not redis_url, start_postgres=not database_url
+        ) as urls:
+            yield Servers(
+                redis_url or urls.redis_url or "", database_url or urls.database_url or ""
+            )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -100,8 +102,9 @@ async def redis(servers: Servers, routing_domain: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def settings(servers: Servers, database_url: str, routing_domain: str,
-             tmp_path: Path) -> HubSettings:
+def settings(
+    servers: Servers, database_url: str, routing_domain: str, tmp_path: Path
+) -> HubSettings:
     base = load_settings(ROOT / "config", {})
     return replace(
         base,
@@ -113,9 +116,15 @@ def settings(servers: Servers, database_url: str, routing_domain: str,
         demo_password=TEST_PASSWORD,
         data_dir=tmp_path,
         db_pool_size=4,
-        queues=(QueueSettings(name="support", skill="support", channels=("chat",),
-                              offer_timeout_s=20,
-                              dispositions=("resolved", "follow-up", "no-answer", "spam")),),
+        queues=(
+            QueueSettings(
+                name="support",
+                skill="support",
+                channels=("chat",),
+                offer_timeout_s=20,
+                dispositions=("resolved", "follow-up", "no-answer", "spam"),
+            ),
+        ),
     )
 
 

@@ -44,8 +44,10 @@ class FrameClient:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(f"no {kind} frame {match} within {timeout_s}s; "
-                                   f"saw {[f['type'] for f in self.seen[-10:]]}")
+                raise TimeoutError(
+                    f"no {kind} frame {match} within {timeout_s}s; "
+                    f"saw {[f['type'] for f in self.seen[-10:]]}"
+                )
             frame = await self.next(remaining)
             if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                 return frame
@@ -56,9 +58,12 @@ class FrameClient:
 
 
 async def login(base_url: str, username: str, password: str) -> str:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{base_url}/api/login", json={"username": username, "password": password}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{base_url}/api/login", json={"username": username, "password": password}
+        ) as resp,
+    ):
         assert resp.status == 200, await resp.text()
         token: str = (await resp.json())["token"]
         return token
@@ -101,8 +106,7 @@ class ChatClient(FrameClient):
     welcome: dict[str, Any]
 
     @classmethod
-    async def connect(cls, base_url: str, name: str, visitor_id: str | None = None
-                      ) -> ChatClient:
+    async def connect(cls, base_url: str, name: str, visitor_id: str | None = None) -> ChatClient:
         ws = await websockets.connect(base_url.replace("http", "ws", 1) + "/ws/chat")
         client = cls(ws)
         hello: dict[str, Any] = {"type": "hello", "name": name}

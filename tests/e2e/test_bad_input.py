@@ -53,8 +53,9 @@ async def test_customer_frames_before_hello_are_refused(hub: LiveHub) -> None:
 
 async def test_agent_socket_without_a_session_is_refused_with_401(hub: LiveHub) -> None:
     with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-        await websockets.connect(hub.ws_url + "/ws/agent",
-                                 additional_headers={"Authorization": "Bearer forged"})
+        await websockets.connect(
+            hub.ws_url + "/ws/agent", additional_headers={"Authorization": "Bearer forged"}
+        )
     assert info.value.response.status_code == 401
 
 
@@ -72,8 +73,9 @@ async def test_wrapup_with_unknown_disposition_is_refused(hub: LiveHub) -> None:
     assert err["error_id"] == "wrapup.disposition_required"
     live = await hub.app[ROUTING].contact(contact_id)
     assert live is not None and live.state == "wrapup"
-    assert (await agent.command("wrapup", contact_id=contact_id,
-                                disposition="resolved"))["type"] == "ack"
+    assert (await agent.command("wrapup", contact_id=contact_id, disposition="resolved"))[
+        "type"
+    ] == "ack"
     for c in (agent, customer):
         await c.close()
 
@@ -82,8 +84,9 @@ async def test_login_errors_have_stable_ids(hub: LiveHub) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(hub.base_url + "/api/login", data="{") as r:
             assert r.status == 400 and (await r.json())["error_id"] == "request.invalid"
-        async with http.post(hub.base_url + "/api/login",
-                             json={"username": "alice", "password": "wrong"}) as r:
+        async with http.post(
+            hub.base_url + "/api/login", json={"username": "alice", "password": "wrong"}
+        ) as r:
             assert r.status == 401 and (await r.json())["error_id"] == "auth.bad_credentials"
         async with http.get(hub.base_url + "/api/me") as r:
             assert r.status == 401 and (await r.json())["error_id"] == "auth.required"

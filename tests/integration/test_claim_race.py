@@ -49,14 +49,23 @@ async def routers(
 
 
 async def agent(store: RoutingStore, agent_id: str, *, capacity: int = 1) -> None:
-    await store.set_agent_state(agent_id, "available", skills={"chat": 5}, capacity=capacity,
-                                now_ms=T0)
+    await store.set_agent_state(
+        agent_id, "available", skills={"chat": 5}, capacity=capacity, now_ms=T0
+    )
 
 
-async def queued(store: RoutingStore, contact_id: str, *, priority: int = 0,
-                 now_ms: int = T0) -> None:
-    await store.enqueue(contact_id=contact_id, queue="chat", skill="chat", channel="chat",
-                        customer_id=f"cust-{contact_id}", priority=priority, now_ms=now_ms)
+async def queued(
+    store: RoutingStore, contact_id: str, *, priority: int = 0, now_ms: int = T0
+) -> None:
+    await store.enqueue(
+        contact_id=contact_id,
+        queue="chat",
+        skill="chat",
+        channel="chat",
+        customer_id=f"cust-{contact_id}",
+        priority=priority,
+        now_ms=now_ms,
+    )
 
 
 async def offer(router: RoutingStore, contact_id: str, agent_id: str) -> OfferStatus:
@@ -103,7 +112,8 @@ async def test_routers_racing_for_one_contact_offer_it_to_exactly_one_agent(
         statuses = await asyncio.gather(*(offer(rt, contact_id, a) for rt, a in claims))
 
         assert Counter(statuses) == {
-            OfferStatus.OFFERED: 1, OfferStatus.CONTACT_NOT_WAITING: n_routers - 1,
+            OfferStatus.OFFERED: 1,
+            OfferStatus.CONTACT_NOT_WAITING: n_routers - 1,
         }, f"round {r}"
         winner = agent_ids[statuses.index(OfferStatus.OFFERED)]
         live = await store.contact(contact_id)
@@ -133,10 +143,12 @@ async def test_routers_racing_for_one_agent_never_fill_it_beyond_capacity(
         statuses = await asyncio.gather(*(offer(rt, c, agent_id) for rt, c in claims))
 
         assert Counter(statuses) == {
-            OfferStatus.OFFERED: capacity, OfferStatus.AGENT_FULL: n_contacts - capacity,
+            OfferStatus.OFFERED: capacity,
+            OfferStatus.AGENT_FULL: n_contacts - capacity,
         }, f"round {r}"
-        winners = {c for c, s in zip(contact_ids, statuses, strict=True)
-                   if s is OfferStatus.OFFERED}
+        winners = {
+            c for c, s in zip(contact_ids, statuses, strict=True) if s is OfferStatus.OFFERED
+        }
         assert await load(store, agent_id) == capacity, f"round {r}"
         assert await store.agent_contact_ids(agent_id) == winners
         for contact_id in contact_ids:
@@ -165,8 +177,11 @@ async def test_accept_racing_the_expiry_of_the_same_offer_has_exactly_one_winner
 
         accepted, requeued = await asyncio.gather(
             console.accept(contact_id, agent_id, deadline_ms - 1),
-            staggered(worker, r % 3,
-                      worker.requeue(contact_id, agent_id, "chat", deadline_ms, expired=True)),
+            staggered(
+                worker,
+                r % 3,
+                worker.requeue(contact_id, agent_id, "chat", deadline_ms, expired=True),
+            ),
         )
 
         live = await store.contact(contact_id)
@@ -178,8 +193,9 @@ async def test_accept_racing_the_expiry_of_the_same_offer_has_exactly_one_winner
             assert await load(store, agent_id) == 1
             outcomes["accepted"] += 1
         else:
-            assert (accepted, requeued) == (
-                AcceptStatus.NO_SUCH_OFFER, RequeueStatus.REQUEUED), f"round {r}"
+            assert (accepted, requeued) == (AcceptStatus.NO_SUCH_OFFER, RequeueStatus.REQUEUED), (
+                f"round {r}"
+            )
             assert (live.state, live.agent_id) == ("queued", None)
             assert in_queue is not None
             assert await load(store, agent_id) == 0
@@ -218,8 +234,9 @@ async def test_customer_leaving_while_a_router_offers_never_leaves_a_phantom_off
 N_CONTACTS, N_AGENTS, CAPACITY = 50, 10, 3
 
 
-async def _assert_consistent(store: RoutingStore, contact_ids: list[str],
-                             agent_ids: list[str]) -> dict[str, str]:
+async def _assert_consistent(
+    store: RoutingStore, contact_ids: list[str], agent_ids: list[str]
+) -> dict[str, str]:
     """Checks the invariants; returns who holds each offered contact."""
     offers = await offered_events(store)
     holder = {e.contact_id: e.agent_id for e in offers}
@@ -252,8 +269,9 @@ async def test_racing_workers_never_offer_a_contact_twice_nor_overfill_an_agent(
     agent_ids = [f"a{i}" for i in range(N_AGENTS)]
     contact_ids = [f"c{i}" for i in range(N_CONTACTS)]
     for i, agent_id in enumerate(agent_ids):
-        await store.set_agent_state(agent_id, "available", skills={"chat": 5},
-                                    capacity=CAPACITY, now_ms=T0 + i)
+        await store.set_agent_state(
+            agent_id, "available", skills={"chat": 5}, capacity=CAPACITY, now_ms=T0 + i
+        )
     for i, contact_id in enumerate(contact_ids):
         await queued(store, contact_id, priority=i % 4, now_ms=T0 + 100 + i)
     now_ms = T0 + 1_000
@@ -261,7 +279,8 @@ async def test_racing_workers_never_offer_a_contact_twice_nor_overfill_an_agent(
     workers = [first, second]
 
     results = await asyncio.gather(
-        first.run_pass(), staggered(second.store, head_start, second.run_pass()),
+        first.run_pass(),
+        staggered(second.store, head_start, second.run_pass()),
     )
 
     holder = await _assert_consistent(store, contact_ids, agent_ids)

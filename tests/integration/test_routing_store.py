@@ -40,7 +40,7 @@ class EventLog:
     async def new(self) -> list[ev.Event]:
         """Events appended since the last call."""
         events = await self.all()
-        fresh, self.seen = events[self.seen:], len(events)
+        fresh, self.seen = events[self.seen :], len(events)
         return fresh
 
 
@@ -67,7 +67,11 @@ def types(events: list[ev.Event]) -> list[str]:
 
 
 async def agent(
-    store: RoutingStore, agent_id: str, *, state: str = "available", capacity: int = 1,
+    store: RoutingStore,
+    agent_id: str,
+    *,
+    state: str = "available",
+    capacity: int = 1,
     now_ms: int = T0,
 ) -> AgentStateStatus:
     return await store.set_agent_state(
@@ -79,16 +83,22 @@ async def queued(
     store: RoutingStore, contact_id: str, *, priority: int = 0, now_ms: int = T0
 ) -> EnqueueStatus:
     return await store.enqueue(
-        contact_id=contact_id, queue="billing", skill="billing", channel="chat",
-        customer_id=f"cust-{contact_id}", priority=priority, now_ms=now_ms,
+        contact_id=contact_id,
+        queue="billing",
+        skill="billing",
+        channel="chat",
+        customer_id=f"cust-{contact_id}",
+        priority=priority,
+        now_ms=now_ms,
     )
 
 
 async def offer(
     store: RoutingStore, contact_id: str, agent_id: str, *, now_ms: int = T0
 ) -> OfferStatus:
-    decision = OfferContact(contact_id, agent_id, "billing", now_ms + TIMEOUT_MS,
-                            {"strategy": "test"})
+    decision = OfferContact(
+        contact_id, agent_id, "billing", now_ms + TIMEOUT_MS, {"strategy": "test"}
+    )
     return await store.offer(decision, now_ms)
 
 
@@ -106,6 +116,7 @@ async def score(store: RoutingStore, contact_id: str) -> float | None:
 
 # --- enqueue --------------------------------------------------------------------------------
 
+
 async def test_enqueue_puts_the_contact_in_its_queue_at_its_score(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -114,7 +125,11 @@ async def test_enqueue_puts_the_contact_in_its_queue_at_its_score(
     [event] = await log.new()
     assert isinstance(event, ev.ContactQueued)
     assert (event.contact_id, event.queue, event.priority, event.enqueued_at_ms) == (
-        "c1", "billing", 3, T0)
+        "c1",
+        "billing",
+        3,
+        T0,
+    )
     live = await store.contact("c1")
     assert live is not None and (live.state, live.customer_id) == ("queued", "cust-c1")
 
@@ -131,6 +146,7 @@ async def test_enqueueing_the_same_contact_twice_is_a_duplicate_and_changes_noth
 
 # --- agent state ----------------------------------------------------------------------------
 
+
 async def test_agent_state_change_appends_one_event_and_a_repeat_appends_none(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -146,6 +162,7 @@ async def test_agent_state_change_appends_one_event_and_a_repeat_appends_none(
 
 # --- offer ----------------------------------------------------------------------------------
 
+
 async def test_offer_claims_a_waiting_contact_for_an_agent_with_room(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -156,7 +173,10 @@ async def test_offer_claims_a_waiting_contact_for_an_agent_with_room(
     [event] = await log.new()
     assert isinstance(event, ev.ContactOffered)
     assert (event.contact_id, event.agent_id, event.deadline_ms) == (
-        "c1", "x", T0 + 100 + TIMEOUT_MS)
+        "c1",
+        "x",
+        T0 + 100 + TIMEOUT_MS,
+    )
     assert event.reason == {"strategy": "test"}
     assert await waiting(store) == []
     assert await load(store, "x") == 1
@@ -215,6 +235,7 @@ async def test_offer_of_an_unknown_contact_is_refused(store: RoutingStore, log: 
 
 # --- accept ---------------------------------------------------------------------------------
 
+
 async def test_accept_within_the_lease_assigns_the_contact(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -259,6 +280,7 @@ async def test_accept_at_or_after_the_deadline_is_refused(
 
 # --- requeue --------------------------------------------------------------------------------
 
+
 async def test_expiring_an_offer_before_its_deadline_is_refused(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -301,7 +323,8 @@ async def test_reject_puts_the_contact_back_at_its_original_score_and_frees_the_
     await queued(store, "c2", priority=2, now_ms=T0 + 20)
     await log.new()
     assert await store.requeue("c1", "x", "billing", T0 + 30, expired=False) is (
-        RequeueStatus.REQUEUED)
+        RequeueStatus.REQUEUED
+    )
     [event] = await log.new()
     assert isinstance(event, ev.OfferRejected)
     assert (event.contact_id, event.agent_id) == ("c1", "x")
@@ -341,6 +364,7 @@ async def test_requeue_into_another_queue_is_refused(store: RoutingStore, log: E
 
 
 # --- abandon --------------------------------------------------------------------------------
+
 
 async def test_abandon_while_queued_takes_the_contact_out_of_its_queue(
     store: RoutingStore, log: EventLog
@@ -386,6 +410,7 @@ async def test_abandon_after_accept_or_twice_is_refused(store: RoutingStore, log
 
 
 # --- end of conversation and wrap-up ----------------------------------------------------------
+
 
 async def test_end_and_wrap_up_free_the_capacity_for_the_next_offer(
     store: RoutingStore, log: EventLog
@@ -460,6 +485,7 @@ async def test_wrap_up_is_refused_before_the_end_and_for_another_agent(
 
 # --- snapshot -------------------------------------------------------------------------------
 
+
 async def test_snapshot_agrees_with_the_fold_of_the_event_stream(
     store: RoutingStore, log: EventLog
 ) -> None:
@@ -489,6 +515,7 @@ async def test_snapshot_agrees_with_the_fold_of_the_event_stream(
 
 
 # --- the worker, with a clock of its own ------------------------------------------------------
+
 
 async def _x_then_y_available_and_a_offered_to_x(
     store: RoutingStore, clock: ManualClock
@@ -539,8 +566,9 @@ async def test_worker_expires_an_offer_and_reoffers_the_contact_to_the_other_age
     result = await worker.run_pass()
     assert (result.expired, result.offered, result.refused) == (1, 2, 0)
     events = await log.new()
-    assert [(e.type, getattr(e, "contact_id", None), getattr(e, "agent_id", None))
-            for e in events] == [
+    assert [
+        (e.type, getattr(e, "contact_id", None), getattr(e, "agent_id", None)) for e in events
+    ] == [
         ("OfferExpired", "a", "x"),
         ("ContactOffered", "a", "y"),  # a goes first, to the agent who has not let it go
         ("ContactOffered", "b", "x"),

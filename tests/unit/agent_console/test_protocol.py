@@ -12,7 +12,8 @@ from contactcenter.errors import MalformedFrame, UnknownFrameType
 
 def test_agent_commands_parse_to_their_types() -> None:
     assert p.parse_agent_frame('{"type":"set_state","state":"available"}') == p.SetState(
-        type="set_state", state="available")
+        type="set_state", state="available"
+    )
     cmd = p.parse_agent_frame('{"type":"send","contact_id":"c1","text":"hi","ref":"r1"}')
     assert isinstance(cmd, p.Send) and cmd.text == "hi" and cmd.ref == "r1"
     cmd = p.parse_agent_frame('{"type":"wrapup","contact_id":"c1","disposition":null}')
@@ -33,13 +34,16 @@ def test_unknown_type_has_its_own_error_id_and_keeps_the_ref() -> None:
     assert frame["error_id"] == "frame.unknown_type" and frame["ref"] == "r9"
 
 
-@pytest.mark.parametrize("frame", [
-    {"type": "set_state", "state": "sleeping"},
-    {"type": "send", "contact_id": "c1", "text": ""},
-    {"type": "send", "contact_id": "c1", "text": "x" * 4001},
-    {"type": "accept"},
-    {"type": "accept", "contact_id": "c1", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "set_state", "state": "sleeping"},
+        {"type": "send", "contact_id": "c1", "text": ""},
+        {"type": "send", "contact_id": "c1", "text": "x" * 4001},
+        {"type": "accept"},
+        {"type": "accept", "contact_id": "c1", "extra": 1},
+    ],
+)
 def test_invalid_fields_name_the_field(frame: dict[str, object]) -> None:
     with pytest.raises(MalformedFrame) as info:
         p.parse_agent_frame(json.dumps(frame))

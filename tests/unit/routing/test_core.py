@@ -27,43 +27,76 @@ QUEUES = {
 
 # --- building a state from events ---------------------------------------------------------
 
+
 def agent(
-    state: RoutingState, agent_id: str, *, at_ms: int = 0, status: str = "available",
-    skills: tuple[str, ...] = ("billing",), capacity: int = 1,
+    state: RoutingState,
+    agent_id: str,
+    *,
+    at_ms: int = 0,
+    status: str = "available",
+    skills: tuple[str, ...] = ("billing",),
+    capacity: int = 1,
 ) -> None:
-    state.apply(ev.AgentStateChanged(
-        at_ms=at_ms, agent_id=agent_id, state=status, skills=dict.fromkeys(skills, 5),
-        capacity=capacity,
-    ))
+    state.apply(
+        ev.AgentStateChanged(
+            at_ms=at_ms,
+            agent_id=agent_id,
+            state=status,
+            skills=dict.fromkeys(skills, 5),
+            capacity=capacity,
+        )
+    )
 
 
 def queued(
-    state: RoutingState, contact_id: str, *, at_ms: int = 0, queue: str = "billing",
+    state: RoutingState,
+    contact_id: str,
+    *,
+    at_ms: int = 0,
+    queue: str = "billing",
     priority: int = 0,
 ) -> None:
-    state.apply(ev.ContactQueued(
-        at_ms=at_ms, contact_id=contact_id, queue=queue, skill=QUEUES[queue].skill,
-        channel="chat", priority=priority, enqueued_at_ms=at_ms,
-    ))
+    state.apply(
+        ev.ContactQueued(
+            at_ms=at_ms,
+            contact_id=contact_id,
+            queue=queue,
+            skill=QUEUES[queue].skill,
+            channel="chat",
+            priority=priority,
+            enqueued_at_ms=at_ms,
+        )
+    )
 
 
 def offered(
     state: RoutingState, contact_id: str, agent_id: str, *, at_ms: int, queue: str = "billing"
 ) -> None:
-    state.apply(ev.ContactOffered(
-        at_ms=at_ms, contact_id=contact_id, agent_id=agent_id, queue=queue,
-        deadline_ms=at_ms + TIMEOUT_MS, reason={},
-    ))
+    state.apply(
+        ev.ContactOffered(
+            at_ms=at_ms,
+            contact_id=contact_id,
+            agent_id=agent_id,
+            queue=queue,
+            deadline_ms=at_ms + TIMEOUT_MS,
+            reason={},
+        )
+    )
 
 
 def expired(state: RoutingState, contact_id: str, agent_id: str, *, at_ms: int) -> None:
-    state.apply(ev.OfferExpired(
-        at_ms=at_ms, contact_id=contact_id, agent_id=agent_id,
-        queue=state.contacts[contact_id].queue,
-    ))
+    state.apply(
+        ev.OfferExpired(
+            at_ms=at_ms,
+            contact_id=contact_id,
+            agent_id=agent_id,
+            queue=state.contacts[contact_id].queue,
+        )
+    )
 
 
 # --- reading decisions ----------------------------------------------------------------------
+
 
 def offers(decisions: list[Decision]) -> list[tuple[str, str]]:
     """(contact, agent) of each offer, in decision order."""
@@ -79,6 +112,7 @@ def load(state: RoutingState, agent_id: str) -> int:
 
 
 # --- skills -----------------------------------------------------------------------------------
+
 
 def test_contact_needing_a_skill_is_never_offered_to_an_agent_without_it() -> None:
     state = RoutingState()
@@ -102,11 +136,13 @@ def test_each_queue_is_served_by_agents_with_its_skill() -> None:
     queued(state, "bill", at_ms=10, queue="billing")
     queued(state, "help", at_ms=20, queue="support")
     assert sorted(offers(decide(state, QUEUES, now_ms=100))) == [
-        ("bill", "bea"), ("help", "sam"),
+        ("bill", "bea"),
+        ("help", "sam"),
     ]
 
 
 # --- longest idle -----------------------------------------------------------------------------
+
 
 def test_agent_who_went_available_earliest_gets_the_offer() -> None:
     state = RoutingState()
@@ -157,11 +193,15 @@ def test_offers_in_one_pass_are_spread_by_idleness() -> None:
         queued(state, f"c{i}", at_ms=200 + i)
     # After x takes c0, y (nothing on hand) is next; then x again (older last offer)...
     assert offers(decide(state, QUEUES, now_ms=1_000)) == [
-        ("c0", "x"), ("c1", "y"), ("c2", "x"), ("c3", "y"),
+        ("c0", "x"),
+        ("c1", "y"),
+        ("c2", "x"),
+        ("c3", "y"),
     ]
 
 
 # --- who can take work ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("status", ["away", "offline"])
 def test_no_offer_to_an_agent_who_is_not_available(status: str) -> None:
@@ -210,6 +250,7 @@ def test_agent_with_some_load_gets_only_the_room_left() -> None:
 
 # --- order of waiting contacts ----------------------------------------------------------------
 
+
 def test_higher_priority_is_served_first_then_the_oldest() -> None:
     state = RoutingState()
     agent(state, "x", at_ms=0, capacity=10)
@@ -219,7 +260,11 @@ def test_higher_priority_is_served_first_then_the_oldest() -> None:
     queued(state, "old-high", at_ms=30, priority=5)
     queued(state, "new-mid", at_ms=50, priority=3)
     assert [c for c, _ in offers(decide(state, QUEUES, now_ms=100))] == [
-        "old-high", "new-high", "old-mid", "new-mid", "old-low",
+        "old-high",
+        "new-high",
+        "old-mid",
+        "new-mid",
+        "old-low",
     ]
 
 
@@ -241,14 +286,13 @@ def test_single_free_slot_goes_to_the_oldest_across_queues_at_equal_priority() -
 
 # --- offers and their deadline ----------------------------------------------------------------
 
+
 def test_offer_runs_until_now_plus_the_queue_timeout() -> None:
     state = RoutingState()
     agent(state, "x", at_ms=0)
     queued(state, "c1", at_ms=10)
     [decision] = decide(state, QUEUES, now_ms=1_000)
-    assert decision == OfferContact(
-        "c1", "x", "billing", 1_000 + TIMEOUT_MS, decision.reason
-    )
+    assert decision == OfferContact("c1", "x", "billing", 1_000 + TIMEOUT_MS, decision.reason)
     assert decision.reason["strategy"] == "longest-idle"
 
 
@@ -272,8 +316,7 @@ def _a_offered_to_x_then_b_arrives() -> RoutingState:
     return state
 
 
-def test_expired_offer_is_taken_back_and_reoffered_to_another_agent_before_later_contacts(
-) -> None:
+def test_expired_offer_is_taken_back_and_reoffered_to_another_agent_before_later_contacts() -> None:
     state = _a_offered_to_x_then_b_arrives()
     decisions = decide(state, QUEUES, now_ms=20 + TIMEOUT_MS)
     assert decisions[0] == ExpireOffer("a", "x", "billing")
@@ -318,6 +361,7 @@ def test_expired_offer_goes_back_to_the_same_agent_at_the_deadline_when_alone() 
 
 # --- nothing to do ----------------------------------------------------------------------------
 
+
 def test_no_decision_when_nothing_is_waiting() -> None:
     state = RoutingState()
     agent(state, "x", at_ms=0, capacity=3)
@@ -355,15 +399,14 @@ arrival_times = st.integers(min_value=0, max_value=2**42 - 1)
 @given(priorities, arrival_times, priorities, arrival_times)
 def test_queue_score_orders_by_priority_then_arrival(p1: int, t1: int, p2: int, t2: int) -> None:
     by_score = (queue_score(p1, t1) > queue_score(p2, t2)) - (
-        queue_score(p1, t1) < queue_score(p2, t2))
+        queue_score(p1, t1) < queue_score(p2, t2)
+    )
     by_rule = ((-p1, t1) > (-p2, t2)) - ((-p1, t1) < (-p2, t2))
     assert by_score == by_rule
 
 
 @given(priorities, arrival_times, priorities, arrival_times)
-def test_queue_score_order_survives_redis_double_scores(
-    p1: int, t1: int, p2: int, t2: int
-) -> None:
+def test_queue_score_order_survives_redis_double_scores(p1: int, t1: int, p2: int, t2: int) -> None:
     s1, s2 = queue_score(p1, t1), queue_score(p2, t2)
     assert float(s1) == s1 and float(s2) == s2  # exact in a sorted set's double
     assert (float(s1) < float(s2)) == ((-p1, t1) < (-p2, t2))
@@ -381,6 +424,7 @@ def test_queue_score_accepts_the_ends_of_the_priority_range(priority: int) -> No
 
 
 # --- apply: bookkeeping -------------------------------------------------------------------------
+
 
 def test_offer_raises_the_agent_load_and_restarts_their_idle_clock() -> None:
     state = RoutingState()
@@ -415,12 +459,23 @@ def test_accepted_and_ended_contact_holds_the_load_until_wrap_up_completes() -> 
     queued(state, "c1", at_ms=10)
     offered(state, "c1", "x", at_ms=20)
     state.apply(ev.OfferAccepted(at_ms=30, contact_id="c1", agent_id="x", queue="billing"))
-    state.apply(ev.ConversationEnded(at_ms=40, contact_id="c1", agent_id="x", queue="billing",
-                                     ended_by="agent"))
+    state.apply(
+        ev.ConversationEnded(
+            at_ms=40, contact_id="c1", agent_id="x", queue="billing", ended_by="agent"
+        )
+    )
     assert load(state, "x") == 1
     assert state.contacts["c1"].state == "wrapup"
-    state.apply(ev.WrapUpCompleted(at_ms=50, contact_id="c1", agent_id="x", queue="billing",
-                                   disposition="resolved", notes=""))
+    state.apply(
+        ev.WrapUpCompleted(
+            at_ms=50,
+            contact_id="c1",
+            agent_id="x",
+            queue="billing",
+            disposition="resolved",
+            notes="",
+        )
+    )
     assert load(state, "x") == 0
     assert "c1" not in state.contacts
 
@@ -473,6 +528,14 @@ def test_events_that_do_not_concern_routing_are_ignored() -> None:
     agent(state, "x", at_ms=0)
     queued(state, "c1", at_ms=10)
     before = (dict(state.agents), dict(state.contacts))
-    state.apply(ev.MessageSent(at_ms=20, contact_id="c1", message_id="m1", sender="customer",
-                               agent_id=None, body="hello"))
+    state.apply(
+        ev.MessageSent(
+            at_ms=20,
+            contact_id="c1",
+            message_id="m1",
+            sender="customer",
+            agent_id=None,
+            body="hello",
+        )
+    )
     assert (state.agents, state.contacts) == before

@@ -1,0 +1,89 @@
+"""Settings: defaults, then config files, then the environment; errors name where and what."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from contactcenter.errors import ConfigError
+from contactcenter.settings import load_settings
+
+CONFIG = Path(__file__).resolve().parents[3] / "config"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    for name in ("hub.toml", "queues.toml"):
+        shutil.copy(CONFIG / name, tmp_path / name)
+    return tmp_path
+
+
+def test_shipped_config_loads_with_its_documented_defaults() -> None:
+    s = load_settings(CONFIG, {})
+    assert (s.host, s.port, s.routing_domain) == ("127.0.0.1", 8080, "main")
+    assert [q.name for q in s.queues] == ["support"]
+    assert s.queue("support").offer_timeout_s == 20
+    assert s.redis_url is None and s.database_url is None
+
+
+def test_environment_wins_over_the_file_and_is_cast() -> None:
+    env = {"CC_PORT": "9001", "CC_DEMO_SEED": "false", "REDIS_URL": "redis://h:1/0"}
+    s = load_settings(CONFIG, env)
+    assert s.port == 9001 and s.demo_seed is False and s.redis_url == "redis://h:1/0"
+
+
+def test_secrets_come_from_the_environment_only(config_dir: Path) -> None:
+    with (config_dir / "hub.toml").open("a") as f:
+        f.write('\n[secrets]\ndemo_password = "in-a-file"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_dir, {})
+    assert "[secrets]" in info.value.message and "unknown section" in info.value.message
+    assert load_settings(CONFIG, {"CC_DEMO_PASSWORD": "pw"}).demo_password == "pw"
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(CONFIG, {"CC_PORT": "eighty"})
+    assert "CC_PORT" in info.value.message
+
+
+def test_an_unknown_key_names_the_file_and_key(config_dir: Path) -> None:
+    text = (config_dir / "hub.toml").read_text().replace("port = 8080", "prot = 8080")
+    (config_dir / "hub.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_dir, {})
+    assert "hub.toml" in info.value.message and "server.prot" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("offer_timeout_s = 20", "offer_timeout_s = -1", "queue[0].offer_timeout_s"),
+        ('skill = "support"', 'skill = ""', "queue[0].skill"),
+        ('channels = ["chat"]', 'channels = "chat"', "queue[0].channels"),
+    ],
+)
+def test_a_bad_queue_names_the_queue_and_key(
+    config_dir: Path, old: str, new: str, where: str
+) -> None:
+    path = config_dir / "queues.toml"
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_dir, {})
+    assert "queues.toml" in info.value.message and where in info.value.message
+
+
+def test_invalid_toml_is_reported_with_the_file(config_dir: Path) -> None:
+    (config_dir / "queues.toml").write_text("[[queue]\nname=")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_dir, {})
+    assert "queues.toml" in info.value.message and "not valid TOML" in info.value.message
+
+
+def test_every_key_of_the_shipped_file_is_commented() -> None:
+    lines = (CONFIG / "hub.toml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert lines[i - 1].lstrip().startswith("#"), f"hub.toml line {i + 1} has no comment"
