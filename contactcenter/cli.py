@@ -55,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def storage(settings: HubSettings) -> Iterator[HubSettings]:
-    """`settings` with storage URLs: the environment's, or embedded servers started here."""
-    need_redis, need_pg = settings.redis_url is None, settings.database_url is None
+def storage(settings: HubSettings, *, redis: bool = True) -> Iterator[HubSettings]:
+    """`settings` with storage URLs: the environment's, or embedded servers started here
+    (Redis only when `redis`)."""
+    need_redis, need_pg = redis and settings.redis_url is None, settings.database_url is None
     if not (need_redis or need_pg):
         yield settings
         return
@@ -148,7 +149,7 @@ def _migrate(settings: HubSettings) -> int:
         finally:
             await pool.close()
 
-    with storage(settings) as live:
+    with storage(settings, redis=False) as live:
         assert live.database_url
         applied = asyncio.run(run(live.database_url))
     print(

@@ -1,0 +1,133 @@
+"""The history writer: every event stored once, whatever retries or dead consumers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from contactcenter import events as ev
+from contactcenter.crm import CrmStore
+from contactcenter.db import create_pool, migrate
+from contactcenter.eventbus import EventBus, EventGroupConsumer
+from contactcenter.history import HistoryWriter
+from routing.keys import Keys
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, size=2)
+    await migrate(p)
+    yield p
+    await p.close()
+
+
+async def _contact(pool: asyncpg.Pool) -> str:
+    crm = CrmStore(pool)
+    customer = await crm.resolve_identity("visitor", uuid.uuid4().hex, "Ida")
+    return await crm.create_contact(
+        customer_id=customer, channel="chat", queue="support", arrived_at_ms=1_700_000_000_000
+    )
+
+
+async def _count(pool: asyncpg.Pool, event_id: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM events WHERE event_id = $1", event_id))
+
+
+async def test_the_same_event_delivered_twice_is_stored_once(pool: asyncpg.Pool) -> None:
+    contact_id = await _contact(pool)
+    event = ev.OfferAccepted(
+        at_ms=1_700_000_001_000, contact_id=contact_id, agent_id="", queue="support"
+    )
+    writer = HistoryWriter(pool)
+    await writer(event)
+    await writer(event)
+    assert await _count(pool, event.event_id) == 1
+
+
+async def test_message_bodies_are_not_copied_into_the_event_history(pool: asyncpg.Pool) -> None:
+    contact_id = await _contact(pool)
+    event = ev.MessageSent(
+        at_ms=1,
+        contact_id=contact_id,
+        message_id="m",
+        sender="customer",
+        agent_id=None,
+        body="card 4111",
+    )
+    await HistoryWriter(pool)(event)
+    payload = await pool.fetchval(
+        "SELECT payload::text FROM events WHERE event_id = $1", event.event_id
+    )
+    assert "4111" not in payload
+
+
+async def test_contact_row_follows_its_events_even_out_of_order(pool: asyncpg.Pool) -> None:
+    contact_id = await _contact(pool)
+    writer = HistoryWriter(pool)
+    base = 1_700_000_000_000
+    closed = ev.WrapUpCompleted(
+        at_ms=base + 3000,
+        contact_id=contact_id,
+        agent_id="",
+        queue="support",
+        disposition="resolved",
+        notes="done",
+    )
+    ended = ev.ConversationEnded(
+        at_ms=base + 2000, contact_id=contact_id, agent_id="", queue="support", ended_by="agent"
+    )
+    await writer(closed)
+    await writer(ended)  # arrives late: must not reopen the contact
+    row = await pool.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact_id))
+    assert row is not None and row["state"] == "closed" and row["disposition"] == "resolved"
+
+
+async def test_events_left_pending_by_a_dead_consumer_are_claimed_and_stored(
+    pool: asyncpg.Pool, redis: Redis, routing_domain: str
+) -> None:
+    stream = Keys(routing_domain).events
+    bus = EventBus(redis, stream)
+    contact_id = await _contact(pool)
+    dead = EventGroupConsumer(redis, stream, "history", HistoryWriter(pool), consumer="dead")
+    await dead.ensure_group()
+    events = [
+        ev.ContactAbandoned(at_ms=1_700_000_000_000 + i, contact_id=contact_id, queue="support")
+        for i in range(3)
+    ]
+    for e in events:
+        await bus.publish(e)
+    # The dead consumer read them (so they are pending on it) and died before handling them.
+    await redis.xreadgroup("history", "dead", {stream: ">"}, count=10)
+    survivor = EventGroupConsumer(
+        redis, stream, "history", HistoryWriter(pool), consumer="alive", claim_idle_ms=0
+    )
+    assert await survivor.run_once(block_ms=None) == 0, "nothing new: all were taken"
+    assert await survivor.claim_stale() == 3
+    for e in events:
+        assert await _count(pool, e.event_id) == 1
+    pending = await redis.xpending(stream, "history")
+    assert pending["pending"] == 0
+
+
+def test_migrate_command_brings_the_schema_up_to_date(database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": database_url, "CC_LOG_FORMAT": "json"}
+    env.pop("REDIS_URL", None)  # migrate needs PostgreSQL only
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "contactcenter", "migrate"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+    assert "schema is up to date" in out.stdout
