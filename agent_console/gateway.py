@@ -8,7 +8,8 @@ aiohttp does itself when a frame exceeds `max_msg_size`.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -21,6 +22,8 @@ from contactcenter.errors import HubError, InvalidInput
 
 log = structlog.get_logger("agent_console.gateway")
 
+C = TypeVar("C", p.AgentCommand, p.ChatCommand)
+
 
 class HelloRequired(InvalidInput):
     error_id = "chat.hello_required"
@@ -32,12 +35,26 @@ async def _open(request: web.Request, max_frame_bytes: int) -> web.WebSocketResp
     return ws
 
 
-async def _frames(ws: web.WebSocketResponse) -> Any:
+async def _serve(
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    parse: Callable[[str | bytes], C],
+    handle: Callable[[C], Awaitable[None]],
+) -> None:
+    """Parse and handle each frame until the socket closes; a refusal becomes an error frame
+    and the connection lives on."""
     async for msg in ws:
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            yield msg.data
-        elif msg.type == WSMsgType.ERROR:
+        if msg.type == WSMsgType.ERROR:
             break
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        ref = None
+        try:
+            cmd = parse(msg.data)
+            ref = cmd.ref
+            await handle(cmd)
+        except HubError as exc:
+            conn.send(p.error_frame(exc, ref))
 
 
 async def agent_socket(
@@ -53,14 +70,11 @@ async def agent_socket(
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
         await _send_snapshot(conn, principal, service, hub)
-        async for data in _frames(ws):
-            ref = None
-            try:
-                cmd = p.parse_agent_frame(data)
-                ref = cmd.ref
-                await _agent_command(cmd, principal, service, conn)
-            except HubError as exc:
-                conn.send(p.error_frame(exc, ref))
+
+        async def handle(cmd: p.AgentCommand) -> None:
+            await _agent_command(cmd, principal, service, conn)
+
+        await _serve(ws, conn, p.parse_agent_frame, handle)
     finally:
         await hub.disconnect(conn)
         log.info("console_disconnected", agent_id=principal.agent_id, close_code=ws.close_code)
@@ -126,15 +140,12 @@ async def chat_socket(
 ) -> web.WebSocketResponse:
     ws = await _open(request, max_frame_bytes)
     chat = _Chat(hub.connect(ws, "customer", ""))
+
+    async def handle(cmd: p.ChatCommand) -> None:
+        await _chat_command(cmd, chat, service, hub)
+
     try:
-        async for data in _frames(ws):
-            ref = None
-            try:
-                cmd = p.parse_chat_frame(data)
-                ref = cmd.ref
-                await _chat_command(cmd, chat, service, hub)
-            except HubError as exc:
-                chat.conn.send(p.error_frame(exc, ref))
+        await _serve(ws, chat.conn, p.parse_chat_frame, handle)
     finally:
         await hub.disconnect(chat.conn)
     return ws

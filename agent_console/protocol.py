@@ -8,7 +8,7 @@ Nothing here touches a socket.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -82,12 +82,9 @@ class Leave(_Frame):
 AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Ping
 ChatCommand = Hello | CustomerMessage | Leave | Ping
 
-_AGENT = TypeAdapter[AgentCommand](
-    Annotated[AgentCommand, Field(discriminator="type")]
-)
-_CHAT = TypeAdapter[ChatCommand](
-    Annotated[ChatCommand, Field(discriminator="type")]
-)
+_AGENT = TypeAdapter[AgentCommand](Annotated[AgentCommand, Field(discriminator="type")])
+_CHAT = TypeAdapter[ChatCommand](Annotated[ChatCommand, Field(discriminator="type")])
+C = TypeVar("C", AgentCommand, ChatCommand)
 _AGENT_TYPES = frozenset(("set_state", "accept", "reject", "send", "end", "wrapup", "ping"))
 _CHAT_TYPES = frozenset(("hello", "message", "leave", "ping"))
 
@@ -122,30 +119,26 @@ def _errors(exc: ValidationError, kind: str) -> list[dict[str, str]]:
     return out
 
 
-def parse_agent_frame(text: str | bytes) -> AgentCommand:
-    """The agent command in one frame; `MalformedFrame` or `UnknownFrameType` otherwise."""
-    data = _load(text, _AGENT_TYPES)
+def _parse(text: str | bytes, known: frozenset[str], adapter: TypeAdapter[C]) -> C:
+    data = _load(text, known)
     try:
-        return _AGENT.validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         raise MalformedFrame(
             "invalid frame",
             errors=_errors(exc, data["type"]),
             ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
         ) from None
+
+
+def parse_agent_frame(text: str | bytes) -> AgentCommand:
+    """The agent command in one frame; `MalformedFrame` or `UnknownFrameType` otherwise."""
+    return _parse(text, _AGENT_TYPES, _AGENT)
 
 
 def parse_chat_frame(text: str | bytes) -> ChatCommand:
     """The customer command in one frame; `MalformedFrame` or `UnknownFrameType` otherwise."""
-    data = _load(text, _CHAT_TYPES)
-    try:
-        return _CHAT.validate_python(data)
-    except ValidationError as exc:
-        raise MalformedFrame(
-            "invalid frame",
-            errors=_errors(exc, data["type"]),
-            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
-        ) from None
+    return _parse(text, _CHAT_TYPES, _CHAT)
 
 
 class Sequencer:
