@@ -69,6 +69,7 @@ async def agent_socket(
     conn = hub.connect(ws, kind, principal.agent_id)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
+        await service.routing.heartbeat([principal.agent_id], service.clock())
         await _send_snapshot(conn, principal, service, hub)
 
         async def handle(cmd: p.AgentCommand) -> None:
@@ -77,8 +78,20 @@ async def agent_socket(
         await _serve(ws, conn, p.parse_agent_frame, handle)
     finally:
         await hub.disconnect(conn)
+        if principal.agent_id not in hub.agents:
+            await _console_gone(service, principal.agent_id)
         log.info("console_disconnected", agent_id=principal.agent_id, close_code=ws.close_code)
     return ws
+
+
+async def _console_gone(service: ConversationService, agent_id: str) -> None:
+    """The agent's last console on this process closed: no new offers for them, unless a
+    console on another process says otherwise at its next heartbeat."""
+    timeout_ms = int(3 * service.settings.console_heartbeat_s * 1000)
+    try:
+        await service.routing.heartbeat([agent_id], service.clock() - timeout_ms - 1)
+    except Exception as exc:  # shutting down with Redis gone: the silence says the same
+        log.warning("console_gone_not_recorded", agent_id=agent_id, error=str(exc))
 
 
 async def _send_snapshot(

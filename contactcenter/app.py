@@ -30,7 +30,7 @@ from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
-from routing.core import QueuePolicy
+from routing.core import Liveness, QueuePolicy
 from routing.store import RoutingStore
 from routing.worker import RoutingWorker, wall_clock_ms
 
@@ -51,6 +51,13 @@ def queue_policies(settings: HubSettings) -> dict[str, QueuePolicy]:
     return {
         q.name: QueuePolicy(q.name, q.skill, int(q.offer_timeout_s * 1000)) for q in settings.queues
     }
+
+
+def liveness(settings: HubSettings) -> Liveness:
+    return Liveness(
+        console_timeout_ms=int(3 * settings.console_heartbeat_s * 1000),
+        offline_after_ms=int(settings.offline_after_s * 1000),
+    )
 
 
 def redis_client(url: str) -> Redis:
@@ -114,6 +121,18 @@ async def _tail_to_hub(app: web.Application) -> None:
             log.error("dispatch_failed", event_type=event.type, error=str(exc))
 
 
+async def _heartbeat(app: web.Application) -> None:
+    """Tell routing, every heartbeat, which agents have a console on this process."""
+    settings, hub, routing = app[SETTINGS], app[HUB], app[ROUTING]
+    clock = app.get(CLOCK, wall_clock_ms)
+    while True:
+        try:
+            await routing.heartbeat(list(hub.agents), clock())
+        except Exception as exc:  # Redis away: routing will see the silence, which is right
+            log.warning("console_heartbeat_failed", error=str(exc))
+        await asyncio.sleep(settings.console_heartbeat_s)
+
+
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
@@ -122,6 +141,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         queue_policies(settings),
         tick_ms=settings.routing_tick_ms,
         clock=app.get(CLOCK, wall_clock_ms),
+        liveness=liveness(settings),
     )
     history = EventGroupConsumer(
         app[REDIS],
@@ -134,6 +154,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(worker.run(), name="routing-worker"),
         asyncio.create_task(history.run(), name="history-writer"),
         asyncio.create_task(_tail_to_hub(app), name="console-tail"),
+        asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
     ]
     yield
     for task in tasks:

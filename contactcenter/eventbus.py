@@ -37,9 +37,7 @@ class EventBus:
     async def publish(self, event: Event) -> str:
         """Append `event`; returns its stream id."""
         fields: dict[Any, Any] = dict(encode_event(event))
-        entry_id = await self.redis.xadd(
-            self.stream, fields, maxlen=self.maxlen, approximate=True
-        )
+        entry_id = await self.redis.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         return str(entry_id)
 
     async def tail(

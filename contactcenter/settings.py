@@ -47,6 +47,8 @@ class HubSettings:
     max_frame_bytes: int = 65_536
     outbound_queue_size: int = 256
     session_ttl_h: float = 12.0
+    console_heartbeat_s: float = 2.0
+    offline_after_s: float = 60.0
     chat_capacity: int = 3
     log_level: str = "info"
     log_format: str = "auto"
@@ -87,6 +89,8 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("console", "max_frame_bytes", "max_frame_bytes", "CC_MAX_FRAME_BYTES", int),
     ("console", "outbound_queue_size", "outbound_queue_size", "CC_OUTBOUND_QUEUE_SIZE", int),
     ("console", "session_ttl_h", "session_ttl_h", "CC_SESSION_TTL_H", float),
+    ("console", "heartbeat_s", "console_heartbeat_s", "CC_CONSOLE_HEARTBEAT_S", float),
+    ("console", "offline_after_s", "offline_after_s", "CC_OFFLINE_AFTER_S", float),
     ("agents", "chat_capacity", "chat_capacity", "CC_CHAT_CAPACITY", int),
     ("logging", "level", "log_level", "CC_LOG_LEVEL", str),
     ("logging", "format", "log_format", "CC_LOG_FORMAT", str),

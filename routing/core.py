@@ -47,6 +47,8 @@ class AgentView:
     capacity: int
     load: int = 0
     last_offer_ms: int = 0
+    # When a console of this agent was last known to be connected (epoch ms); 0 if unknown.
+    console_seen_ms: int = 0
 
     @property
     def has_room(self) -> bool:
@@ -92,7 +94,26 @@ class ExpireOffer:
     queue: str
 
 
-Decision = OfferContact | ExpireOffer
+@dataclass(frozen=True)
+class SetAgentOffline:
+    """Command: the agent has had no console for the grace period; set them offline."""
+
+    agent_id: str
+    skills: Mapping[str, int]
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How routing treats agents whose consoles went silent: after `console_timeout_ms`
+    without a sign of a console they get no new offers; after `offline_after_ms` they are set
+    offline."""
+
+    console_timeout_ms: int
+    offline_after_ms: int
+
+
+Decision = OfferContact | ExpireOffer | SetAgentOffline
 
 
 @dataclass
@@ -172,16 +193,42 @@ def _eligible(agents: Iterable[AgentView], contact: ContactView) -> list[AgentVi
     return [a for a in agents if a.has_room and contact.skill in a.skills]
 
 
-def decide(state: RoutingState, queues: Mapping[str, QueuePolicy], now_ms: int) -> list[Decision]:
+def _silent_agents(
+    agents: dict[str, AgentView], liveness: Liveness, now_ms: int
+) -> list[SetAgentOffline]:
+    """Take agents without a live console out of this pass; those silent past the grace
+    period are to be set offline."""
+    offline: list[SetAgentOffline] = []
+    for a in list(agents.values()):
+        if a.state == "offline":
+            continue
+        silent_ms = now_ms - a.console_seen_ms
+        if silent_ms > liveness.offline_after_ms:
+            offline.append(SetAgentOffline(a.agent_id, a.skills, a.capacity))
+        if silent_ms > liveness.console_timeout_ms:
+            agents[a.agent_id] = replace(a, state="unreachable")
+    return offline
+
+
+def decide(
+    state: RoutingState,
+    queues: Mapping[str, QueuePolicy],
+    now_ms: int,
+    liveness: Liveness | None = None,
+) -> list[Decision]:
     """The commands that bring `state` up to date at `now_ms`.
 
     Expired offers are taken back first (their contacts keep their place). Then waiting
     contacts, highest priority and oldest first across all queues, are each offered to the
     longest-idle eligible agent with room. An agent who already let this contact's offer go
     is passed over while anyone else is eligible, and asked again only when no one else is.
+    With `liveness`, agents whose consoles have gone silent are offered nothing, and set
+    offline once silent past the grace period.
     """
     decisions: list[Decision] = []
     agents = dict(state.agents)
+    if liveness is not None:
+        decisions.extend(_silent_agents(agents, liveness, now_ms))
     waiting: list[ContactView] = []
     for c in state.contacts.values():
         if c.state == "offered" and c.deadline_ms is not None and c.deadline_ms <= now_ms:

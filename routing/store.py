@@ -78,6 +78,7 @@ _SCRIPTS = (
     "end_conversation",
     "wrapup",
     "agent_state",
+    "heartbeat",
 )
 
 
@@ -317,8 +318,16 @@ class RoutingStore:
         )
 
     async def set_agent_state(
-        self, agent_id: str, state: str, *, skills: dict[str, int], capacity: int, now_ms: int
+        self,
+        agent_id: str,
+        state: str,
+        *,
+        skills: dict[str, int],
+        capacity: int,
+        now_ms: int,
+        from_console: bool = True,
     ) -> AgentStateStatus:
+        """Set presence; a change made from a console also counts as a sign of that console."""
         event = ev.AgentStateChanged(
             at_ms=now_ms, agent_id=agent_id, state=state, skills=skills, capacity=capacity
         )
@@ -333,10 +342,18 @@ class RoutingStore:
                     now_ms,
                     json.dumps(skills, sort_keys=True),
                     capacity,
+                    now_ms if from_console else "",
                     *self._event_args(event),
                 ],
             )
         )
+
+    async def heartbeat(self, agent_ids: Iterable[str], console_seen_ms: int) -> int:
+        """Mark these agents' consoles as seen at `console_seen_ms`."""
+        keys = [self.keys.agent(a) for a in agent_ids]
+        if not keys:
+            return 0
+        return await self._run("heartbeat", keys, [console_seen_ms])
 
     async def contact(self, contact_id: str) -> LiveContact | None:
         h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
@@ -387,6 +404,7 @@ def _agent_view(h: dict[str, str]) -> AgentView:
         capacity=int(h.get("capacity", "0")),
         load=int(h.get("load", "0")),
         last_offer_ms=int(h.get("last_offer_ms", "0")),
+        console_seen_ms=int(h.get("console_seen_ms", "0")),
     )
 
 

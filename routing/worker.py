@@ -18,7 +18,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from routing.core import ExpireOffer, OfferContact, QueuePolicy, decide
+from routing.core import ExpireOffer, Liveness, OfferContact, QueuePolicy, SetAgentOffline, decide
 from routing.store import OfferStatus, RequeueStatus, RoutingStore
 
 log = structlog.get_logger("routing.worker")
@@ -46,11 +46,13 @@ class RoutingWorker:
         tick_ms: int = 250,
         clock: Callable[[], int] = wall_clock_ms,
         wake_redis: Redis | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.store = store
         self.queues = dict(queues)
         self.tick_ms = tick_ms
         self.clock = clock
+        self.liveness = liveness
         # Blocking XREAD needs a connection of its own.
         self.wake_redis = wake_redis or store.redis
 
@@ -59,7 +61,7 @@ class RoutingWorker:
         result = PassResult()
         now_ms = self.clock()
         state = await self.store.snapshot(self.queues)
-        for d in decide(state, self.queues, now_ms):
+        for d in decide(state, self.queues, now_ms, self.liveness):
             if isinstance(d, ExpireOffer):
                 status = await self.store.requeue(
                     d.contact_id, d.agent_id, d.queue, now_ms, expired=True
@@ -69,6 +71,16 @@ class RoutingWorker:
                     log.info("offer_expired", contact_id=d.contact_id, agent_id=d.agent_id)
                 else:
                     result.refused += 1
+            elif isinstance(d, SetAgentOffline):
+                await self.store.set_agent_state(
+                    d.agent_id,
+                    "offline",
+                    skills=dict(d.skills),
+                    capacity=d.capacity,
+                    now_ms=now_ms,
+                    from_console=False,
+                )
+                log.info("agent_set_offline", agent_id=d.agent_id, why="no console")
             elif isinstance(d, OfferContact):
                 offer_status = await self.store.offer(d, now_ms)
                 if offer_status is OfferStatus.OFFERED:

@@ -3,6 +3,8 @@ event each successful transition appends to the stream (a refused one appends no
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from redis.asyncio import Redis
 
@@ -508,7 +510,8 @@ async def test_snapshot_agrees_with_the_fold_of_the_event_stream(
         folded.apply(event)
     snap = await store.snapshot(["billing"])
 
-    assert snap.agents == folded.agents
+    # Console heartbeats are liveness, not events: the fold cannot know them.
+    assert {k: replace(a, console_seen_ms=0) for k, a in snap.agents.items()} == folded.agents
     live = {c: v for c, v in folded.contacts.items() if v.state in ("queued", "offered")}
     assert snap.contacts == live
     assert snap.contacts["c1"].declined_by == {"x"}
@@ -596,3 +599,20 @@ async def test_expired_contact_is_still_ahead_of_a_later_one_in_the_queue(
     assert isinstance(event, ev.ContactOffered)
     assert (event.contact_id, event.agent_id) == ("a", "y")
     assert await waiting(store) == ["b"]
+
+
+async def test_heartbeat_marks_known_agents_and_never_creates_one(
+    redis: Redis, routing_domain: str
+) -> None:
+    store = RoutingStore(redis, routing_domain)
+    await store.set_agent_state(
+        "known", "available", skills={"support": 1}, capacity=1, now_ms=1_000
+    )
+    assert await store.heartbeat(["known", "stranger"], 5_000) == 1
+    assert (await store.agent_fields("known"))["console_seen_ms"] == "5000"
+    assert await store.agent_fields("stranger") == {}
+    # A presence change decided by routing itself is not a sign of a console.
+    await store.set_agent_state(
+        "known", "offline", skills={"support": 1}, capacity=1, now_ms=9_000, from_console=False
+    )
+    assert (await store.agent_fields("known"))["console_seen_ms"] == "5000"
