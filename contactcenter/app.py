@@ -28,6 +28,7 @@ from contactcenter.crm import CrmStore
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
+from contactcenter.recovery import requeue_orphans
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
 from routing.core import Liveness, QueuePolicy
@@ -105,6 +106,9 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             bus,
         )
         app[SERVICE] = service
+        restored = await requeue_orphans(pool, routing, settings, service.clock())
+        if restored:
+            log.info("contacts_requeued_at_start", count=restored)
         app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
         yield
     finally:

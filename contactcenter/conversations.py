@@ -22,6 +22,7 @@ from contactcenter.errors import (
     UnknownDisposition,
 )
 from contactcenter.eventbus import EventBus
+from contactcenter.recovery import requeue_orphans
 from contactcenter.settings import HubSettings
 from routing.store import (
     AcceptStatus,
@@ -64,6 +65,12 @@ class ConversationService:
         if record is None:
             return None
         live = await self.routing.contact(record.contact_id)
+        if live is None:
+            # Stored but never queued (a hub died in between, or Redis lost it): queue it now.
+            await requeue_orphans(
+                self.crm.pool, self.routing, self.settings, self.clock(), [record.contact_id]
+            )
+            live = await self.routing.contact(record.contact_id)
         if live is None or live.state not in OPEN_STATES:
             return None
         return record.contact_id, live.state
@@ -80,7 +87,11 @@ class ConversationService:
         queue = self._queue_for(channel)
         now_ms = self.clock()
         contact_id = await self.crm.create_contact(
-            customer_id=customer_id, channel=channel, queue=queue.name, arrived_at_ms=now_ms
+            customer_id=customer_id,
+            channel=channel,
+            queue=queue.name,
+            arrived_at_ms=now_ms,
+            routing_domain=self.settings.routing_domain,
         )
         await self.bus.publish(
             ev.ContactArrived(

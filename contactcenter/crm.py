@@ -100,17 +100,24 @@ class CrmStore:
             return str(customer_id)
 
     async def create_contact(
-        self, *, customer_id: str, channel: str, queue: str, arrived_at_ms: int
+        self,
+        *,
+        customer_id: str,
+        channel: str,
+        queue: str,
+        arrived_at_ms: int,
+        routing_domain: str = "main",
     ) -> str:
         contact_id = str(uuid.uuid4())
         await self.pool.execute(
-            "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at)"
-            " VALUES ($1, $2, $3, $4, 'queued', $5)",
+            "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
+            " routing_domain) VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
             uuid.UUID(contact_id),
             uuid.UUID(customer_id),
             channel,
             queue,
             ms_to_dt(arrived_at_ms),
+            routing_domain,
         )
         return contact_id
 

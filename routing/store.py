@@ -138,7 +138,12 @@ class RoutingStore:
         customer_id: str,
         priority: int,
         now_ms: int,
+        enqueued_at_ms: int | None = None,
     ) -> EnqueueStatus:
+        """Queue a new contact; `enqueued_at_ms` (default now) fixes its place, so a contact
+        restored after a loss keeps the place it had. A contact already known is left as it
+        is (DUPLICATE)."""
+        arrived_ms = now_ms if enqueued_at_ms is None else enqueued_at_ms
         event = ev.ContactQueued(
             at_ms=now_ms,
             contact_id=contact_id,
@@ -146,7 +151,7 @@ class RoutingStore:
             skill=skill,
             channel=channel,
             priority=priority,
-            enqueued_at_ms=now_ms,
+            enqueued_at_ms=arrived_ms,
         )
         k = self.keys
         status = await self._run(
@@ -158,8 +163,8 @@ class RoutingStore:
                 skill,
                 channel,
                 priority,
-                now_ms,
-                queue_score(priority, now_ms),
+                arrived_ms,
+                queue_score(priority, arrived_ms),
                 customer_id,
                 *self._event_args(event),
             ],

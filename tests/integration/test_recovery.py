@@ -1,0 +1,104 @@
+"""Contacts stored in PostgreSQL but missing from Redis are queued again, in their place."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from contactcenter import events as ev
+from contactcenter.crm import CrmStore
+from contactcenter.db import create_pool, migrate
+from contactcenter.history import HistoryWriter
+from contactcenter.recovery import requeue_orphans
+from contactcenter.settings import HubSettings
+from routing.core import queue_score
+from routing.store import RoutingStore
+from tests.conftest import free_port, start_hub
+from tests.e2e.clients import AgentClient, ChatClient
+
+ARRIVED_MS = 1_700_000_000_000
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, size=2)
+    await migrate(p)
+    yield p
+    await p.close()
+
+
+async def _stored_contact(pool: asyncpg.Pool, domain: str) -> str:
+    crm = CrmStore(pool)
+    customer = await crm.resolve_identity("visitor", uuid.uuid4().hex, "Jo")
+    return await crm.create_contact(
+        customer_id=customer,
+        channel="chat",
+        queue="support",
+        arrived_at_ms=ARRIVED_MS,
+        routing_domain=domain,
+    )
+
+
+async def test_a_stored_contact_missing_from_redis_is_queued_at_its_arrival_time(
+    pool: asyncpg.Pool, redis: Redis, routing_domain: str, settings: HubSettings
+) -> None:
+    store = RoutingStore(redis, routing_domain)
+    contact_id = await _stored_contact(pool, routing_domain)
+    now = ARRIVED_MS + 60_000
+    assert await requeue_orphans(pool, store, settings, now, [contact_id]) == 1
+    score = await redis.zscore(store.keys.queue("support"), contact_id)
+    assert score == queue_score(0, ARRIVED_MS)
+    # Idempotent: a second sweep (another hub process) changes nothing.
+    assert await requeue_orphans(pool, store, settings, now, [contact_id]) == 0
+
+
+async def test_a_contact_already_past_waiting_is_not_queued_again(
+    pool: asyncpg.Pool, redis: Redis, routing_domain: str, settings: HubSettings
+) -> None:
+    store = RoutingStore(redis, routing_domain)
+    contact_id = await _stored_contact(pool, routing_domain)
+    await HistoryWriter(pool)(
+        ev.ContactAbandoned(at_ms=ARRIVED_MS + 1, contact_id=contact_id, queue="support")
+    )
+    assert await requeue_orphans(pool, store, settings, ARRIVED_MS + 2, [contact_id]) == 0
+    assert await store.contact(contact_id) is None
+
+
+async def test_contacts_of_another_routing_domain_are_left_to_it(
+    pool: asyncpg.Pool, redis: Redis, routing_domain: str, settings: HubSettings
+) -> None:
+    store = RoutingStore(redis, routing_domain)
+    theirs = await _stored_contact(pool, "another-domain")
+    assert await requeue_orphans(pool, store, settings, ARRIVED_MS + 2, [theirs]) == 0
+
+
+async def test_waiting_customer_is_served_after_redis_lost_everything(
+    settings: HubSettings, redis: Redis, routing_domain: str
+) -> None:
+    live, runner = await start_hub(settings)
+    try:
+        customer = await ChatClient.connect(live.base_url, "Kit")
+        await customer.say("still there?")
+        contact_id = (await customer.expect("queued"))["contact_id"]
+    finally:
+        await runner.cleanup()
+    # Redis loses the domain's data (a restart without persistence).
+    keys = [k async for k in redis.scan_iter(match=f"cc:{{{routing_domain}}}:*")]
+    await redis.delete(*keys)
+
+    live, runner = await start_hub(replace(settings, port=free_port()))
+    try:
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        await alice.go_available()
+        offer = await alice.expect("offer")
+        assert offer["contact"]["contact_id"] == contact_id
+        assert [m["body"] for m in offer["contact"]["messages"]] == ["still there?"]
+        await alice.close()
+        await customer.close()
+    finally:
+        await runner.cleanup()
