@@ -134,7 +134,13 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
                 )
             )
         case ev.AgentStateChanged():
-            out.append(Delivery("agent", event.agent_id, {"type": "state", "state": event.state}))
+            out.append(
+                Delivery(
+                    "agent",
+                    event.agent_id,
+                    {"type": "state", "state": event.state, "reason": event.reason},
+                )
+            )
         case _:
             pass
     return out

@@ -69,6 +69,7 @@ async def agent_socket(
     conn = hub.connect(ws, kind, principal.agent_id)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
+        await service.prepare_agent(principal)
         await service.routing.heartbeat([principal.agent_id], service.clock())
         await _send_snapshot(conn, principal, service, hub)
 
@@ -123,7 +124,7 @@ async def _agent_command(
             conn.send({"type": "pong"})
             return
         case p.SetState():
-            await service.set_state(agent, cmd.state)
+            await service.set_state(agent, cmd.state, cmd.reason)
         case p.Accept():
             await service.accept(agent, cmd.contact_id)
         case p.Reject():

@@ -28,6 +28,8 @@ class _Frame(BaseModel):
 class SetState(_Frame):
     type: Literal["set_state"]
     state: Literal["available", "away", "offline"]
+    # Why the agent is away (a reason code such as "break" or "training"); None otherwise.
+    reason: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
 class Accept(_Frame):

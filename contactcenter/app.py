@@ -29,9 +29,10 @@ from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
 from contactcenter.recovery import requeue_orphans
+from contactcenter.routing_config import queue_policies
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
-from routing.core import Liveness, QueuePolicy
+from routing.model import Liveness
 from routing.store import RoutingStore
 from routing.worker import RoutingWorker, wall_clock_ms
 
@@ -46,12 +47,6 @@ HUB = web.AppKey("hub", ConsoleHub)
 BUS = web.AppKey("bus", EventBus)
 ROUTING = web.AppKey("routing", RoutingStore)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
-
-
-def queue_policies(settings: HubSettings) -> dict[str, QueuePolicy]:
-    return {
-        q.name: QueuePolicy(q.name, q.skill, int(q.offer_timeout_s * 1000)) for q in settings.queues
-    }
 
 
 def liveness(settings: HubSettings) -> Liveness:
@@ -142,7 +137,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url
     worker = RoutingWorker(
         app[ROUTING],
-        queue_policies(settings),
+        queue_policies(settings.queues),
         tick_ms=settings.routing_tick_ms,
         clock=app.get(CLOCK, wall_clock_ms),
         liveness=liveness(settings),

@@ -13,12 +13,14 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from contactcenter.errors import BadCredentials
+from routing.model import DEFAULT_CAPACITY
 
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown username as slow as a wrong password.
@@ -37,6 +39,9 @@ class Principal:
     role: str
     skills: dict[str, int] = field(default_factory=dict)
     chat_capacity: int = 3
+    languages: tuple[str, ...] = ()
+    capacity: dict[str, int] = field(default_factory=dict)
+    voice_blocks_chat: bool = True
 
     @property
     def is_supervisor(self) -> bool:
@@ -55,15 +60,22 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _json(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+
 def _principal(row: asyncpg.Record) -> Principal:
-    skills = row["skills"]
+    capacity = {**DEFAULT_CAPACITY, "chat": row["chat_capacity"], **_json(row["capacity"])}
     return Principal(
         agent_id=str(row["id"]),
         username=row["username"],
         display_name=row["display_name"],
         role=row["role"],
-        skills=json.loads(skills) if isinstance(skills, str) else dict(skills),
+        skills=_json(row["skills"]),
         chat_capacity=row["chat_capacity"],
+        languages=tuple(row["languages"] or ()),
+        capacity=capacity,
+        voice_blocks_chat=row["voice_blocks_chat"],
     )
 
 
@@ -81,6 +93,7 @@ class AgentStore:
         role: str = "agent",
         skills: dict[str, int] | None = None,
         chat_capacity: int = 3,
+        languages: tuple[str, ...] = (),
     ) -> str:
         """Create the agent if the username is free; returns the agent id either way."""
         if role not in ROLES:
@@ -88,7 +101,7 @@ class AgentStore:
         pw_hash = await asyncio.to_thread(_hasher.hash, password)
         row = await self.pool.fetchrow(
             "INSERT INTO agents (id, username, display_name, role, password_hash, skills,"
-            " chat_capacity) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+            " chat_capacity, languages) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)"
             " ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING id",
             uuid.uuid4(),
             username,
@@ -97,6 +110,7 @@ class AgentStore:
             pw_hash,
             json.dumps(skills or {}),
             chat_capacity,
+            list(languages),
         )
         assert row is not None
         return str(row["id"])

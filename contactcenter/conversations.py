@@ -19,18 +19,15 @@ from contactcenter.errors import (
     ConversationClosed,
     DispositionRequired,
     OfferGone,
+    QueueFull,
     UnknownDisposition,
 )
 from contactcenter.eventbus import EventBus
 from contactcenter.recovery import requeue_orphans
 from contactcenter.settings import HubSettings
-from routing.store import (
-    AcceptStatus,
-    EndStatus,
-    RequeueStatus,
-    RoutingStore,
-    WrapUpStatus,
-)
+from routing.rules import ContactAttributes, RuleTarget, route
+from routing.status import AcceptStatus, EndStatus, EnqueueStatus, RequeueStatus, WrapUpStatus
+from routing.store import RoutingStore
 
 log = structlog.get_logger("contactcenter.conversations")
 
@@ -82,9 +79,13 @@ class ConversationService:
         channel: str,
         first_text: str,
         client_msg_id: str | None,
+        attributes: ContactAttributes | None = None,
     ) -> str:
-        """A new contact with its first message, queued for an agent."""
-        queue = self._queue_for(channel)
+        """A new contact with its first message, queued where the routing rules send it."""
+        facts = attributes or ContactAttributes(channel=channel)
+        routed = route(facts, self.settings.rules, self._default_route())
+        queue = self.settings.queue(routed.target.queue)
+        priority = queue.priority if routed.target.priority is None else routed.target.priority
         now_ms = self.clock()
         contact_id = await self.crm.create_contact(
             customer_id=customer_id,
@@ -92,6 +93,9 @@ class ConversationService:
             queue=queue.name,
             arrived_at_ms=now_ms,
             routing_domain=self.settings.routing_domain,
+            priority=priority,
+            required_skills=routed.target.skills,
+            language=facts.language,
         )
         await self.bus.publish(
             ev.ContactArrived(
@@ -104,16 +108,30 @@ class ConversationService:
             )
         )
         await self._store_and_publish(contact_id, "customer", first_text, None, client_msg_id)
-        await self.routing.enqueue(
+        status = await self.routing.enqueue(
             contact_id=contact_id,
             queue=queue.name,
-            skill=queue.skill,
             channel=channel,
             customer_id=customer_id,
-            priority=0,
+            priority=priority,
             now_ms=now_ms,
+            aging_ms=int(queue.aging_s * 1000) if queue.aging_s else None,
+            required_skills=routed.target.skills,
+            language=facts.language,
+            max_length=queue.max_length,
         )
-        log.info("contact_queued", contact_id=contact_id, queue=queue.name, channel=channel)
+        if status is EnqueueStatus.QUEUE_FULL:
+            await self.crm.set_state(contact_id, "refused")
+            raise QueueFull(
+                "every agent is busy and the queue is full; try again later", queue=queue.name
+            )
+        log.info(
+            "contact_queued",
+            contact_id=contact_id,
+            queue=queue.name,
+            channel=channel,
+            rule=routed.rule,
+        )
         return contact_id
 
     async def customer_message(self, contact_id: str, text: str, client_msg_id: str | None) -> None:
@@ -135,13 +153,21 @@ class ConversationService:
 
     # --- agents ----------------------------------------------------------------------------
 
-    async def set_state(self, agent: Principal, state: str) -> None:
-        await self.routing.set_agent_state(
+    async def prepare_agent(self, agent: Principal) -> None:
+        """Tell routing who the agent is (skills, languages, capacity); no event if unchanged."""
+        await self.routing.set_agent_profile(
             agent.agent_id,
-            state,
             skills=agent.skills,
-            capacity=agent.chat_capacity,
+            capacity=agent.capacity,
+            languages=agent.languages,
+            voice_blocks_chat=agent.voice_blocks_chat,
             now_ms=self.clock(),
+        )
+
+    async def set_state(self, agent: Principal, state: str, reason: str | None = None) -> None:
+        await self.prepare_agent(agent)
+        await self.routing.set_agent_state(
+            agent.agent_id, state, now_ms=self.clock(), reason=reason
         )
 
     async def accept(self, agent: Principal, contact_id: str) -> None:
@@ -195,11 +221,8 @@ class ConversationService:
 
     # --- shared ----------------------------------------------------------------------------
 
-    def _queue_for(self, channel: str) -> Any:
-        for q in self.settings.queues:
-            if channel in q.channels:
-                return q
-        return self.settings.queues[0]
+    def _default_route(self) -> RuleTarget:
+        return self.settings.default_route or RuleTarget(self.settings.queues[0].name)
 
     async def _store_and_publish(
         self,

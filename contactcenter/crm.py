@@ -107,19 +107,31 @@ class CrmStore:
         queue: str,
         arrived_at_ms: int,
         routing_domain: str = "main",
+        priority: int = 0,
+        required_skills: tuple[str, ...] = (),
+        language: str | None = None,
     ) -> str:
         contact_id = str(uuid.uuid4())
         await self.pool.execute(
             "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
-            " routing_domain) VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
+            " routing_domain, priority, required_skills, language)"
+            " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)",
             uuid.UUID(contact_id),
             uuid.UUID(customer_id),
             channel,
             queue,
             ms_to_dt(arrived_at_ms),
             routing_domain,
+            priority,
+            list(required_skills),
+            language,
         )
         return contact_id
+
+    async def set_state(self, contact_id: str, state: str) -> None:
+        await self.pool.execute(
+            "UPDATE contacts SET state = $2 WHERE id = $1", uuid.UUID(contact_id), state
+        )
 
     async def contact(self, contact_id: str) -> ContactRecord | None:
         row = await self.pool.fetchrow(

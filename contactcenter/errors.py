@@ -91,6 +91,13 @@ class DispositionRequired(InvalidInput):
     error_id = "wrapup.disposition_required"
 
 
+class QueueFull(HubError):
+    """The queue holds as many contacts as it may; the customer should try again later."""
+
+    error_id = "queue.full"
+    http_status = 503
+
+
 class ServiceUnavailable(HubError):
     error_id = "service.unavailable"
     http_status = 503

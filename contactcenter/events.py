@@ -56,10 +56,12 @@ class ContactQueued(Event):
 
     contact_id: str
     queue: str
-    skill: str
     channel: str
     priority: int
     enqueued_at_ms: int
+    required_skills: list[str] = field(default_factory=list)
+    language: str | None = None
+    preferred_agent_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,12 +144,33 @@ class WrapUpCompleted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class AgentStateChanged(Event):
-    """The agent's presence changed; it carries what routing needs to know of the agent."""
+    """The agent's presence changed; `reason` says why when the hub changed it, or is the
+    away reason code the agent chose."""
 
     agent_id: str
     state: str  # "offline", "available" or "away"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentProfileChanged(Event):
+    """What routing knows of an agent changed: skills and levels, capacity per channel,
+    languages, and whether a voice call blocks new text contacts."""
+
+    agent_id: str
     skills: dict[str, int]
-    capacity: int
+    capacity: dict[str, int]
+    languages: list[str]
+    voice_blocks_chat: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactEscalated(Event):
+    """The contact waited long enough to reach escalation `step` of its queue."""
+
+    contact_id: str
+    queue: str
+    step: int
 
 
 def encode_event(event: Event) -> dict[str, str]:

@@ -17,7 +17,8 @@ import structlog
 
 from contactcenter.crm import dt_to_ms
 from contactcenter.settings import HubSettings
-from routing.store import EnqueueStatus, RoutingStore
+from routing.status import EnqueueStatus
+from routing.store import RoutingStore
 
 log = structlog.get_logger("contactcenter.recovery")
 
@@ -25,7 +26,8 @@ log = structlog.get_logger("contactcenter.recovery")
 _PAST_WAITING = ("OfferAccepted", "ContactAbandoned", "ConversationEnded", "WrapUpCompleted")
 
 _ORPHANS = """
-SELECT c.id, c.customer_id, c.channel, c.queue, c.arrived_at FROM contacts c
+SELECT c.id, c.customer_id, c.channel, c.queue, c.arrived_at, c.priority, c.required_skills,
+       c.language FROM contacts c
 WHERE c.state = 'queued' AND c.routing_domain = $3
   AND ($1::uuid[] IS NULL OR c.id = ANY($1::uuid[]))
   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND e.type = ANY($2::text[]))
@@ -52,12 +54,14 @@ async def requeue_orphans(
         status = await routing.enqueue(
             contact_id=contact_id,
             queue=queue.name,
-            skill=queue.skill,
             channel=row["channel"],
             customer_id=str(row["customer_id"]),
-            priority=0,
+            priority=row["priority"],
             now_ms=now_ms,
             enqueued_at_ms=dt_to_ms(row["arrived_at"]),
+            aging_ms=int(queue.aging_s * 1000) if queue.aging_s else None,
+            required_skills=row["required_skills"],
+            language=row["language"],
         )
         if status is EnqueueStatus.QUEUED:
             restored += 1

@@ -8,9 +8,9 @@ from pathlib import Path
 from contactcenter.auth import AgentStore
 
 DEMO_AGENTS = (
-    ("alice", "Alice Martin", "agent"),
-    ("bob", "Bob Okafor", "agent"),
-    ("sam", "Sam Rivera", "supervisor"),
+    ("alice", "Alice Martin", "agent", ("en", "fr")),
+    ("bob", "Bob Okafor", "agent", ("en",)),
+    ("sam", "Sam Rivera", "supervisor", ("en", "es")),
 )
 
 
@@ -30,7 +30,7 @@ def demo_password(data_dir: Path, given: str | None) -> str:
 
 
 async def seed_demo(agents: AgentStore, password: str, chat_capacity: int) -> None:
-    for username, name, role in DEMO_AGENTS:
+    for username, name, role, languages in DEMO_AGENTS:
         await agents.create_agent(
             username,
             password,
@@ -38,4 +38,5 @@ async def seed_demo(agents: AgentStore, password: str, chat_capacity: int) -> No
             role=role,
             skills={"support": 50},
             chat_capacity=chat_capacity,
+            languages=languages,
         )

@@ -15,18 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from contactcenter.errors import ConfigError
+from contactcenter.routing_config import QueueSettings, parse_queues, parse_rules
+from routing.rules import RoutingRule, RuleTarget
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    name: str
-    skill: str
-    channels: tuple[str, ...] = ("chat",)
-    offer_timeout_s: float = 20.0
-    dispositions: tuple[str, ...] = ("resolved",)
-    disposition_required: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,6 +48,8 @@ class HubSettings:
     demo_password: str | None = field(default=None, repr=False)
     config_dir: Path = Path("config")
     queues: tuple[QueueSettings, ...] = ()
+    rules: tuple[RoutingRule, ...] = ()
+    default_route: RuleTarget | None = None
 
     def queue(self, name: str) -> QueueSettings:
         for q in self.queues:
@@ -97,14 +91,6 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("demo", "seed", "demo_seed", "CC_DEMO_SEED", bool),
 )
 
-_QUEUE_KEYS = {
-    "name",
-    "skill",
-    "channels",
-    "offer_timeout_s",
-    "dispositions",
-    "disposition_required",
-}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("auto", "json", "console")
 
@@ -156,52 +142,6 @@ def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict
     return values
 
 
-def _queue(entry: Any, where: str) -> QueueSettings:
-    if not isinstance(entry, dict):
-        raise ConfigError(where, "expected a table")
-    unknown = set(entry) - _QUEUE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
-    for key in ("name", "skill"):
-        if not isinstance(entry.get(key), str) or not entry[key]:
-            raise ConfigError(f"{where}.{key}", "required, a non-empty string")
-    timeout = _cast(entry.get("offer_timeout_s", 20), float, f"{where}.offer_timeout_s")
-    if timeout <= 0:
-        raise ConfigError(f"{where}.offer_timeout_s", "must be greater than 0")
-    lists = {}
-    for key, default in (("channels", ["chat"]), ("dispositions", ["resolved"])):
-        value = entry.get(key, default)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{where}.{key}", "expected a list of non-empty strings")
-        lists[key] = tuple(value)
-    return QueueSettings(
-        name=entry["name"],
-        skill=entry["skill"],
-        channels=lists["channels"],
-        offer_timeout_s=timeout,
-        dispositions=lists["dispositions"],
-        disposition_required=_cast(
-            entry.get("disposition_required", True), bool, f"{where}.disposition_required"
-        ),
-    )
-
-
-def _queues(doc: dict[str, Any], path: Path) -> tuple[QueueSettings, ...]:
-    unknown = set(doc) - {"queue"}
-    if unknown:
-        raise ConfigError(f"{path}: {sorted(unknown)[0]}", "unknown key")
-    entries = doc.get("queue", [])
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: queue", "at least one [[queue]] is required")
-    queues = tuple(_queue(e, f"{path}: queue[{i}]") for i, e in enumerate(entries))
-    seen: set[str] = set()
-    for i, q in enumerate(queues):
-        if q.name in seen:
-            raise ConfigError(f"{path}: queue[{i}].name", f"duplicate queue name {q.name!r}")
-        seen.add(q.name)
-    return queues
-
-
 def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     """Build the hub's settings from `config_dir` (hub.toml, queues.toml) and `env`.
 
@@ -211,7 +151,9 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     hub_path = config_dir / "hub.toml"
     values = _hub_values(_read_toml(hub_path), hub_path, env)
     queues_path = config_dir / "queues.toml"
-    queues = _queues(_read_toml(queues_path), queues_path)
+    queues = parse_queues(_read_toml(queues_path), queues_path)
+    rules_path = config_dir / "routing.toml"
+    rules, default_route = parse_rules(_read_toml(rules_path), rules_path, {q.name for q in queues})
     if values.get("log_level", "info") not in _LOG_LEVELS:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
     if values.get("log_format", "auto") not in _LOG_FORMATS:
@@ -226,6 +168,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         demo_password=env.get("CC_DEMO_PASSWORD") or None,
         config_dir=config_dir,
         queues=queues,
+        rules=rules,
+        default_route=default_route,
     )
 
 

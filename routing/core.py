@@ -1,119 +1,51 @@
 """The routing core: a pure model of who waits and who can take work, and the decisions on it.
 
 Nothing here performs I/O or reads the clock. The state is built either by folding events
-(`RoutingState.apply`) or from a snapshot of the live store; `decide` takes the state and the
-current time and returns the commands to carry out. The store's Lua scripts then make each
-command atomic and may refuse it (the world moved on); the worker simply decides again.
+(`RoutingState.apply`) or from a snapshot of the live store; `decide` takes the state, the
+queues' policies and the current time, and returns the commands to carry out. The store's Lua
+scripts then make each command atomic and may refuse it (the world moved on); the worker
+simply decides again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from contactcenter import events as ev
+from routing.model import (
+    MAX_PRIORITY,
+    AgentView,
+    CompleteWrapUp,
+    ContactView,
+    Decision,
+    EscalateContact,
+    ExpireOffer,
+    Liveness,
+    OfferContact,
+    QueuePolicy,
+    SetAgentOffline,
+    queue_score,
+)
+from routing.strategies import choose, sticky_hold
 
-# Queue ordering packs (priority, arrival) into one sorted-set score: higher priority first,
-# then oldest. 2**42 ms reaches the year 2109, and 11 bits of priority keep the score within
-# the 53 bits a double holds exactly.
-MAX_PRIORITY = 2047
-_ARRIVAL_SPAN = 2**42
-
-
-def queue_score(priority: int, enqueued_at_ms: int) -> int:
-    """Sorted-set score of a waiting contact: smaller is served first."""
-    if not 0 <= priority <= MAX_PRIORITY:
-        raise ValueError(f"priority must be within 0..{MAX_PRIORITY}")
-    return (MAX_PRIORITY - priority) * _ARRIVAL_SPAN + enqueued_at_ms
-
-
-@dataclass(frozen=True)
-class QueuePolicy:
-    """What routing needs to know of a queue."""
-
-    name: str
-    skill: str
-    offer_timeout_ms: int
-
-
-@dataclass(frozen=True)
-class AgentView:
-    """An agent as routing sees it. `last_offer_ms` is when work last reached the agent
-    (an offer, or going available), the measure of how long they have been idle."""
-
-    agent_id: str
-    state: str
-    skills: Mapping[str, int]
-    capacity: int
-    load: int = 0
-    last_offer_ms: int = 0
-    # When a console of this agent was last known to be connected (epoch ms); 0 if unknown.
-    console_seen_ms: int = 0
-
-    @property
-    def has_room(self) -> bool:
-        return self.state == "available" and self.load < self.capacity
-
-
-@dataclass(frozen=True)
-class ContactView:
-    """A contact as routing sees it; `state` is queued, offered, assigned or wrapup."""
-
-    contact_id: str
-    queue: str
-    skill: str
-    priority: int
-    enqueued_at_ms: int
-    state: str = "queued"
-    agent_id: str | None = None
-    deadline_ms: int | None = None
-    declined_by: frozenset[str] = frozenset()
-
-    @property
-    def order(self) -> tuple[int, int, str]:
-        return (-self.priority, self.enqueued_at_ms, self.contact_id)
-
-
-@dataclass(frozen=True)
-class OfferContact:
-    """Command: offer `contact_id` to `agent_id` until `deadline_ms`; `reason` explains why."""
-
-    contact_id: str
-    agent_id: str
-    queue: str
-    deadline_ms: int
-    reason: Mapping[str, object]
-
-
-@dataclass(frozen=True)
-class ExpireOffer:
-    """Command: take back an unanswered offer; the contact keeps its place in the queue."""
-
-    contact_id: str
-    agent_id: str
-    queue: str
-
-
-@dataclass(frozen=True)
-class SetAgentOffline:
-    """Command: the agent has had no console for the grace period; set them offline."""
-
-    agent_id: str
-    skills: Mapping[str, int]
-    capacity: int
-
-
-@dataclass(frozen=True)
-class Liveness:
-    """How routing treats agents whose consoles went silent: after `console_timeout_ms`
-    without a sign of a console they get no new offers; after `offline_after_ms` they are set
-    offline."""
-
-    console_timeout_ms: int
-    offline_after_ms: int
-
-
-Decision = OfferContact | ExpireOffer | SetAgentOffline
+__all__ = [
+    "MAX_PRIORITY",
+    "AgentView",
+    "CompleteWrapUp",
+    "ContactView",
+    "Decision",
+    "EscalateContact",
+    "ExpireOffer",
+    "Liveness",
+    "OfferContact",
+    "QueuePolicy",
+    "RoutingState",
+    "SetAgentOffline",
+    "decide",
+    "eligible_agents",
+    "queue_score",
+]
 
 
 @dataclass
@@ -126,32 +58,43 @@ class RoutingState:
     def apply(self, event: ev.Event) -> None:
         """Fold one event into the state; events that do not concern routing are ignored."""
         match event:
-            case ev.AgentStateChanged():
-                old = self.agents.get(event.agent_id)
-                load = old.load if old else 0
-                last = old.last_offer_ms if old else 0
-                if event.state == "available" and (old is None or old.state != "available"):
-                    last = event.at_ms
-                self.agents[event.agent_id] = AgentView(
-                    event.agent_id, event.state, dict(event.skills), event.capacity, load, last
+            case ev.AgentProfileChanged():
+                old = self.agents.get(event.agent_id) or AgentView(event.agent_id, "offline", {})
+                self.agents[event.agent_id] = replace(
+                    old,
+                    skills=dict(event.skills),
+                    capacity=dict(event.capacity),
+                    languages=frozenset(event.languages),
+                    voice_blocks_chat=event.voice_blocks_chat,
                 )
+            case ev.AgentStateChanged():
+                a = self.agents.get(event.agent_id) or AgentView(event.agent_id, "offline", {})
+                if event.state == "available" and a.state != "available":
+                    a = replace(a, last_offer_ms=event.at_ms, idle_since_ms=event.at_ms, misses=0)
+                self.agents[event.agent_id] = replace(a, state=event.state)
             case ev.ContactQueued():
                 self.contacts[event.contact_id] = ContactView(
                     event.contact_id,
                     event.queue,
-                    event.skill,
                     event.priority,
                     event.enqueued_at_ms,
+                    channel=event.channel,
+                    required_skills=frozenset(event.required_skills),
+                    language=event.language,
+                    preferred_agent_id=event.preferred_agent_id,
                 )
             case ev.ContactOffered():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(
                     c, state="offered", agent_id=event.agent_id, deadline_ms=event.deadline_ms
                 )
-                self._add_load(event.agent_id, +1, offered_at_ms=event.at_ms)
+                self._load(event.agent_id, c.channel, +1, event.at_ms, offered=True)
             case ev.OfferAccepted():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(c, state="assigned", deadline_ms=None)
+                holder = self.agents.get(event.agent_id)
+                if holder is not None:
+                    self.agents[holder.agent_id] = replace(holder, misses=0)
             case ev.OfferRejected() | ev.OfferExpired():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(
@@ -161,50 +104,122 @@ class RoutingState:
                     deadline_ms=None,
                     declined_by=c.declined_by | {event.agent_id},
                 )
-                self._add_load(event.agent_id, -1)
+                self._load(event.agent_id, c.channel, -1, event.at_ms, missed=True)
+            case ev.ContactEscalated():
+                c = self.contacts[event.contact_id]
+                self.contacts[c.contact_id] = replace(c, escalation_step=event.step)
             case ev.ConversationEnded():
                 c = self.contacts[event.contact_id]
-                self.contacts[c.contact_id] = replace(c, state="wrapup")
+                self.contacts[c.contact_id] = replace(c, state="wrapup", ended_at_ms=event.at_ms)
             case ev.WrapUpCompleted():
-                self.contacts.pop(event.contact_id, None)
-                self._add_load(event.agent_id, -1)
+                done = self.contacts.pop(event.contact_id, None)
+                self._load(event.agent_id, done.channel if done else "chat", -1, event.at_ms)
             case ev.ContactAbandoned():
                 gone = self.contacts.pop(event.contact_id, None)
                 if gone is not None and gone.state == "offered" and gone.agent_id is not None:
-                    self._add_load(gone.agent_id, -1)
+                    self._load(gone.agent_id, gone.channel, -1, event.at_ms)
             case _:
                 pass
 
-    def _add_load(self, agent_id: str, delta: int, offered_at_ms: int | None = None) -> None:
+    def _load(
+        self,
+        agent_id: str,
+        channel: str,
+        delta: int,
+        at_ms: int,
+        *,
+        offered: bool = False,
+        missed: bool = False,
+    ) -> None:
         a = self.agents.get(agent_id)
         if a is None:
             return
-        last = a.last_offer_ms if offered_at_ms is None else offered_at_ms
-        self.agents[agent_id] = replace(a, load=max(0, a.load + delta), last_offer_ms=last)
+        a = a.with_load(channel, delta)
+        if offered:
+            a = replace(a, last_offer_ms=at_ms)
+        if missed:
+            a = replace(a, misses=a.misses + 1)
+        if delta < 0 and a.total_load == 0:
+            a = replace(a, idle_since_ms=at_ms)
+        self.agents[agent_id] = a
 
 
-def _idle_order(agent: AgentView) -> tuple[int, int, str]:
-    # Longest idle: an agent with nothing on hand goes before one with work, then the one
-    # whose last offer is oldest; the id makes ties deterministic.
-    return (agent.load, agent.last_offer_ms, agent.agent_id)
+def _waited(contact: ContactView, now_ms: int) -> int:
+    return max(0, now_ms - contact.enqueued_at_ms)
 
 
-def _eligible(agents: Iterable[AgentView], contact: ContactView) -> list[AgentView]:
-    return [a for a in agents if a.has_room and contact.skill in a.skills]
+def _order(contact: ContactView, policy: QueuePolicy, now_ms: int) -> tuple[float, int, str]:
+    """Across queues: highest effective priority (aged, weighted) first, then oldest."""
+    priority = float(contact.priority)
+    if policy.aging_ms:
+        priority += _waited(contact, now_ms) / policy.aging_ms
+    return (-priority * policy.weight, contact.enqueued_at_ms, contact.contact_id)
 
 
-def _silent_agents(
-    agents: dict[str, AgentView], liveness: Liveness, now_ms: int
-) -> list[SetAgentOffline]:
+def eligible_agents(
+    agents: Mapping[str, AgentView],
+    contact: ContactView,
+    queues: Mapping[str, QueuePolicy],
+    now_ms: int,
+) -> list[AgentView]:
+    """Agents who may take `contact` now (skills, language, room on its channel), with the
+    escalation steps its wait has reached."""
+    policy = queues[contact.queue]
+    steps = policy.escalation[: policy.step_at(_waited(contact, now_ms))]
+    rules = [policy.base_eligibility]
+    any_language = False
+    for s in steps:
+        if s.eligibility is not None:
+            rules = [s.eligibility]
+        any_language = any_language or s.any_language
+    for s in steps:
+        rules += [queues[q].base_eligibility for q in s.overflow if q in queues]
+    out = []
+    for a in agents.values():
+        if a.room(contact.channel) <= 0 or not contact.required_skills <= set(a.skills):
+            continue
+        if contact.language and not any_language and contact.language not in a.languages:
+            continue
+        if any(rule.matches(a.facts) for rule in rules):
+            out.append(a)
+    return out
+
+
+def _expire_and_wrap(
+    state: RoutingState,
+    queues: Mapping[str, QueuePolicy],
+    agents: dict[str, AgentView],
+    now_ms: int,
+) -> tuple[list[Decision], list[ContactView]]:
+    decisions: list[Decision] = []
+    waiting: list[ContactView] = []
+    for c in state.contacts.values():
+        if c.state == "offered" and c.deadline_ms is not None and c.deadline_ms <= now_ms:
+            assert c.agent_id is not None
+            decisions.append(ExpireOffer(c.contact_id, c.agent_id, c.queue))
+            a = agents.get(c.agent_id)
+            if a is not None:
+                agents[a.agent_id] = a.with_load(c.channel, -1)
+            waiting.append(replace(c, declined_by=c.declined_by | {c.agent_id}))
+        elif c.state == "queued" and c.queue in queues:
+            waiting.append(c)
+        elif c.state == "wrapup" and c.agent_id and c.ended_at_ms is not None:
+            wrapup_ms = queues[c.queue].wrapup_ms if c.queue in queues else None
+            if wrapup_ms is not None and now_ms - c.ended_at_ms >= wrapup_ms:
+                decisions.append(CompleteWrapUp(c.contact_id, c.agent_id, c.queue))
+    return decisions, waiting
+
+
+def _silent_agents(agents: dict[str, AgentView], liveness: Liveness, now_ms: int) -> list[Decision]:
     """Take agents without a live console out of this pass; those silent past the grace
     period are to be set offline."""
-    offline: list[SetAgentOffline] = []
+    offline: list[Decision] = []
     for a in list(agents.values()):
         if a.state == "offline":
             continue
         silent_ms = now_ms - a.console_seen_ms
         if silent_ms > liveness.offline_after_ms:
-            offline.append(SetAgentOffline(a.agent_id, a.skills, a.capacity))
+            offline.append(SetAgentOffline(a.agent_id))
         if silent_ms > liveness.console_timeout_ms:
             agents[a.agent_id] = replace(a, state="unreachable")
     return offline
@@ -218,38 +233,34 @@ def decide(
 ) -> list[Decision]:
     """The commands that bring `state` up to date at `now_ms`.
 
-    Expired offers are taken back first (their contacts keep their place). Then waiting
-    contacts, highest priority and oldest first across all queues, are each offered to the
-    longest-idle eligible agent with room. An agent who already let this contact's offer go
-    is passed over while anyone else is eligible, and asked again only when no one else is.
-    With `liveness`, agents whose consoles have gone silent are offered nothing, and set
-    offline once silent past the grace period.
+    Expired offers are taken back first (their contacts keep their place) and wrap-ups past
+    their queue's time are closed. Then waiting contacts, in order of effective priority and
+    age across all queues, are each offered to the agent their queue's strategy prefers among
+    those eligible. An agent who already let this contact's offer go is passed over while
+    anyone else is eligible. With `liveness`, agents whose consoles went silent are offered
+    nothing, and set offline once silent past the grace period.
     """
-    decisions: list[Decision] = []
     agents = dict(state.agents)
+    decisions: list[Decision] = []
     if liveness is not None:
-        decisions.extend(_silent_agents(agents, liveness, now_ms))
-    waiting: list[ContactView] = []
-    for c in state.contacts.values():
-        if c.state == "offered" and c.deadline_ms is not None and c.deadline_ms <= now_ms:
-            assert c.agent_id is not None
-            decisions.append(ExpireOffer(c.contact_id, c.agent_id, c.queue))
-            a = agents.get(c.agent_id)
-            if a is not None:
-                agents[a.agent_id] = replace(a, load=max(0, a.load - 1))
-            waiting.append(replace(c, declined_by=c.declined_by | {c.agent_id}))
-        elif c.state == "queued":
-            waiting.append(c)
-    for contact in sorted(waiting, key=lambda c: c.order):
-        policy = queues.get(contact.queue)
-        if policy is None:
-            continue
-        eligible = _eligible(agents.values(), contact)
+        decisions += _silent_agents(agents, liveness, now_ms)
+    expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms)
+    decisions += expiries
+    known = set(agents)
+    for contact in sorted(waiting, key=lambda c: _order(c, queues[c.queue], now_ms)):
+        policy = queues[contact.queue]
+        step = policy.step_at(_waited(contact, now_ms))
+        if step > contact.escalation_step:
+            decisions.append(EscalateContact(contact.contact_id, contact.queue, step))
+        eligible = eligible_agents(agents, contact, queues, now_ms)
         fresh = [a for a in eligible if a.agent_id not in contact.declined_by]
         candidates = fresh or eligible
-        if not candidates:
+        if sticky_hold(contact, policy, known, now_ms):
+            candidates = [a for a in candidates if a.agent_id == contact.preferred_agent_id]
+        picked = choose(policy.strategy, candidates, contact, policy)
+        if picked is None:
             continue
-        chosen = min(candidates, key=_idle_order)
+        chosen, rank = picked
         decisions.append(
             OfferContact(
                 contact.contact_id,
@@ -257,13 +268,17 @@ def decide(
                 contact.queue,
                 now_ms + policy.offer_timeout_ms,
                 {
-                    "strategy": "longest-idle",
+                    "strategy": policy.strategy,
                     "eligible": len(eligible),
+                    "score": {name: value for name, value in rank},
+                    "escalation_step": step,
                     "passed_over": sorted(contact.declined_by & {a.agent_id for a in eligible}),
-                    "load": chosen.load,
-                    "idle_ms": max(0, now_ms - chosen.last_offer_ms),
+                    "waited_ms": _waited(contact, now_ms),
                 },
+                contact.channel,
             )
         )
-        agents[chosen.agent_id] = replace(chosen, load=chosen.load + 1, last_offer_ms=now_ms)
+        agents[chosen.agent_id] = replace(
+            chosen.with_load(contact.channel, +1), last_offer_ms=now_ms
+        )
     return decisions

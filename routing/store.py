@@ -8,10 +8,8 @@ enum; a refusal is an expected outcome, never an exception.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -19,55 +17,23 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from contactcenter import events as ev
-from routing.core import AgentView, ContactView, OfferContact, RoutingState, queue_score
+from routing.core import RoutingState
 from routing.keys import Keys
-
-
-class EnqueueStatus(enum.IntEnum):
-    QUEUED = 1
-    DUPLICATE = 0
-
-
-class OfferStatus(enum.IntEnum):
-    OFFERED = 1
-    CONTACT_NOT_WAITING = -1
-    AGENT_NOT_AVAILABLE = -2
-    AGENT_FULL = -3
-
-
-class AcceptStatus(enum.IntEnum):
-    ACCEPTED = 1
-    NO_SUCH_OFFER = -1
-    LEASE_EXPIRED = -2
-
-
-class RequeueStatus(enum.IntEnum):
-    REQUEUED = 1
-    NO_SUCH_OFFER = -1
-    NOT_YET_EXPIRED = -2
-    OTHER_QUEUE = -3
-
-
-class AbandonStatus(enum.IntEnum):
-    ABANDONED = 1
-    NOT_WAITING = -1
-    OFFER_MOVED = -2
-
-
-class EndStatus(enum.IntEnum):
-    ENDED = 1
-    NOT_ASSIGNED = -1
-
-
-class WrapUpStatus(enum.IntEnum):
-    CLOSED = 1
-    NOT_IN_WRAPUP = -1
-
-
-class AgentStateStatus(enum.IntEnum):
-    CHANGED = 1
-    UNCHANGED = 0
-
+from routing.model import CHANNELS, OfferContact, queue_score
+from routing.snapshot import read_snapshot
+from routing.status import (
+    AbandonStatus,
+    AcceptStatus,
+    AgentStateStatus,
+    EndStatus,
+    EnqueueStatus,
+    EscalateStatus,
+    LiveContact,
+    OfferStatus,
+    ProfileStatus,
+    RequeueStatus,
+    WrapUpStatus,
+)
 
 _SCRIPTS = (
     "enqueue",
@@ -78,36 +44,15 @@ _SCRIPTS = (
     "end_conversation",
     "wrapup",
     "agent_state",
+    "agent_profile",
+    "escalate",
     "heartbeat",
 )
 
 
 def _script_source(name: str) -> str:
     lua = resources.files("routing.lua")
-    return lua.joinpath("_event.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
-
-
-@dataclass(frozen=True)
-class LiveContact:
-    """A contact's live routing fields as stored."""
-
-    contact_id: str
-    queue: str
-    state: str
-    agent_id: str | None
-    channel: str
-    customer_id: str
-
-    @classmethod
-    def from_hash(cls, h: dict[str, str]) -> LiveContact:
-        return cls(
-            h["contact_id"],
-            h["queue"],
-            h["state"],
-            h.get("agent_id") or None,
-            h.get("channel", ""),
-            h.get("customer_id", ""),
-        )
+    return lua.joinpath("_prelude.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
 
 
 class RoutingStore:
@@ -133,25 +78,32 @@ class RoutingStore:
         *,
         contact_id: str,
         queue: str,
-        skill: str,
         channel: str,
         customer_id: str,
         priority: int,
         now_ms: int,
         enqueued_at_ms: int | None = None,
+        aging_ms: int | None = None,
+        required_skills: Iterable[str] = (),
+        language: str | None = None,
+        preferred_agent_id: str | None = None,
+        max_length: int = 0,
     ) -> EnqueueStatus:
         """Queue a new contact; `enqueued_at_ms` (default now) fixes its place, so a contact
         restored after a loss keeps the place it had. A contact already known is left as it
-        is (DUPLICATE)."""
+        is (DUPLICATE); a queue at `max_length` takes nothing more (QUEUE_FULL)."""
         arrived_ms = now_ms if enqueued_at_ms is None else enqueued_at_ms
+        skills = sorted(set(required_skills))
         event = ev.ContactQueued(
             at_ms=now_ms,
             contact_id=contact_id,
             queue=queue,
-            skill=skill,
             channel=channel,
             priority=priority,
             enqueued_at_ms=arrived_ms,
+            required_skills=skills,
+            language=language,
+            preferred_agent_id=preferred_agent_id,
         )
         k = self.keys
         status = await self._run(
@@ -160,12 +112,15 @@ class RoutingStore:
             [
                 contact_id,
                 queue,
-                skill,
                 channel,
                 priority,
                 arrived_ms,
-                queue_score(priority, arrived_ms),
+                queue_score(priority, arrived_ms, aging_ms),
                 customer_id,
+                json.dumps(skills),
+                language or "",
+                preferred_agent_id or "",
+                max_length,
                 *self._event_args(event),
             ],
         )
@@ -203,45 +158,66 @@ class RoutingStore:
 
     async def accept(self, contact_id: str, agent_id: str, now_ms: int) -> AcceptStatus:
         live = await self.contact(contact_id)
-        queue = live.queue if live else ""
         event = ev.OfferAccepted(
-            at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue
+            at_ms=now_ms,
+            contact_id=contact_id,
+            agent_id=agent_id,
+            queue=live.queue if live else "",
         )
         k = self.keys
-        status = await self._run(
-            "accept",
-            [k.contact(contact_id), k.offers, k.events],
-            [contact_id, agent_id, now_ms, *self._event_args(event)],
+        return AcceptStatus(
+            await self._run(
+                "accept",
+                [k.contact(contact_id), k.offers, k.agent(agent_id), k.events],
+                [contact_id, agent_id, now_ms, *self._event_args(event)],
+            )
         )
-        return AcceptStatus(status)
 
     async def requeue(
-        self, contact_id: str, agent_id: str, queue: str, now_ms: int, *, expired: bool
+        self,
+        contact_id: str,
+        agent_id: str,
+        queue: str,
+        now_ms: int,
+        *,
+        expired: bool,
+        withdraw: bool = False,
+        max_misses: int = 0,
     ) -> RequeueStatus:
-        cls = ev.OfferExpired if expired else ev.OfferRejected
+        """Take an offer back (rejected, expired, or withdrawn from an agent going offline).
+        With `max_misses`, the agent's misses in a row are counted and they are set away at
+        that many."""
+        mode = "withdraw" if withdraw else "expire" if expired else "reject"
+        cls = ev.OfferRejected if mode == "reject" else ev.OfferExpired
         event = cls(at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue)
-        k = self.keys
-        status = await self._run(
-            "requeue",
-            [
-                k.contact(contact_id),
-                k.queue(queue),
-                k.agent(agent_id),
-                k.offers,
-                k.agent_contacts(agent_id),
-                k.declined(contact_id),
-                k.events,
-            ],
-            [
-                contact_id,
-                agent_id,
-                now_ms,
-                "expire" if expired else "reject",
-                queue,
-                *self._event_args(event),
-            ],
+        away = ev.AgentStateChanged(
+            at_ms=now_ms, agent_id=agent_id, state="away", reason="missed-offers"
         )
-        return RequeueStatus(status)
+        k = self.keys
+        return RequeueStatus(
+            await self._run(
+                "requeue",
+                [
+                    k.contact(contact_id),
+                    k.queue(queue),
+                    k.agent(agent_id),
+                    k.offers,
+                    k.agent_contacts(agent_id),
+                    k.declined(contact_id),
+                    k.events,
+                ],
+                [
+                    contact_id,
+                    agent_id,
+                    now_ms,
+                    mode,
+                    queue,
+                    max_misses,
+                    *self._event_args(event),
+                    *self._event_args(away),
+                ],
+            )
+        )
 
     async def abandon(self, contact_id: str, now_ms: int) -> AbandonStatus:
         """The customer left before being served; retried while a racing offer moves it."""
@@ -322,20 +298,53 @@ class RoutingStore:
             )
         )
 
+    async def set_agent_profile(
+        self,
+        agent_id: str,
+        *,
+        skills: dict[str, int],
+        capacity: dict[str, int],
+        languages: Iterable[str] = (),
+        voice_blocks_chat: bool = True,
+        now_ms: int,
+    ) -> ProfileStatus:
+        langs = sorted(set(languages))
+        event = ev.AgentProfileChanged(
+            at_ms=now_ms,
+            agent_id=agent_id,
+            skills=skills,
+            capacity=dict(capacity),
+            languages=langs,
+            voice_blocks_chat=voice_blocks_chat,
+        )
+        k = self.keys
+        return ProfileStatus(
+            await self._run(
+                "agent_profile",
+                [k.agent(agent_id), k.agents, k.events],
+                [
+                    agent_id,
+                    json.dumps(skills, sort_keys=True),
+                    json.dumps(langs),
+                    "1" if voice_blocks_chat else "0",
+                    *(capacity.get(ch, 0) for ch in CHANNELS),
+                    *self._event_args(event),
+                ],
+            )
+        )
+
     async def set_agent_state(
         self,
         agent_id: str,
         state: str,
         *,
-        skills: dict[str, int],
-        capacity: int,
         now_ms: int,
+        reason: str | None = None,
         from_console: bool = True,
     ) -> AgentStateStatus:
-        """Set presence; a change made from a console also counts as a sign of that console."""
-        event = ev.AgentStateChanged(
-            at_ms=now_ms, agent_id=agent_id, state=state, skills=skills, capacity=capacity
-        )
+        """Set presence (the profile must be set first); a change made from a console also
+        counts as a sign of that console."""
+        event = ev.AgentStateChanged(at_ms=now_ms, agent_id=agent_id, state=state, reason=reason)
         k = self.keys
         return AgentStateStatus(
             await self._run(
@@ -345,11 +354,21 @@ class RoutingStore:
                     agent_id,
                     state,
                     now_ms,
-                    json.dumps(skills, sort_keys=True),
-                    capacity,
+                    reason or "",
                     now_ms if from_console else "",
                     *self._event_args(event),
                 ],
+            )
+        )
+
+    async def escalate(self, contact_id: str, queue: str, step: int, now_ms: int) -> EscalateStatus:
+        event = ev.ContactEscalated(at_ms=now_ms, contact_id=contact_id, queue=queue, step=step)
+        k = self.keys
+        return EscalateStatus(
+            await self._run(
+                "escalate",
+                [k.contact(contact_id), k.events],
+                [contact_id, step, *self._event_args(event)],
             )
         )
 
@@ -372,57 +391,6 @@ class RoutingStore:
 
     async def snapshot(self, queue_names: Iterable[str], head: int = 100) -> RoutingState:
         """The live state routing decides on: every agent, each queue's first `head` waiting
-        contacts and every pending offer. Not one atomic read: the scripts re-check."""
-        k = self.keys
-        queue_names = list(queue_names)
-        agent_ids = sorted(await self.redis.smembers(k.agents))  # type: ignore[misc]
-        pipe = self.redis.pipeline(transaction=False)
-        for a in agent_ids:
-            pipe.hgetall(k.agent(a))
-        for q in queue_names:
-            pipe.zrange(k.queue(q), 0, head - 1)
-        pipe.zrange(k.offers, 0, -1)
-        replies = await pipe.execute()
-        agents = [_agent_view(h) for h in replies[: len(agent_ids)] if h]
-        contact_ids: list[str] = []
-        for ids in replies[len(agent_ids) :]:
-            contact_ids.extend(ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for c in contact_ids:
-            pipe.hgetall(k.contact(c))
-            pipe.smembers(k.declined(c))
-        replies = await pipe.execute()
-        contacts = [
-            _contact_view(h, d) for h, d in zip(replies[::2], replies[1::2], strict=True) if h
-        ]
-        return RoutingState(
-            agents={a.agent_id: a for a in agents},
-            contacts={c.contact_id: c for c in contacts if c.state in ("queued", "offered")},
-        )
-
-
-def _agent_view(h: dict[str, str]) -> AgentView:
-    return AgentView(
-        agent_id=h["agent_id"],
-        state=h.get("state", "offline"),
-        skills=json.loads(h.get("skills", "{}")),
-        capacity=int(h.get("capacity", "0")),
-        load=int(h.get("load", "0")),
-        last_offer_ms=int(h.get("last_offer_ms", "0")),
-        console_seen_ms=int(h.get("console_seen_ms", "0")),
-    )
-
-
-def _contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
-    deadline = h.get("deadline_ms")
-    return ContactView(
-        contact_id=h["contact_id"],
-        queue=h["queue"],
-        skill=h.get("skill", ""),
-        priority=int(h.get("priority", "0")),
-        enqueued_at_ms=int(h["enqueued_at_ms"]),
-        state=h.get("state", "queued"),
-        agent_id=h.get("agent_id") or None,
-        deadline_ms=int(deadline) if deadline else None,
-        declined_by=frozenset(declined),
-    )
+        contacts and every pending offer and wrap-up. Not one atomic read: the scripts
+        re-check."""
+        return await read_snapshot(self.redis, self.keys, queue_names, head)

@@ -18,8 +18,24 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from routing.core import ExpireOffer, Liveness, OfferContact, QueuePolicy, SetAgentOffline, decide
-from routing.store import OfferStatus, RequeueStatus, RoutingStore
+from routing.core import decide
+from routing.model import (
+    CompleteWrapUp,
+    Decision,
+    EscalateContact,
+    ExpireOffer,
+    Liveness,
+    OfferContact,
+    QueuePolicy,
+    SetAgentOffline,
+)
+from routing.status import (
+    EscalateStatus,
+    OfferStatus,
+    RequeueStatus,
+    WrapUpStatus,
+)
+from routing.store import RoutingStore
 
 log = structlog.get_logger("routing.worker")
 
@@ -33,6 +49,7 @@ class PassResult:
     offered: int = 0
     expired: int = 0
     refused: int = 0
+    other: int = 0
 
 
 class RoutingWorker:
@@ -52,9 +69,9 @@ class RoutingWorker:
         self.queues = dict(queues)
         self.tick_ms = tick_ms
         self.clock = clock
-        self.liveness = liveness
         # Blocking XREAD needs a connection of its own.
         self.wake_redis = wake_redis or store.redis
+        self.liveness = liveness
 
     async def run_pass(self) -> PassResult:
         """One snapshot, one set of decisions, each carried out atomically."""
@@ -62,28 +79,13 @@ class RoutingWorker:
         now_ms = self.clock()
         state = await self.store.snapshot(self.queues)
         for d in decide(state, self.queues, now_ms, self.liveness):
-            if isinstance(d, ExpireOffer):
-                status = await self.store.requeue(
-                    d.contact_id, d.agent_id, d.queue, now_ms, expired=True
-                )
-                if status is RequeueStatus.REQUEUED:
-                    result.expired += 1
-                    log.info("offer_expired", contact_id=d.contact_id, agent_id=d.agent_id)
-                else:
-                    result.refused += 1
-            elif isinstance(d, SetAgentOffline):
-                await self.store.set_agent_state(
-                    d.agent_id,
-                    "offline",
-                    skills=dict(d.skills),
-                    capacity=d.capacity,
-                    now_ms=now_ms,
-                    from_console=False,
-                )
-                log.info("agent_set_offline", agent_id=d.agent_id, why="no console")
-            elif isinstance(d, OfferContact):
-                offer_status = await self.store.offer(d, now_ms)
-                if offer_status is OfferStatus.OFFERED:
+            await self._carry_out(d, now_ms, result)
+        return result
+
+    async def _carry_out(self, d: Decision, now_ms: int, result: PassResult) -> None:
+        match d:
+            case OfferContact():
+                if await self.store.offer(d, now_ms) is OfferStatus.OFFERED:
                     result.offered += 1
                     log.info(
                         "contact_offered",
@@ -93,7 +95,45 @@ class RoutingWorker:
                     )
                 else:
                     result.refused += 1
-        return result
+            case ExpireOffer():
+                max_misses = self.queues[d.queue].max_misses if d.queue in self.queues else 0
+                status = await self.store.requeue(
+                    d.contact_id, d.agent_id, d.queue, now_ms, expired=True, max_misses=max_misses
+                )
+                if status in (RequeueStatus.REQUEUED, RequeueStatus.REQUEUED_AGENT_AWAY):
+                    result.expired += 1
+                    log.info("offer_expired", contact_id=d.contact_id, agent_id=d.agent_id)
+                    if status is RequeueStatus.REQUEUED_AGENT_AWAY:
+                        log.info("agent_set_away", agent_id=d.agent_id, why="missed-offers")
+                else:
+                    result.refused += 1
+            case EscalateContact():
+                if await self.store.escalate(d.contact_id, d.queue, d.step, now_ms) is (
+                    EscalateStatus.ESCALATED
+                ):
+                    result.other += 1
+                    log.info("contact_escalated", contact_id=d.contact_id, step=d.step)
+            case CompleteWrapUp():
+                if await self.store.wrap_up(d.contact_id, d.agent_id, None, "", now_ms) is (
+                    WrapUpStatus.CLOSED
+                ):
+                    result.other += 1
+            case SetAgentOffline():
+                await self._set_offline(d.agent_id, now_ms)
+                result.other += 1
+
+    async def _set_offline(self, agent_id: str, now_ms: int) -> None:
+        """No console for the grace period: offline, and their pending offers go back."""
+        await self.store.set_agent_state(
+            agent_id, "offline", now_ms=now_ms, reason="no-console", from_console=False
+        )
+        for contact_id in await self.store.agent_contact_ids(agent_id):
+            live = await self.store.contact(contact_id)
+            if live is not None and live.state == "offered" and live.agent_id == agent_id:
+                await self.store.requeue(
+                    contact_id, agent_id, live.queue, now_ms, expired=False, withdraw=True
+                )
+        log.info("agent_set_offline", agent_id=agent_id, why="no console")
 
     async def run(self) -> None:
         last_id = "$"

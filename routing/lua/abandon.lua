@@ -6,16 +6,14 @@
 --       4..8 event (ContactAbandoned)
 -- Returns: 1 abandoned, -1 not waiting (already accepted or over), -2 the pending offer is
 --          another agent's than the caller thought
-local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id')
+local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'channel')
 if c[1] == 'queued' then
   redis.call('ZREM', KEYS[2], ARGV[1])
 elseif c[1] == 'offered' then
   if c[2] ~= ARGV[2] then
     return -2
   end
-  if tonumber(redis.call('HINCRBY', KEYS[3], 'load', -1)) < 0 then
-    redis.call('HSET', KEYS[3], 'load', 0)
-  end
+  release(KEYS[3], c[3], ARGV[3])
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('SREM', KEYS[5], ARGV[1])
 else

@@ -29,7 +29,7 @@ def test_help_names_every_command_and_the_storage_switch() -> None:
 
 
 def test_check_config_reports_the_file_and_key_of_a_problem(tmp_path: Path) -> None:
-    for name in ("hub.toml", "queues.toml"):
+    for name in ("hub.toml", "queues.toml", "routing.toml"):
         shutil.copy(CONFIG / name, tmp_path / name)
     path = tmp_path / "queues.toml"
     path.write_text(path.read_text().replace("offer_timeout_s = 20", "offer_timeout_s = 0"))

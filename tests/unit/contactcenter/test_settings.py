@@ -15,7 +15,7 @@ CONFIG = Path(__file__).resolve().parents[3] / "config"
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    for name in ("hub.toml", "queues.toml"):
+    for name in ("hub.toml", "queues.toml", "routing.toml"):
         shutil.copy(CONFIG / name, tmp_path / name)
     return tmp_path
 

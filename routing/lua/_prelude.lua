@@ -1,0 +1,30 @@
+-- Shared prologue of every script.
+
+-- Append the event described by ARGV[base..base+4] (event id, type, at_ms, JSON data, stream
+-- max length) to the stream key `stream`.
+local function append_event(stream, base)
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[base + 4], '*',
+    'id', ARGV[base], 'type', ARGV[base + 1], 'at_ms', ARGV[base + 2], 'data', ARGV[base + 3])
+end
+
+local CHANNELS = {'voice', 'chat', 'sms', 'whatsapp', 'email'}
+
+-- Contacts of every channel an agent holds (offers, conversations, wrap-ups).
+local function total_load(agent)
+  local n = 0
+  for _, ch in ipairs(CHANNELS) do
+    n = n + tonumber(redis.call('HGET', agent, 'load:' .. ch) or '0')
+  end
+  return n
+end
+
+-- Free one unit of the agent's capacity on `channel`; an agent left with nothing on hand is
+-- idle from `now_ms` on.
+local function release(agent, channel, now_ms)
+  if tonumber(redis.call('HINCRBY', agent, 'load:' .. channel, -1)) < 0 then
+    redis.call('HSET', agent, 'load:' .. channel, 0)
+  end
+  if total_load(agent) == 0 then
+    redis.call('HSET', agent, 'idle_since_ms', now_ms)
+  end
+end
