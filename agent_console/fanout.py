@@ -133,6 +133,27 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
                     releases=event.contact_id,
                 )
             )
+        case ev.ContactTransferred():
+            out.append(
+                Delivery(
+                    "agent",
+                    event.from_agent_id,
+                    {
+                        "type": "transferred",
+                        "contact_id": event.contact_id,
+                        "to_queue": event.to_queue,
+                        "to_agent_id": event.to_agent_id,
+                    },
+                    releases=event.contact_id,
+                )
+            )
+            out.append(
+                Delivery(
+                    "contact",
+                    event.contact_id,
+                    {"type": "transferring", "contact_id": event.contact_id},
+                )
+            )
         case ev.AgentStateChanged():
             out.append(
                 Delivery(

@@ -135,6 +135,10 @@ async def _agent_command(
             await service.end(agent, cmd.contact_id)
         case p.WrapUp():
             await service.wrap_up(agent, cmd.contact_id, cmd.disposition, cmd.notes)
+        case p.Transfer():
+            await service.transfer(agent, cmd.contact_id, cmd.to_queue, cmd.to_agent)
+        case p.Reprioritize():
+            await service.reprioritize(agent, cmd.contact_id, cmd.priority)
     if cmd.ref is not None:
         conn.send({"type": "ack", "ref": cmd.ref})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from contactcenter.errors import MalformedFrame, UnknownFrameType
 
@@ -61,6 +61,30 @@ class WrapUp(_Frame):
     notes: Annotated[str, Field(max_length=4000)] = ""
 
 
+class Transfer(_Frame):
+    """Hand the contact on: to a queue (`to_queue`) or to a named agent (`to_agent`, a
+    username); exactly one of them."""
+
+    type: Literal["transfer"]
+    contact_id: ContactId
+    to_queue: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    to_agent: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Transfer:
+        if (self.to_queue is None) == (self.to_agent is None):
+            raise ValueError("give exactly one of to_queue and to_agent")
+        return self
+
+
+class Reprioritize(_Frame):
+    """Supervisors: change a waiting contact's priority."""
+
+    type: Literal["reprioritize"]
+    contact_id: ContactId
+    priority: Annotated[int, Field(ge=0, le=2047)]
+
+
 class Ping(_Frame):
     type: Literal["ping"]
 
@@ -81,13 +105,15 @@ class Leave(_Frame):
     type: Literal["leave"]
 
 
-AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Ping
+AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Transfer | Reprioritize | Ping
 ChatCommand = Hello | CustomerMessage | Leave | Ping
 
 _AGENT = TypeAdapter[AgentCommand](Annotated[AgentCommand, Field(discriminator="type")])
 _CHAT = TypeAdapter[ChatCommand](Annotated[ChatCommand, Field(discriminator="type")])
 C = TypeVar("C", AgentCommand, ChatCommand)
-_AGENT_TYPES = frozenset(("set_state", "accept", "reject", "send", "end", "wrapup", "ping"))
+_AGENT_TYPES = frozenset(
+    ("set_state", "accept", "reject", "send", "end", "wrapup", "transfer", "reprioritize", "ping")
+)
 _CHAT_TYPES = frozenset(("hello", "message", "leave", "ping"))
 
 

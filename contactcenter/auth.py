@@ -145,6 +145,10 @@ class AgentStore:
     async def logout(self, token: str) -> None:
         await self.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
 
+    async def by_username(self, username: str) -> Principal | None:
+        row = await self.pool.fetchrow("SELECT * FROM agents WHERE username = $1", username)
+        return _principal(row) if row else None
+
     async def get(self, agent_id: str) -> Principal | None:
         row = await self.pool.fetchrow("SELECT * FROM agents WHERE id = $1", uuid.UUID(agent_id))
         return _principal(row) if row else None

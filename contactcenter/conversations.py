@@ -15,18 +15,31 @@ from contactcenter import events as ev
 from contactcenter.auth import AgentStore, Principal
 from contactcenter.crm import CrmStore, resolve_identity
 from contactcenter.errors import (
+    AgentUnavailable,
     ContactNotAssigned,
+    ContactNotWaiting,
     ConversationClosed,
     DispositionRequired,
+    Forbidden,
     OfferGone,
     QueueFull,
+    UnknownAgent,
     UnknownDisposition,
+    UnknownQueue,
 )
 from contactcenter.eventbus import EventBus
 from contactcenter.recovery import requeue_orphans
 from contactcenter.settings import HubSettings
 from routing.rules import ContactAttributes, RuleTarget, route
-from routing.status import AcceptStatus, EndStatus, EnqueueStatus, RequeueStatus, WrapUpStatus
+from routing.status import (
+    AcceptStatus,
+    EndStatus,
+    EnqueueStatus,
+    ReprioritizeStatus,
+    RequeueStatus,
+    TransferStatus,
+    WrapUpStatus,
+)
 from routing.store import RoutingStore
 
 log = structlog.get_logger("contactcenter.conversations")
@@ -218,6 +231,59 @@ class ConversationService:
         )
         if status is not WrapUpStatus.CLOSED:
             raise ContactNotAssigned("not in wrap-up with you", contact_id=contact_id)
+
+    async def transfer(
+        self, agent: Principal, contact_id: str, to_queue: str | None, to_agent: str | None
+    ) -> None:
+        """Hand a contact in conversation to a queue (arrival time kept) or a named agent."""
+        now_ms = self.clock()
+        if to_queue is not None:
+            queue = next((q for q in self.settings.queues if q.name == to_queue), None)
+            if queue is None:
+                raise UnknownQueue(
+                    f"no queue named {to_queue!r}", queues=[q.name for q in self.settings.queues]
+                )
+            status = await self.routing.transfer_to_queue(
+                contact_id,
+                agent.agent_id,
+                queue.name,
+                now_ms,
+                aging_ms=int(queue.aging_s * 1000) if queue.aging_s else None,
+            )
+        else:
+            assert to_agent is not None
+            target = await self.agents.by_username(to_agent)
+            if target is None:
+                raise UnknownAgent(f"no agent named {to_agent!r}")
+            live = await self.routing.contact(contact_id)
+            timeout_s = self.settings.queue(live.queue).offer_timeout_s if live else 20.0
+            status = await self.routing.transfer_to_agent(
+                contact_id,
+                agent.agent_id,
+                target.agent_id,
+                now_ms + int(timeout_s * 1000),
+                now_ms,
+            )
+        if status is TransferStatus.NOT_ASSIGNED:
+            raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
+        if status in (TransferStatus.TARGET_NOT_AVAILABLE, TransferStatus.TARGET_FULL):
+            raise AgentUnavailable(f"{to_agent} cannot take it now", why=status.name.lower())
+        if status is TransferStatus.SAME_AGENT:
+            raise UnknownAgent("that is you")
+
+    async def reprioritize(self, who: Principal, contact_id: str, priority: int) -> None:
+        if not who.is_supervisor:
+            raise Forbidden("supervisors only")
+        live = await self.routing.contact(contact_id)
+        queue = self.settings.queue(live.queue) if live else None
+        status = await self.routing.reprioritize(
+            contact_id,
+            priority,
+            self.clock(),
+            aging_ms=int(queue.aging_s * 1000) if queue and queue.aging_s else None,
+        )
+        if status is not ReprioritizeStatus.CHANGED:
+            raise ContactNotWaiting("the contact is not waiting", contact_id=contact_id)
 
     # --- shared ----------------------------------------------------------------------------
 

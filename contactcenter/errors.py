@@ -83,6 +83,24 @@ class ConversationClosed(Conflict):
     error_id = "conversation.closed"
 
 
+class UnknownQueue(InvalidInput):
+    error_id = "transfer.unknown_queue"
+
+
+class UnknownAgent(InvalidInput):
+    error_id = "transfer.unknown_agent"
+
+
+class AgentUnavailable(Conflict):
+    """The agent named as a transfer's target is not available or has no room."""
+
+    error_id = "transfer.agent_unavailable"
+
+
+class ContactNotWaiting(Conflict):
+    error_id = "contact.not_waiting"
+
+
 class UnknownDisposition(InvalidInput):
     error_id = "wrapup.unknown_disposition"
 

@@ -165,6 +165,28 @@ class AgentProfileChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactTransferred(Event):
+    """An agent handed the contact on: to a queue (where it waits again, its arrival time
+    kept), or to a named agent (who is offered it; should they not take it, it goes back to
+    its queue)."""
+
+    contact_id: str
+    from_agent_id: str
+    from_queue: str
+    to_queue: str
+    to_agent_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactReprioritized(Event):
+    """A supervisor (or a rule) changed a waiting contact's priority."""
+
+    contact_id: str
+    queue: str
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactEscalated(Event):
     """The contact waited long enough to reach escalation `step` of its queue."""
 

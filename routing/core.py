@@ -105,6 +105,21 @@ class RoutingState:
                     declined_by=c.declined_by | {event.agent_id},
                 )
                 self._load(event.agent_id, c.channel, -1, event.at_ms, missed=True)
+            case ev.ContactTransferred():
+                c = self.contacts[event.contact_id]
+                self._load(event.from_agent_id, c.channel, -1, event.at_ms)
+                if event.to_agent_id is None:
+                    self.contacts[c.contact_id] = replace(
+                        c,
+                        queue=event.to_queue,
+                        state="queued",
+                        agent_id=None,
+                        escalation_step=0,
+                        declined_by=frozenset(),
+                    )
+            case ev.ContactReprioritized():
+                c = self.contacts[event.contact_id]
+                self.contacts[c.contact_id] = replace(c, priority=event.priority)
             case ev.ContactEscalated():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(c, escalation_step=event.step)

@@ -64,6 +64,21 @@ class ProfileStatus(enum.IntEnum):
     UNCHANGED = 0
 
 
+class TransferStatus(enum.IntEnum):
+    TRANSFERRED = 1
+    NOT_ASSIGNED = -1
+    TARGET_NOT_AVAILABLE = -2
+    TARGET_FULL = -3
+    SAME_AGENT = -4
+    UNKNOWN_QUEUE = -5
+
+
+class ReprioritizeStatus(enum.IntEnum):
+    CHANGED = 1
+    NOT_WAITING = -1
+    MOVED = -2
+
+
 class EscalateStatus(enum.IntEnum):
     ESCALATED = 1
     ALREADY = 0

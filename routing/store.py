@@ -9,17 +9,12 @@ enum; a refusal is an expected outcome, never an exception.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from importlib import resources
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+from collections.abc import Iterable
 
 from contactcenter import events as ev
 from routing.core import RoutingState
-from routing.keys import Keys
 from routing.model import CHANNELS, OfferContact, queue_score
+from routing.moves import ContactMoves
 from routing.snapshot import read_snapshot
 from routing.status import (
     AbandonStatus,
@@ -28,50 +23,15 @@ from routing.status import (
     EndStatus,
     EnqueueStatus,
     EscalateStatus,
-    LiveContact,
     OfferStatus,
     ProfileStatus,
     RequeueStatus,
     WrapUpStatus,
 )
 
-_SCRIPTS = (
-    "enqueue",
-    "offer",
-    "accept",
-    "requeue",
-    "abandon",
-    "end_conversation",
-    "wrapup",
-    "agent_state",
-    "agent_profile",
-    "escalate",
-    "heartbeat",
-)
 
-
-def _script_source(name: str) -> str:
-    lua = resources.files("routing.lua")
-    return lua.joinpath("_prelude.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
-
-
-class RoutingStore:
+class RoutingStore(ContactMoves):
     """Atomic transitions of one routing domain's live state in Redis."""
-
-    def __init__(self, redis: Redis, domain: str, *, stream_maxlen: int = 100_000) -> None:
-        self.redis = redis
-        self.keys = Keys(domain)
-        self.stream_maxlen = stream_maxlen
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(_script_source(name)) for name in _SCRIPTS
-        }
-
-    def _event_args(self, event: ev.Event) -> list[str]:
-        f = ev.encode_event(event)
-        return [f["id"], f["type"], f["at_ms"], f["data"], str(self.stream_maxlen)]
-
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> int:
-        return int(await self._scripts[name](keys=list(keys), args=[str(a) for a in args]))
 
     async def enqueue(
         self,
@@ -378,10 +338,6 @@ class RoutingStore:
         if not keys:
             return 0
         return await self._run("heartbeat", keys, [console_seen_ms])
-
-    async def contact(self, contact_id: str) -> LiveContact | None:
-        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
-        return LiveContact.from_hash(h) if h else None
 
     async def agent_contact_ids(self, agent_id: str) -> set[str]:
         return set(await self.redis.smembers(self.keys.agent_contacts(agent_id)))  # type: ignore[misc]

@@ -1,0 +1,125 @@
+"""Moving contacts around: transfers to a queue or an agent, re-prioritisation, positions."""
+
+from __future__ import annotations
+
+from contactcenter import events as ev
+from routing.model import queue_score
+from routing.scripts import ScriptStore
+from routing.status import ReprioritizeStatus, TransferStatus
+
+
+class ContactMoves(ScriptStore):
+    async def transfer_to_queue(
+        self,
+        contact_id: str,
+        agent_id: str,
+        to_queue: str,
+        now_ms: int,
+        *,
+        aging_ms: int | None = None,
+    ) -> TransferStatus:
+        """Hand a contact in conversation back to `to_queue`, keeping its arrival time."""
+        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        if not h or h.get("state") != "assigned" or h.get("agent_id") != agent_id:
+            return TransferStatus.NOT_ASSIGNED
+        score = queue_score(int(h["priority"]), int(h["enqueued_at_ms"]), aging_ms)
+        event = ev.ContactTransferred(
+            at_ms=now_ms,
+            contact_id=contact_id,
+            from_agent_id=agent_id,
+            from_queue=h["queue"],
+            to_queue=to_queue,
+        )
+        k = self.keys
+        return TransferStatus(
+            await self._run(
+                "transfer_queue",
+                [
+                    k.contact(contact_id),
+                    k.queue(to_queue),
+                    k.agent(agent_id),
+                    k.agent_contacts(agent_id),
+                    k.queues,
+                    k.declined(contact_id),
+                    k.events,
+                ],
+                [contact_id, agent_id, to_queue, score, now_ms, *self._event_args(event)],
+            )
+        )
+
+    async def transfer_to_agent(
+        self, contact_id: str, agent_id: str, to_agent_id: str, deadline_ms: int, now_ms: int
+    ) -> TransferStatus:
+        """Offer a contact in conversation to a named agent until `deadline_ms`."""
+        live = await self.contact(contact_id)
+        queue = live.queue if live else ""
+        moved = ev.ContactTransferred(
+            at_ms=now_ms,
+            contact_id=contact_id,
+            from_agent_id=agent_id,
+            from_queue=queue,
+            to_queue=queue,
+            to_agent_id=to_agent_id,
+        )
+        offered = ev.ContactOffered(
+            at_ms=now_ms,
+            contact_id=contact_id,
+            agent_id=to_agent_id,
+            queue=queue,
+            deadline_ms=deadline_ms,
+            reason={"strategy": "transfer", "from_agent": agent_id},
+        )
+        k = self.keys
+        return TransferStatus(
+            await self._run(
+                "transfer_agent",
+                [
+                    k.contact(contact_id),
+                    k.agent(agent_id),
+                    k.agent_contacts(agent_id),
+                    k.agent(to_agent_id),
+                    k.agent_contacts(to_agent_id),
+                    k.offers,
+                    k.events,
+                ],
+                [
+                    contact_id,
+                    agent_id,
+                    to_agent_id,
+                    deadline_ms,
+                    now_ms,
+                    *self._event_args(moved),
+                    *self._event_args(offered),
+                ],
+            )
+        )
+
+    async def reprioritize(
+        self, contact_id: str, priority: int, now_ms: int, *, aging_ms: int | None = None
+    ) -> ReprioritizeStatus:
+        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        if not h:
+            return ReprioritizeStatus.NOT_WAITING
+        score = queue_score(priority, int(h["enqueued_at_ms"]), aging_ms)
+        event = ev.ContactReprioritized(
+            at_ms=now_ms, contact_id=contact_id, queue=h["queue"], priority=priority
+        )
+        k = self.keys
+        return ReprioritizeStatus(
+            await self._run(
+                "reprioritize",
+                [k.contact(contact_id), k.queue(h["queue"]), k.events],
+                [contact_id, priority, score, h["queue"], *self._event_args(event)],
+            )
+        )
+
+    async def position(self, contact_id: str) -> tuple[str, int] | None:
+        """The contact's queue and 1-based place in it, while it waits there."""
+        queue = await self.redis.hget(self.keys.contact(contact_id), "queue")  # type: ignore[misc]
+        if not queue:
+            return None
+        rank = await self.redis.zrank(self.keys.queue(queue), contact_id)
+        return None if rank is None else (queue, int(rank) + 1)
+
+    async def queue_length(self, queue: str) -> int:
+        return int(await self.redis.zcard(self.keys.queue(queue)))

@@ -1,0 +1,59 @@
+"""The Lua scripts of routing, loaded once per client, and the plumbing to run them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from contactcenter import events as ev
+from routing.keys import Keys
+from routing.status import LiveContact
+
+_SCRIPTS = (
+    "enqueue",
+    "offer",
+    "accept",
+    "requeue",
+    "abandon",
+    "end_conversation",
+    "wrapup",
+    "agent_state",
+    "agent_profile",
+    "escalate",
+    "transfer_queue",
+    "transfer_agent",
+    "reprioritize",
+    "heartbeat",
+)
+
+
+def _script_source(name: str) -> str:
+    lua = resources.files("routing.lua")
+    return lua.joinpath("_prelude.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
+
+
+class ScriptStore:
+    """Runs the routing scripts of one domain; every script call goes through `_run`."""
+
+    def __init__(self, redis: Redis, domain: str, *, stream_maxlen: int = 100_000) -> None:
+        self.redis = redis
+        self.keys = Keys(domain)
+        self.stream_maxlen = stream_maxlen
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(_script_source(name)) for name in _SCRIPTS
+        }
+
+    def _event_args(self, event: ev.Event) -> list[str]:
+        f = ev.encode_event(event)
+        return [f["id"], f["type"], f["at_ms"], f["data"], str(self.stream_maxlen)]
+
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> int:
+        return int(await self._scripts[name](keys=list(keys), args=[str(a) for a in args]))
+
+    async def contact(self, contact_id: str) -> LiveContact | None:
+        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        return LiveContact.from_hash(h) if h else None

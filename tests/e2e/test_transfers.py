@@ -1,0 +1,97 @@
+"""Transfers and re-prioritisation, end to end through a running hub."""
+
+from __future__ import annotations
+
+from tests.conftest import LiveHub
+from tests.e2e.clients import AgentClient, ChatClient
+
+
+async def _in_conversation(
+    hub: LiveHub, username: str, customer_name: str
+) -> tuple[AgentClient, ChatClient, str]:
+    agent = await AgentClient.connect(hub.base_url, username, hub.demo_password)
+    await agent.go_available()
+    customer = await ChatClient.connect(hub.base_url, customer_name)
+    await customer.say("I need help with my invoice")
+    contact_id = (await customer.expect("queued"))["contact_id"]
+    await agent.expect("offer", timeout_s=5)
+    assert (await agent.command("accept", contact_id=contact_id))["type"] == "ack"
+    await customer.expect("agent_joined")
+    return agent, customer, contact_id
+
+
+async def test_transfer_to_a_queue_hands_the_contact_to_the_next_agent(hub: LiveHub) -> None:
+    alice, customer, contact_id = await _in_conversation(hub, "alice", "Lia")
+    bob = await AgentClient.connect(hub.base_url, "bob", hub.demo_password)
+    await bob.go_available()
+    ack = await alice.command("transfer", contact_id=contact_id, to_queue="support")
+    assert ack["type"] == "ack", ack
+    await alice.expect("transferred", contact_id=contact_id)
+    await customer.expect("transferring", contact_id=contact_id)
+    offer = await bob.expect("offer", timeout_s=5)
+    assert offer["contact"]["contact_id"] == contact_id
+    await bob.command("accept", contact_id=contact_id)
+    assigned = await bob.expect("assigned")
+    assert [m["body"] for m in assigned["contact"]["messages"]] == ["I need help with my invoice"]
+    assert (await customer.expect("agent_joined"))["agent_name"] == "Bob Okafor"
+    for c in (alice, bob, customer):
+        await c.close()
+
+
+async def test_transfer_to_a_named_agent_offers_it_to_them(hub: LiveHub) -> None:
+    alice, customer, contact_id = await _in_conversation(hub, "alice", "Mo")
+    bob = await AgentClient.connect(hub.base_url, "bob", hub.demo_password)
+    await bob.go_available()
+    assert (await alice.command("transfer", contact_id=contact_id, to_agent="bob"))["type"] == (
+        "ack"
+    )
+    offer = await bob.expect("offer", timeout_s=5)
+    assert offer["contact"]["contact_id"] == contact_id
+    assert offer["reason"] == {"strategy": "transfer", "from_agent": alice.agent_id}
+    await bob.command("accept", contact_id=contact_id)
+    assert (await customer.expect("agent_joined"))["agent_name"] == "Bob Okafor"
+    # Alice no longer holds it: she cannot write to the customer any more.
+    err = await alice.command("send", contact_id=contact_id, text="still here?")
+    assert err["error_id"] == "contact.not_assigned"
+    for c in (alice, bob, customer):
+        await c.close()
+
+
+async def test_a_refused_transfer_changes_nothing(hub: LiveHub) -> None:
+    alice, customer, contact_id = await _in_conversation(hub, "alice", "Ned")
+    bob = await AgentClient.connect(hub.base_url, "bob", hub.demo_password)  # offline
+    err = await alice.command("transfer", contact_id=contact_id, to_agent="bob")
+    assert err["error_id"] == "transfer.agent_unavailable"
+    err = await alice.command("transfer", contact_id=contact_id, to_queue="nowhere")
+    assert err["error_id"] == "transfer.unknown_queue"
+    err = await alice.command("transfer", contact_id=contact_id, to_agent="nobody-here")
+    assert err["error_id"] == "transfer.unknown_agent"
+    err = await alice.command("transfer", contact_id=contact_id)
+    assert err["error_id"] == "frame.malformed"
+    # Still alice's conversation.
+    assert (await alice.command("send", contact_id=contact_id, text="one moment"))["type"] == (
+        "ack"
+    )
+    for c in (alice, bob, customer):
+        await c.close()
+
+
+async def test_a_supervisor_moves_a_waiting_contact_ahead(hub: LiveHub) -> None:
+    sam = await AgentClient.connect(hub.base_url, "sam", hub.demo_password)
+    first = await ChatClient.connect(hub.base_url, "Early")
+    await first.say("first")
+    await first.expect("queued")
+    second = await ChatClient.connect(hub.base_url, "Late")
+    await second.say("second")
+    late_id = (await second.expect("queued"))["contact_id"]
+
+    alice = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    err = await alice.command("reprioritize", contact_id=late_id, priority=100)
+    assert err["error_id"] == "auth.forbidden"
+    assert (await sam.command("reprioritize", contact_id=late_id, priority=100))["type"] == "ack"
+
+    await alice.go_available()
+    offer = await alice.expect("offer", timeout_s=5)
+    assert offer["contact"]["contact_id"] == late_id
+    for c in (sam, alice, first, second):
+        await c.close()
