@@ -198,6 +198,9 @@ async def _chat_command(
             # The first message was stored before this connection followed the contact.
             for m in await service.crm.transcript(contact_id):
                 conn.send({"type": "message", "contact_id": contact_id, "message": m.wire()})
+            status = await service.wait_status(contact_id)
+            if status is not None:
+                conn.send({"type": "position", **status})
         else:
             await service.customer_message(chat.contact_id, cmd.text, cmd.client_msg_id)
     elif isinstance(cmd, p.Leave) and chat.contact_id is not None:

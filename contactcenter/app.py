@@ -132,6 +132,28 @@ async def _heartbeat(app: web.Application) -> None:
         await asyncio.sleep(settings.console_heartbeat_s)
 
 
+async def _positions(app: web.Application) -> None:
+    """Tell waiting customers connected here where they stand, when that changes."""
+    settings, hub, service = app[SETTINGS], app[HUB], app[SERVICE]
+    told: dict[str, tuple[int, int | None]] = {}
+    while True:
+        await asyncio.sleep(settings.position_interval_s)
+        for contact_id in list(hub.customers):
+            try:
+                status = await service.wait_status(contact_id)
+            except Exception as exc:  # stores away: try again next round
+                log.warning("position_update_failed", error=str(exc))
+                break
+            if status is None:
+                told.pop(contact_id, None)
+                continue
+            now = (status["position"], status["estimated_wait_s"])
+            if told.get(contact_id) != now:
+                told[contact_id] = now
+                for conn in list(hub.customers.get(contact_id, ())):
+                    conn.send({"type": "position", **status})
+
+
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
@@ -154,6 +176,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(history.run(), name="history-writer"),
         asyncio.create_task(_tail_to_hub(app), name="console-tail"),
         asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
+        asyncio.create_task(_positions(app), name="customer-positions"),
     ]
     yield
     for task in tasks:

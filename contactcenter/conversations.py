@@ -6,6 +6,7 @@ what was said, Redis scripts for routing), and lets the event stream tell everyo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,10 @@ from contactcenter.errors import (
 )
 from contactcenter.eventbus import EventBus
 from contactcenter.recovery import requeue_orphans
+from contactcenter.routing_config import queue_policies
 from contactcenter.settings import HubSettings
+from routing.core import eligible_agents
+from routing.estimates import estimate_wait
 from routing.rules import ContactAttributes, RuleTarget, route
 from routing.status import (
     AcceptStatus,
@@ -270,6 +274,28 @@ class ConversationService:
             raise AgentUnavailable(f"{to_agent} cannot take it now", why=status.name.lower())
         if status is TransferStatus.SAME_AGENT:
             raise UnknownAgent("that is you")
+
+    async def wait_status(self, contact_id: str) -> dict[str, Any] | None:
+        """Position and estimated wait of a waiting contact (docs/routing.md), or None."""
+        placed = await self.routing.position(contact_id)
+        contact = await self.routing.contact_view(contact_id)
+        if placed is None or contact is None:
+            return None
+        queue, position = placed
+        now_ms = self.clock()
+        policies = queue_policies(self.settings.queues)
+        state = await self.routing.snapshot(())
+        agents = eligible_agents(state.agents, contact, policies, now_ms, with_room=False)
+        est = estimate_wait(
+            position, agents, contact.channel, await self.crm.average_handle_ms(queue)
+        )
+        wait = est.estimated_wait_ms
+        return {
+            "contact_id": contact_id,
+            "queue": queue,
+            "position": est.position,
+            "estimated_wait_s": None if wait is None else math.ceil(wait / 1000),
+        }
 
     async def reprioritize(self, who: Principal, contact_id: str, priority: int) -> None:
         if not who.is_supervisor:

@@ -192,6 +192,18 @@ class CrmStore:
         assert row is not None
         return _message(row, created=False)
 
+    async def average_handle_ms(self, queue: str, last: int = 50) -> int | None:
+        """Average time from accept to close of the queue's `last` closed contacts."""
+        value = await self.pool.fetchval(
+            "SELECT avg(extract(epoch FROM closed_at - accepted_at)) FROM ("
+            " SELECT closed_at, accepted_at FROM contacts WHERE queue = $1"
+            " AND state = 'closed' AND accepted_at IS NOT NULL"
+            " ORDER BY closed_at DESC LIMIT $2) recent",
+            queue,
+            last,
+        )
+        return None if value is None else int(float(value) * 1000)
+
     async def transcript(self, contact_id: str) -> list[StoredMessage]:
         rows = await self.pool.fetch(
             "SELECT * FROM messages WHERE contact_id = $1 ORDER BY created_at, id",

@@ -176,9 +176,12 @@ def eligible_agents(
     contact: ContactView,
     queues: Mapping[str, QueuePolicy],
     now_ms: int,
+    *,
+    with_room: bool = True,
 ) -> list[AgentView]:
     """Agents who may take `contact` now (skills, language, room on its channel), with the
-    escalation steps its wait has reached."""
+    escalation steps its wait has reached. With `with_room` false: every available agent
+    eligible for it, full or not."""
     policy = queues[contact.queue]
     steps = policy.escalation[: policy.step_at(_waited(contact, now_ms))]
     rules = [policy.base_eligibility]
@@ -191,7 +194,9 @@ def eligible_agents(
         rules += [queues[q].base_eligibility for q in s.overflow if q in queues]
     out = []
     for a in agents.values():
-        if a.room(contact.channel) <= 0 or not contact.required_skills <= set(a.skills):
+        if with_room and a.room(contact.channel) <= 0:
+            continue
+        if a.state != "available" or not contact.required_skills <= set(a.skills):
             continue
         if contact.language and not any_language and contact.language not in a.languages:
             continue

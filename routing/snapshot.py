@@ -42,7 +42,7 @@ async def read_snapshot(
         pipe.hgetall(keys.contact(c))
         pipe.smembers(keys.declined(c))
     replies = await pipe.execute()
-    contacts = [_contact_view(h, d) for h, d in zip(replies[::2], replies[1::2], strict=True) if h]
+    contacts = [contact_view(h, d) for h, d in zip(replies[::2], replies[1::2], strict=True) if h]
     return RoutingState(
         agents={a.agent_id: a for a in agents},
         contacts={c.contact_id: c for c in contacts if c.state in _LIVE},
@@ -70,7 +70,7 @@ def _agent_view(h: dict[str, str]) -> AgentView:
     )
 
 
-def _contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
+def contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
     deadline = h.get("deadline_ms")
     ended = h.get("ended_at_ms")
     return ContactView(

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 
 from contactcenter import events as ev
 from routing.core import RoutingState
-from routing.model import CHANNELS, OfferContact, queue_score
+from routing.model import CHANNELS, ContactView, OfferContact, queue_score
 from routing.moves import ContactMoves
-from routing.snapshot import read_snapshot
+from routing.snapshot import contact_view, read_snapshot
 from routing.status import (
     AbandonStatus,
     AcceptStatus,
@@ -344,6 +344,14 @@ class RoutingStore(ContactMoves):
 
     async def agent_fields(self, agent_id: str) -> dict[str, str]:
         return dict(await self.redis.hgetall(self.keys.agent(agent_id)))  # type: ignore[misc]
+
+    async def contact_view(self, contact_id: str) -> ContactView | None:
+        """The contact as routing sees it, wherever it is in its queue."""
+        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        if not h:
+            return None
+        declined = await self.redis.smembers(self.keys.declined(contact_id))  # type: ignore[misc]
+        return contact_view(h, set(declined))
 
     async def snapshot(self, queue_names: Iterable[str], head: int = 100) -> RoutingState:
         """The live state routing decides on: every agent, each queue's first `head` waiting

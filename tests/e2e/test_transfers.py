@@ -95,3 +95,29 @@ async def test_a_supervisor_moves_a_waiting_contact_ahead(hub: LiveHub) -> None:
     assert offer["contact"]["contact_id"] == late_id
     for c in (sam, alice, first, second):
         await c.close()
+
+
+async def test_a_waiting_customer_is_told_position_and_estimated_wait(hub: LiveHub) -> None:
+    alice = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    await alice.command("set_state", state="away", reason="break")
+    first = await ChatClient.connect(hub.base_url, "Ola")
+    await first.say("one")
+    placed = await first.expect("position")
+    # Nobody available: a place but no estimate.
+    assert (placed["position"], placed["estimated_wait_s"]) == (1, None)
+    await alice.go_available()
+    others = []
+    for name in ("Pat", "Quin"):
+        c = await ChatClient.connect(hub.base_url, name)
+        await c.say("hello")
+        others.append(c)
+    for _ in range(3):  # alice's three chat slots are now held by offers
+        await alice.expect("offer", timeout_s=5)
+    last = await ChatClient.connect(hub.base_url, "Rae")
+    await last.say("anyone?")
+    placed = await last.expect("position")
+    # First in line, behind no one, but every slot is taken: one round of handle time.
+    assert placed["position"] == 1 and placed["estimated_wait_s"] is not None
+    assert placed["estimated_wait_s"] > 0
+    for c in (alice, first, *others, last):
+        await c.close()
