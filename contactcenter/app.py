@@ -28,7 +28,7 @@ from contactcenter.crm import CrmStore
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
-from contactcenter.recovery import requeue_orphans
+from contactcenter.recovery import recover
 from contactcenter.routing_config import queue_policies
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
@@ -101,9 +101,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             bus,
         )
         app[SERVICE] = service
-        restored = await requeue_orphans(pool, routing, settings, service.clock())
-        if restored:
-            log.info("contacts_requeued_at_start", count=restored)
+        recovered = await recover(pool, agents, routing, settings, service.clock())
+        if recovered.agents or recovered.conversations or recovered.waiting:
+            log.info(
+                "live_state_rebuilt_from_record",
+                agents=recovered.agents,
+                conversations=recovered.conversations,
+                waiting=recovered.waiting,
+            )
         app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
         yield
     finally:

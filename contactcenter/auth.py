@@ -145,6 +145,9 @@ class AgentStore:
     async def logout(self, token: str) -> None:
         await self.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
 
+    async def all(self) -> list[Principal]:
+        return [_principal(r) for r in await self.pool.fetch("SELECT * FROM agents ORDER BY id")]
+
     async def by_username(self, username: str) -> Principal | None:
         row = await self.pool.fetchrow("SELECT * FROM agents WHERE username = $1", username)
         return _principal(row) if row else None

@@ -29,7 +29,7 @@ from contactcenter.errors import (
     UnknownQueue,
 )
 from contactcenter.eventbus import EventBus
-from contactcenter.recovery import requeue_orphans
+from contactcenter.recovery import requeue_orphans, restore_conversations
 from contactcenter.routing_config import queue_policies
 from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
@@ -80,10 +80,11 @@ class ConversationService:
             return None
         live = await self.routing.contact(record.contact_id)
         if live is None:
-            # Stored but never queued (a hub died in between, or Redis lost it): queue it now.
-            await requeue_orphans(
-                self.crm.pool, self.routing, self.settings, self.clock(), [record.contact_id]
-            )
+            # On record but unknown to Redis (a hub died in between, or Redis lost it).
+            ids = [record.contact_id]
+            now_ms = self.clock()
+            await restore_conversations(self.crm.pool, self.routing, self.settings, now_ms, ids)
+            await requeue_orphans(self.crm.pool, self.routing, self.settings, now_ms, ids)
             live = await self.routing.contact(record.contact_id)
         if live is None or live.state not in OPEN_STATES:
             return None

@@ -187,6 +187,19 @@ class ContactReprioritized(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactRestored(Event):
+    """Redis lost a contact an agent holds; it was rebuilt from the record as it stood."""
+
+    contact_id: str
+    queue: str
+    channel: str
+    agent_id: str
+    state: str  # "assigned" or "wrapup"
+    priority: int
+    enqueued_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactEscalated(Event):
     """The contact waited long enough to reach escalation `step` of its queue."""
 

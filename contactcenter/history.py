@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict
+from typing import Any
 
 import asyncpg
 
@@ -51,38 +52,69 @@ class HistoryWriter:
     async def _project(
         self, conn: asyncpg.Connection, event: ev.Event, contact_id: uuid.UUID, at: object
     ) -> None:
+        """Keep the contact row current. State changes apply only if no later event already
+        set the state (events may arrive out of order); facts such as the disposition are
+        set whenever they come."""
+        move = _STATE_MOVES.get(type(event))
+        if move is not None:
+            state, agent = move(event)
+            await conn.execute(
+                "UPDATE contacts SET state = $2, state_at = $3,"
+                " agent_id = CASE WHEN $4 THEN $5::uuid ELSE agent_id END"
+                " WHERE id = $1 AND (state_at IS NULL OR state_at <= $3)",
+                contact_id,
+                state,
+                at,
+                agent is not _KEEP,
+                None if agent is _KEEP else agent,
+            )
         match event:
             case ev.OfferAccepted():
                 await conn.execute(
-                    "UPDATE contacts SET state = 'assigned', agent_id = $2, accepted_at = $3"
-                    " WHERE id = $1 AND state = 'queued'",
+                    "UPDATE contacts SET accepted_at = coalesce(accepted_at, $2) WHERE id = $1",
                     contact_id,
-                    _uuid(event.agent_id),
                     at,
                 )
-            case ev.ConversationEnded():
+            case ev.ConversationEnded() | ev.ContactAbandoned():
                 await conn.execute(
-                    "UPDATE contacts SET state = 'wrapup', ended_at = $2"
-                    " WHERE id = $1 AND state IN ('queued', 'assigned')",
-                    contact_id,
-                    at,
+                    "UPDATE contacts SET ended_at = $2 WHERE id = $1", contact_id, at
                 )
             case ev.WrapUpCompleted():
                 await conn.execute(
-                    "UPDATE contacts SET state = 'closed', closed_at = $2, disposition = $3,"
-                    " notes = $4, agent_id = $5 WHERE id = $1",
+                    "UPDATE contacts SET closed_at = $2, disposition = $3, notes = $4"
+                    " WHERE id = $1",
                     contact_id,
                     at,
                     event.disposition,
                     event.notes,
-                    _uuid(event.agent_id),
                 )
-            case ev.ContactAbandoned():
+            case ev.ContactTransferred():
                 await conn.execute(
-                    "UPDATE contacts SET state = 'abandoned', ended_at = $2"
-                    " WHERE id = $1 AND state = 'queued'",
-                    contact_id,
-                    at,
+                    "UPDATE contacts SET queue = $2 WHERE id = $1", contact_id, event.to_queue
+                )
+            case ev.ContactReprioritized():
+                await conn.execute(
+                    "UPDATE contacts SET priority = $2 WHERE id = $1", contact_id, event.priority
                 )
             case _:
                 pass
+
+
+_KEEP = object()  # leave the agent as it is
+
+
+def _moves() -> dict[type[ev.Event], Any]:
+    def accepted(e: Any) -> tuple[str, Any]:
+        return "assigned", _uuid(e.agent_id)
+
+    return {
+        ev.OfferAccepted: accepted,
+        # Back to waiting: nobody holds it (a named agent is only offered it).
+        ev.ContactTransferred: lambda e: ("queued", None),
+        ev.ConversationEnded: lambda e: ("wrapup", _KEEP),
+        ev.WrapUpCompleted: lambda e: ("closed", _uuid(e.agent_id)),
+        ev.ContactAbandoned: lambda e: ("abandoned", _KEEP),
+    }
+
+
+_STATE_MOVES = _moves()

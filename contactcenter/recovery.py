@@ -1,38 +1,127 @@
 """Bring live routing state back in line with PostgreSQL, the system of record.
 
-A contact is stored in PostgreSQL before it is queued in Redis. If a hub dies between the two,
-or Redis loses its data, the contact exists but waits in no queue. `requeue_orphans` finds
-such contacts and queues them again at their original arrival time, so they keep their place.
-It runs when a hub starts and when a customer comes back; queueing is idempotent, so several
-hub processes may run it at once.
+Redis holds live routing state; if it loses it (a restart without persistence) or never got
+it (a hub died between storing a contact and queueing it), the hub rebuilds from the record:
+
+1. agents: their routing profile, and their last presence from the event history; an agent
+   restored as available or away gets the console grace period to reconnect;
+2. conversations in progress and wrap-ups: back with the agent who holds them;
+3. waiting contacts: back in their queues at their original arrival time, keeping their place.
+
+It runs when a hub starts, and for one contact when its customer comes back. Every step is
+idempotent (what Redis already knows is left alone), so hub processes may run it together.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
+from contactcenter.auth import AgentStore
 from contactcenter.crm import dt_to_ms
+from contactcenter.routing_config import QueueSettings
 from contactcenter.settings import HubSettings
-from routing.status import EnqueueStatus
+from routing.status import AgentStateStatus, EnqueueStatus, RestoreStatus
 from routing.store import RoutingStore
 
 log = structlog.get_logger("contactcenter.recovery")
 
-# Once one of these is in the history, the contact no longer waits for an agent.
-_PAST_WAITING = ("OfferAccepted", "ContactAbandoned", "ConversationEnded", "WrapUpCompleted")
-
-_ORPHANS = """
+_CONTACTS = """
 SELECT c.id, c.customer_id, c.channel, c.queue, c.arrived_at, c.priority, c.required_skills,
-       c.language FROM contacts c
-WHERE c.state = 'queued' AND c.routing_domain = $3
+       c.language, c.state, c.agent_id, c.ended_at
+FROM contacts c
+WHERE c.state = ANY($3::text[]) AND c.routing_domain = $2
   AND ($1::uuid[] IS NULL OR c.id = ANY($1::uuid[]))
-  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND e.type = ANY($2::text[]))
 ORDER BY c.arrived_at
 """
+
+_LAST_PRESENCE = """
+SELECT DISTINCT ON (agent_id) agent_id, payload->>'state' AS state, payload->>'reason' AS reason
+FROM events WHERE type = 'AgentStateChanged' AND agent_id IS NOT NULL
+ORDER BY agent_id, at DESC
+"""
+
+
+@dataclass
+class Recovered:
+    agents: int = 0
+    conversations: int = 0
+    waiting: int = 0
+
+
+def _queue(settings: HubSettings, name: str) -> QueueSettings:
+    return next((q for q in settings.queues if q.name == name), settings.queues[0])
+
+
+def _aging_ms(queue: QueueSettings) -> int | None:
+    return int(queue.aging_s * 1000) if queue.aging_s else None
+
+
+async def restore_agents(
+    pool: asyncpg.Pool, agents: AgentStore, routing: RoutingStore, now_ms: int
+) -> int:
+    """Agents unknown to Redis get their profile, and their last presence if not offline."""
+    presence = {str(r["agent_id"]): r for r in await pool.fetch(_LAST_PRESENCE)}
+    restored = 0
+    for agent in await agents.all():
+        if await routing.agent_fields(agent.agent_id):
+            continue
+        await routing.set_agent_profile(
+            agent.agent_id,
+            skills=agent.skills,
+            capacity=agent.capacity,
+            languages=agent.languages,
+            voice_blocks_chat=agent.voice_blocks_chat,
+            now_ms=now_ms,
+        )
+        last = presence.get(agent.agent_id)
+        if last is not None and last["state"] in ("available", "away"):
+            # Counted as seen now: their console has the grace period to come back.
+            status = await routing.set_agent_state(
+                agent.agent_id, last["state"], now_ms=now_ms, reason=last["reason"] or None
+            )
+            restored += status is AgentStateStatus.CHANGED
+    return restored
+
+
+async def restore_conversations(
+    pool: asyncpg.Pool,
+    routing: RoutingStore,
+    settings: HubSettings,
+    now_ms: int,
+    contact_ids: Sequence[str] | None = None,
+) -> int:
+    """Contacts in conversation or wrap-up that Redis lost go back to their agent."""
+    ids = [uuid.UUID(c) for c in contact_ids] if contact_ids is not None else None
+    restored = 0
+    rows = await pool.fetch(_CONTACTS, ids, settings.routing_domain, ["assigned", "wrapup"])
+    for row in rows:
+        if row["agent_id"] is None:
+            continue
+        queue = _queue(settings, row["queue"])
+        status = await routing.restore(
+            contact_id=str(row["id"]),
+            queue=queue.name,
+            channel=row["channel"],
+            priority=row["priority"],
+            enqueued_at_ms=dt_to_ms(row["arrived_at"]),
+            customer_id=str(row["customer_id"]),
+            state=row["state"],
+            agent_id=str(row["agent_id"]),
+            ended_at_ms=dt_to_ms(row["ended_at"]) if row["ended_at"] else None,
+            now_ms=now_ms,
+            aging_ms=_aging_ms(queue),
+        )
+        if status is RestoreStatus.RESTORED:
+            restored += 1
+            log.info(
+                "conversation_restored", contact_id=str(row["id"]), agent_id=str(row["agent_id"])
+            )
+    return restored
 
 
 async def requeue_orphans(
@@ -45,12 +134,11 @@ async def requeue_orphans(
     """Queue again every waiting contact (of `contact_ids`, or all) unknown to Redis."""
     ids = [uuid.UUID(c) for c in contact_ids] if contact_ids is not None else None
     restored = 0
-    rows = await pool.fetch(_ORPHANS, ids, list(_PAST_WAITING), settings.routing_domain)
-    for row in rows:
+    for row in await pool.fetch(_CONTACTS, ids, settings.routing_domain, ["queued"]):
         contact_id = str(row["id"])
         if await routing.contact(contact_id) is not None:
             continue
-        queue = next((q for q in settings.queues if q.name == row["queue"]), settings.queues[0])
+        queue = _queue(settings, row["queue"])
         status = await routing.enqueue(
             contact_id=contact_id,
             queue=queue.name,
@@ -59,7 +147,7 @@ async def requeue_orphans(
             priority=row["priority"],
             now_ms=now_ms,
             enqueued_at_ms=dt_to_ms(row["arrived_at"]),
-            aging_ms=int(queue.aging_s * 1000) if queue.aging_s else None,
+            aging_ms=_aging_ms(queue),
             required_skills=row["required_skills"],
             language=row["language"],
         )
@@ -67,3 +155,18 @@ async def requeue_orphans(
             restored += 1
             log.info("contact_requeued_from_record", contact_id=contact_id, queue=queue.name)
     return restored
+
+
+async def recover(
+    pool: asyncpg.Pool,
+    agents: AgentStore,
+    routing: RoutingStore,
+    settings: HubSettings,
+    now_ms: int,
+) -> Recovered:
+    """All three steps, in order (conversations need their agents)."""
+    return Recovered(
+        agents=await restore_agents(pool, agents, routing, now_ms),
+        conversations=await restore_conversations(pool, routing, settings, now_ms),
+        waiting=await requeue_orphans(pool, routing, settings, now_ms),
+    )

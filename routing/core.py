@@ -120,6 +120,17 @@ class RoutingState:
             case ev.ContactReprioritized():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(c, priority=event.priority)
+            case ev.ContactRestored():
+                self.contacts[event.contact_id] = ContactView(
+                    event.contact_id,
+                    event.queue,
+                    event.priority,
+                    event.enqueued_at_ms,
+                    channel=event.channel,
+                    state=event.state,
+                    agent_id=event.agent_id,
+                )
+                self._load(event.agent_id, event.channel, +1, event.at_ms)
             case ev.ContactEscalated():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(c, escalation_step=event.step)

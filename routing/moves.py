@@ -5,7 +5,7 @@ from __future__ import annotations
 from contactcenter import events as ev
 from routing.model import queue_score
 from routing.scripts import ScriptStore
-from routing.status import ReprioritizeStatus, TransferStatus
+from routing.status import ReprioritizeStatus, RestoreStatus, TransferStatus
 
 
 class ContactMoves(ScriptStore):
@@ -123,3 +123,50 @@ class ContactMoves(ScriptStore):
 
     async def queue_length(self, queue: str) -> int:
         return int(await self.redis.zcard(self.keys.queue(queue)))
+
+    async def restore(
+        self,
+        *,
+        contact_id: str,
+        queue: str,
+        channel: str,
+        priority: int,
+        enqueued_at_ms: int,
+        customer_id: str,
+        state: str,
+        agent_id: str,
+        ended_at_ms: int | None,
+        now_ms: int,
+        aging_ms: int | None = None,
+    ) -> RestoreStatus:
+        """Rebuild a contact an agent holds, from the record (see routing/lua/restore.lua)."""
+        event = ev.ContactRestored(
+            at_ms=now_ms,
+            contact_id=contact_id,
+            queue=queue,
+            channel=channel,
+            agent_id=agent_id,
+            state=state,
+            priority=priority,
+            enqueued_at_ms=enqueued_at_ms,
+        )
+        k = self.keys
+        return RestoreStatus(
+            await self._run(
+                "restore",
+                [k.contact(contact_id), k.agent(agent_id), k.agent_contacts(agent_id), k.events],
+                [
+                    contact_id,
+                    queue,
+                    channel,
+                    priority,
+                    enqueued_at_ms,
+                    queue_score(priority, enqueued_at_ms, aging_ms),
+                    customer_id,
+                    state,
+                    agent_id,
+                    "" if ended_at_ms is None else ended_at_ms,
+                    *self._event_args(event),
+                ],
+            )
+        )

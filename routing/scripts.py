@@ -28,6 +28,7 @@ _SCRIPTS = (
     "transfer_agent",
     "reprioritize",
     "heartbeat",
+    "restore",
 )
 
 

@@ -79,6 +79,12 @@ class ReprioritizeStatus(enum.IntEnum):
     MOVED = -2
 
 
+class RestoreStatus(enum.IntEnum):
+    RESTORED = 1
+    ALREADY = 0
+    UNKNOWN_AGENT = -1
+
+
 class EscalateStatus(enum.IntEnum):
     ESCALATED = 1
     ALREADY = 0

@@ -102,3 +102,64 @@ async def test_waiting_customer_is_served_after_redis_lost_everything(
         await customer.close()
     finally:
         await runner.cleanup()
+
+
+async def _wait_for_state(database_url: str, contact_id: str, state: str) -> None:
+    import asyncio
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        for _ in range(200):
+            row = await conn.fetchrow(
+                "SELECT state FROM contacts WHERE id = $1", uuid.UUID(contact_id)
+            )
+            if row is not None and row["state"] == state:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"contact never reached {state} in PostgreSQL")
+    finally:
+        await conn.close()
+
+
+async def test_a_conversation_in_progress_survives_redis_losing_everything(
+    settings: HubSettings, redis: Redis, routing_domain: str
+) -> None:
+    live, runner = await start_hub(settings)
+    try:
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        await alice.go_available()
+        customer = await ChatClient.connect(live.base_url, "Uma")
+        visitor_id = customer.welcome["visitor_id"]
+        await customer.say("my parcel is lost")
+        contact_id = (await customer.expect("queued"))["contact_id"]
+        await alice.expect("offer", timeout_s=5)
+        await alice.command("accept", contact_id=contact_id)
+        await alice.command("send", contact_id=contact_id, text="let me look")
+        await _wait_for_state(settings.database_url or "", contact_id, "assigned")
+        await alice.close()
+        await customer.close()
+    finally:
+        await runner.cleanup()
+    keys = [k async for k in redis.scan_iter(match=f"cc:{{{routing_domain}}}:*")]
+    await redis.delete(*keys)
+
+    live, runner = await start_hub(replace(settings, port=free_port()))
+    try:
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        assert alice.snapshot["agent"]["state"] == "available"
+        (held,) = alice.snapshot["contacts"]
+        assert held["contact_id"] == contact_id and held["state"] == "assigned"
+        assert [m["body"] for m in held["messages"]] == ["my parcel is lost", "let me look"]
+        customer = await ChatClient.connect(live.base_url, "Uma", visitor_id=visitor_id)
+        assert customer.welcome["status"] == "connected"
+        await customer.say("thank you")
+        got = await alice.expect("message")
+        while got["message"]["body"] != "thank you":
+            got = await alice.expect("message")
+        assert (await alice.command("send", contact_id=contact_id, text="found it"))["type"] == (
+            "ack"
+        )
+        await alice.close()
+        await customer.close()
+    finally:
+        await runner.cleanup()
