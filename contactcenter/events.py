@@ -175,6 +175,7 @@ class ContactTransferred(Event):
     from_queue: str
     to_queue: str
     to_agent_id: str | None = None
+    reason: str | None = None  # "agent-offline" when the hub moved it
 
 
 @dataclass(frozen=True, kw_only=True)

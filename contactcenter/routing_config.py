@@ -14,7 +14,14 @@ from typing import Any
 
 from contactcenter.errors import ConfigError
 from routing.expr import ExpressionError, parse
-from routing.model import CHANNELS, MAX_PRIORITY, STRATEGIES, EscalationStep, QueuePolicy
+from routing.model import (
+    CHANNELS,
+    MAX_PRIORITY,
+    ON_AGENT_LOST,
+    STRATEGIES,
+    EscalationStep,
+    QueuePolicy,
+)
 from routing.rules import MATCH_KEYS, RoutingRule, RuleTarget
 
 
@@ -43,6 +50,7 @@ class QueueSettings:
     max_misses: int = 3
     wrapup_s: float | None = None
     max_length: int = 0
+    on_agent_lost: str = "requeue-front"
     escalation: tuple[EscalationSettings, ...] = field(default=())
 
     def policy(self) -> QueuePolicy:
@@ -67,6 +75,7 @@ class QueueSettings:
             ),
             max_misses=self.max_misses,
             wrapup_ms=int(self.wrapup_s * 1000) if self.wrapup_s is not None else None,
+            on_agent_lost=self.on_agent_lost,
         )
 
 
@@ -127,6 +136,13 @@ class _Entry:
         return str(text)
 
 
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
 def _positive(v: float) -> str | None:
     return None if v > 0 else "must be greater than 0"
 
@@ -156,6 +172,7 @@ _QUEUE_KEYS = {
     "wrapup_s",
     "max_length",
     "escalation",
+    "on_agent_lost",
 }
 _STEP_KEYS = {"after_s", "eligibility", "any_language", "overflow"}
 
@@ -210,6 +227,7 @@ def parse_queue(entry: Any, where: str) -> QueueSettings:
         max_misses=e.get("max_misses", int, 3, _not_negative),
         wrapup_s=e.get("wrapup_s", float, None, _not_negative),
         max_length=e.get("max_length", int, 0, _not_negative),
+        on_agent_lost=e.get("on_agent_lost", str, "requeue-front", _one_of(ON_AGENT_LOST)),
         escalation=_escalation(entry.get("escalation", []), f"{where}.escalation"),
     )
 

@@ -13,6 +13,7 @@ from routing.expr import AgentFacts, Expr, HasSkill
 CHANNELS = ("voice", "chat", "sms", "whatsapp", "email")
 DEFAULT_CAPACITY: Mapping[str, int] = {"voice": 1, "chat": 3, "sms": 5, "whatsapp": 5, "email": 5}
 STRATEGIES = ("longest-idle", "least-occupied", "most-skilled", "round-robin", "sticky")
+ON_AGENT_LOST = ("requeue-front", "requeue", "keep")
 
 # Queue ordering packs (priority, arrival) into one sorted-set score: smaller is served first.
 # Without aging, priority is strict: 2**42 ms reaches the year 2109, and 11 bits of priority
@@ -64,6 +65,7 @@ class QueuePolicy:
     escalation: tuple[EscalationStep, ...] = ()
     max_misses: int = 3
     wrapup_ms: int | None = None
+    on_agent_lost: str = "requeue-front"  # or "requeue", or "keep"
 
     @property
     def base_eligibility(self) -> Expr:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contactcenter import events as ev
-from routing.model import queue_score
+from routing.model import MAX_PRIORITY, queue_score
 from routing.scripts import ScriptStore
 from routing.status import ReprioritizeStatus, RestoreStatus, TransferStatus
 
@@ -17,13 +17,18 @@ class ContactMoves(ScriptStore):
         now_ms: int,
         *,
         aging_ms: int | None = None,
+        front: bool = False,
+        reason: str | None = None,
     ) -> TransferStatus:
-        """Hand a contact in conversation back to `to_queue`, keeping its arrival time."""
+        """Hand a contact in conversation back to `to_queue`, keeping its arrival time; with
+        `front`, ahead of every contact but those of top priority."""
         h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
         if not h or h.get("state") != "assigned" or h.get("agent_id") != agent_id:
             return TransferStatus.NOT_ASSIGNED
-        score = queue_score(int(h["priority"]), int(h["enqueued_at_ms"]), aging_ms)
+        priority = MAX_PRIORITY if front else int(h["priority"])
+        score = queue_score(priority, int(h["enqueued_at_ms"]), aging_ms)
         event = ev.ContactTransferred(
+            reason=reason,
             at_ms=now_ms,
             contact_id=contact_id,
             from_agent_id=agent_id,

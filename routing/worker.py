@@ -129,9 +129,25 @@ class RoutingWorker:
         )
         for contact_id in await self.store.agent_contact_ids(agent_id):
             live = await self.store.contact(contact_id)
-            if live is not None and live.state == "offered" and live.agent_id == agent_id:
+            if live is None or live.agent_id != agent_id:
+                continue
+            policy = self.queues.get(live.queue)
+            if live.state == "offered":
                 await self.store.requeue(
                     contact_id, agent_id, live.queue, now_ms, expired=False, withdraw=True
+                )
+            elif live.state == "wrapup":
+                await self.store.wrap_up(contact_id, agent_id, None, "", now_ms)
+            elif live.state == "assigned" and policy and policy.on_agent_lost != "keep":
+                # Never stuck with someone who is gone: back to the queue, by default first.
+                await self.store.transfer_to_queue(
+                    contact_id,
+                    agent_id,
+                    live.queue,
+                    now_ms,
+                    aging_ms=policy.aging_ms,
+                    front=policy.on_agent_lost == "requeue-front",
+                    reason="agent-offline",
                 )
         log.info("agent_set_offline", agent_id=agent_id, why="no console")
 

@@ -497,3 +497,44 @@ async def test_agents_of_a_killed_hub_are_not_offered_new_contacts(
     assert await eventually(alice_offline, timeout_s=10.0)
     for c in (bob, customer):
         await c.close()
+
+
+async def test_a_conversation_of_an_agent_whose_hub_died_goes_to_the_next_agent(
+    hubs: HubFactory, redis: Redis, routing_domain: str
+) -> None:
+    a, b = await hubs.start("A", "B")
+    alice = await AgentClient.connect(a.base_url, "alice", TEST_PASSWORD)
+    await alice.go_available()
+    customer = await ChatClient.connect(b.base_url, "Vic Mid-Chat")
+    await say(customer, "my order is wrong")
+    contact_id = (await customer.expect("queued"))["contact_id"]
+    await expect_offer(alice, contact_id)
+    await accept(alice, contact_id)
+    await customer.expect("agent_joined", contact_id=contact_id)
+
+    a.kill()
+    assert await connection_drops(alice)
+    bob = await AgentClient.connect(b.base_url, "bob", TEST_PASSWORD)
+    await bob.go_available()
+    # After the grace period (3 s here) alice is set offline and her open chat is re-queued
+    # at the front, so bob gets it: the customer is never stuck with someone who is gone.
+    await customer.expect("transferring", contact_id=contact_id, timeout_s=15)
+    offer = await expect_offer(bob, contact_id, timeout_s=10)
+    assert [m["body"] for m in offer["contact"]["messages"]] == ["my order is wrong"]
+    await accept(bob, contact_id)
+    assert (await customer.expect("agent_joined", contact_id=contact_id))["agent_name"] == (
+        "Bob Okafor"
+    )
+    events = await stream_events(redis, routing_domain)
+    moved = [e for e in events if isinstance(e, ev.ContactTransferred)]
+    assert [(m.from_agent_id, m.reason) for m in moved] == [(alice.agent_id, "agent-offline")]
+    offline = [
+        e
+        for e in events
+        if isinstance(e, ev.AgentStateChanged)
+        and e.agent_id == alice.agent_id
+        and e.state == "offline"
+    ]
+    assert offline and offline[0].reason == "no-console"
+    for c in (bob, customer):
+        await c.close()
