@@ -29,6 +29,7 @@ from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
 from contactcenter.recovery import recover
+from contactcenter.reload import ConfigWatcher
 from contactcenter.routing_config import queue_policies
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
@@ -46,6 +47,7 @@ SERVICE = web.AppKey("service", ConversationService)
 HUB = web.AppKey("hub", ConsoleHub)
 BUS = web.AppKey("bus", EventBus)
 ROUTING = web.AppKey("routing", RoutingStore)
+WATCHER = web.AppKey("watcher", ConfigWatcher)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
 
@@ -173,10 +175,18 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         app[REDIS],
         app[ROUTING].keys.events,
         "history",
-        HistoryWriter(app[POOL]),
+        HistoryWriter(app[POOL], settings.routing_domain),
         claim_idle_ms=settings.claim_idle_ms,
     )
+
+    async def apply(new: HubSettings) -> None:
+        app[SERVICE].settings = new
+        worker.queues = queue_policies(new.queues)
+
+    watcher = ConfigWatcher(settings, apply, app[ROUTING].queue_length)
+    app[WATCHER] = watcher
     tasks = [
+        asyncio.create_task(watcher.run(), name="config-watcher"),
         asyncio.create_task(worker.run(), name="routing-worker"),
         asyncio.create_task(history.run(), name="history-writer"),
         asyncio.create_task(_tail_to_hub(app), name="console-tail"),

@@ -26,8 +26,11 @@ def _uuid(value: object) -> uuid.UUID | None:
 
 
 class HistoryWriter:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Stores the events of one routing domain's stream."""
+
+    def __init__(self, pool: asyncpg.Pool, routing_domain: str = "main") -> None:
         self.pool = pool
+        self.routing_domain = routing_domain
 
     async def __call__(self, event: ev.Event) -> None:
         payload = asdict(event)
@@ -37,14 +40,16 @@ class HistoryWriter:
         agent_id = _uuid(payload.get("agent_id"))
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
-                "INSERT INTO events (event_id, type, at, contact_id, agent_id, payload)"
-                " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
+                "INSERT INTO events (event_id, type, at, contact_id, agent_id, payload,"
+                " routing_domain) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
                 event.event_id,
                 event.type,
                 at,
                 contact_id,
                 agent_id,
                 json.dumps(payload),
+                self.routing_domain,
             )
             if inserted and contact_id is not None:
                 await self._project(conn, event, contact_id, at)

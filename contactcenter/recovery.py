@@ -41,7 +41,7 @@ ORDER BY c.arrived_at
 
 _LAST_PRESENCE = """
 SELECT DISTINCT ON (agent_id) agent_id, payload->>'state' AS state, payload->>'reason' AS reason
-FROM events WHERE type = 'AgentStateChanged' AND agent_id IS NOT NULL
+FROM events WHERE type = 'AgentStateChanged' AND agent_id IS NOT NULL AND routing_domain = $1
 ORDER BY agent_id, at DESC
 """
 
@@ -65,7 +65,8 @@ async def restore_agents(
     pool: asyncpg.Pool, agents: AgentStore, routing: RoutingStore, now_ms: int
 ) -> int:
     """Agents unknown to Redis get their profile, and their last presence if not offline."""
-    presence = {str(r["agent_id"]): r for r in await pool.fetch(_LAST_PRESENCE)}
+    domain = routing.keys.domain
+    presence = {str(r["agent_id"]): r for r in await pool.fetch(_LAST_PRESENCE, domain)}
     restored = 0
     for agent in await agents.all():
         if await routing.agent_fields(agent.agent_id):

@@ -144,6 +144,20 @@ def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict
     return values
 
 
+ROUTING_FILES = ("queues.toml", "routing.toml")
+
+
+def load_routing(
+    config_dir: Path,
+) -> tuple[tuple[QueueSettings, ...], tuple[RoutingRule, ...], RuleTarget]:
+    """Queues and routing rules alone: the part of the configuration reloaded live."""
+    queues_path = config_dir / "queues.toml"
+    queues = parse_queues(_read_toml(queues_path), queues_path)
+    rules_path = config_dir / "routing.toml"
+    rules, default_route = parse_rules(_read_toml(rules_path), rules_path, {q.name for q in queues})
+    return queues, rules, default_route
+
+
 def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     """Build the hub's settings from `config_dir` (hub.toml, queues.toml) and `env`.
 
@@ -152,10 +166,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     """
     hub_path = config_dir / "hub.toml"
     values = _hub_values(_read_toml(hub_path), hub_path, env)
-    queues_path = config_dir / "queues.toml"
-    queues = parse_queues(_read_toml(queues_path), queues_path)
-    rules_path = config_dir / "routing.toml"
-    rules, default_route = parse_rules(_read_toml(rules_path), rules_path, {q.name for q in queues})
+    queues, rules, default_route = load_routing(config_dir)
     if values.get("log_level", "info") not in _LOG_LEVELS:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
     if values.get("log_format", "auto") not in _LOG_FORMATS:

@@ -1,0 +1,105 @@
+"""Queues and routing rules reload live; a bad file or an unsafe change is refused."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from contactcenter.app import SERVICE, WATCHER
+from contactcenter.settings import HubSettings, load_routing
+from tests.conftest import ROOT, start_hub
+from tests.e2e.clients import AgentClient, ChatClient
+
+
+def _config(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    for name in ("hub.toml", "queues.toml", "routing.toml"):
+        shutil.copy(ROOT / "config" / name, folder / name)
+    return folder
+
+
+def _edit(folder: Path, old: str, new: str) -> None:
+    path = folder / "queues.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+async def test_a_changed_queue_applies_to_contacts_already_waiting(
+    settings: HubSettings, redis: Redis, tmp_path: Path
+) -> None:
+    folder = _config(tmp_path)
+    queues, rules, default = load_routing(folder)
+    live, runner = await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
+    )
+    try:
+        customer = await ChatClient.connect(live.base_url, "Wes")
+        await customer.say("waiting through a reload")
+        contact_id = (await customer.expect("queued"))["contact_id"]
+
+        _edit(folder, 'strategy = "longest-idle"', 'strategy = "round-robin"')
+        _edit(folder, "offer_timeout_s = 20", "offer_timeout_s = 7")
+        assert await live.app[WATCHER].reload()
+        assert live.app[SERVICE].settings.queue("support").strategy == "round-robin"
+
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        await alice.go_available()
+        offer = await alice.expect("offer", timeout_s=5)
+        assert offer["contact"]["contact_id"] == contact_id
+        assert offer["reason"]["strategy"] == "round-robin"
+        await alice.close()
+        await customer.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_broken_file_is_refused_and_the_hub_carries_on(
+    settings: HubSettings, redis: Redis, tmp_path: Path
+) -> None:
+    folder = _config(tmp_path)
+    queues, rules, default = load_routing(folder)
+    live, runner = await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
+    )
+    try:
+        _edit(folder, 'skill = "support"', 'eligibility = "support >= 500"')
+        assert not await live.app[WATCHER].reload()
+        assert live.app[SERVICE].settings.queue("support").skill == "support"
+        # Still routing with what it had.
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        await alice.go_available()
+        customer = await ChatClient.connect(live.base_url, "Xan")
+        await customer.say("hi")
+        await alice.expect("offer", timeout_s=5)
+        await alice.close()
+        await customer.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_removing_a_queue_that_still_holds_contacts_is_refused(
+    settings: HubSettings, redis: Redis, tmp_path: Path
+) -> None:
+    folder = _config(tmp_path)
+    queues, rules, default = load_routing(folder)
+    live, runner = await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
+    )
+    try:
+        customer = await ChatClient.connect(live.base_url, "Yve")
+        await customer.say("still here")
+        await customer.expect("queued")
+        (folder / "queues.toml").write_text(
+            (folder / "queues.toml").read_text().replace('name = "support"', 'name = "help"')
+        )
+        (folder / "routing.toml").write_text('[default]\nqueue = "help"\n')
+        assert not await live.app[WATCHER].reload()
+        assert [q.name for q in live.app[SERVICE].settings.queues] == ["support"]
+        await customer.close()
+    finally:
+        await runner.cleanup()
