@@ -64,8 +64,12 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
                     extra={"agent_id": event.agent_id},
                 )
             )
-        case ev.OfferRejected() | ev.OfferExpired():
-            why = "expired" if isinstance(event, ev.OfferExpired) else "rejected"
+        case ev.OfferRejected() | ev.OfferExpired() | ev.OfferWithdrawn():
+            why = {
+                ev.OfferExpired: "expired",
+                ev.OfferRejected: "rejected",
+                ev.OfferWithdrawn: "withdrawn",
+            }[type(event)]
             out.append(
                 Delivery(
                     "agent",

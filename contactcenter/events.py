@@ -101,6 +101,16 @@ class OfferExpired(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OfferWithdrawn(Event):
+    """The hub took the offer back because its agent went offline; not the agent's miss.
+    The contact is back in its queue at its old place."""
+
+    contact_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MessageSent(Event):
     """A message of a conversation, stored in PostgreSQL before this event was appended."""
 

@@ -71,6 +71,8 @@ class RoutingState:
                 a = self.agents.get(event.agent_id) or AgentView(event.agent_id, "offline", {})
                 if event.state == "available" and a.state != "available":
                     a = replace(a, last_offer_ms=event.at_ms, idle_since_ms=event.at_ms, misses=0)
+                if event.reason == "missed-offers":  # set away for it: the count starts again
+                    a = replace(a, misses=0)
                 self.agents[event.agent_id] = replace(a, state=event.state)
             case ev.ContactQueued():
                 self.contacts[event.contact_id] = ContactView(
@@ -95,7 +97,7 @@ class RoutingState:
                 holder = self.agents.get(event.agent_id)
                 if holder is not None:
                     self.agents[holder.agent_id] = replace(holder, misses=0)
-            case ev.OfferRejected() | ev.OfferExpired():
+            case ev.OfferRejected() | ev.OfferExpired() | ev.OfferWithdrawn():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(
                     c,
@@ -104,7 +106,8 @@ class RoutingState:
                     deadline_ms=None,
                     declined_by=c.declined_by | {event.agent_id},
                 )
-                self._load(event.agent_id, c.channel, -1, event.at_ms, missed=True)
+                missed = not isinstance(event, ev.OfferWithdrawn)
+                self._load(event.agent_id, c.channel, -1, event.at_ms, missed=missed)
             case ev.ContactTransferred():
                 c = self.contacts[event.contact_id]
                 self._load(event.from_agent_id, c.channel, -1, event.at_ms)
@@ -231,7 +234,8 @@ def _expire_and_wrap(
             a = agents.get(c.agent_id)
             if a is not None:
                 agents[a.agent_id] = a.with_load(c.channel, -1)
-            waiting.append(replace(c, declined_by=c.declined_by | {c.agent_id}))
+            if c.queue in queues:  # a queue no longer configured here is not offered again
+                waiting.append(replace(c, declined_by=c.declined_by | {c.agent_id}))
         elif c.state == "queued" and c.queue in queues:
             waiting.append(c)
         elif c.state == "wrapup" and c.agent_id and c.ended_at_ms is not None:
@@ -277,7 +281,6 @@ def decide(
         decisions += _silent_agents(agents, liveness, now_ms)
     expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms)
     decisions += expiries
-    known = set(agents)
     for contact in sorted(waiting, key=lambda c: _order(c, queues[c.queue], now_ms)):
         policy = queues[contact.queue]
         step = policy.step_at(_waited(contact, now_ms))
@@ -286,8 +289,12 @@ def decide(
         eligible = eligible_agents(agents, contact, queues, now_ms)
         fresh = [a for a in eligible if a.agent_id not in contact.declined_by]
         candidates = fresh or eligible
-        if sticky_hold(contact, policy, known, now_ms):
-            candidates = [a for a in candidates if a.agent_id == contact.preferred_agent_id]
+        if policy.strategy == "sticky" and contact.preferred_agent_id not in contact.declined_by:
+            # Hold for the preferred agent only while they could take it: available and
+            # eligible (busy or not), and they have not let it go.
+            reachable = eligible_agents(agents, contact, queues, now_ms, with_room=False)
+            if sticky_hold(contact, policy, {a.agent_id for a in reachable}, now_ms):
+                candidates = [a for a in candidates if a.agent_id == contact.preferred_agent_id]
         picked = choose(policy.strategy, candidates, contact, policy)
         if picked is None:
             continue

@@ -148,8 +148,8 @@ class RoutingStore(ContactMoves):
         With `max_misses`, the agent's misses in a row are counted and they are set away at
         that many."""
         mode = "withdraw" if withdraw else "expire" if expired else "reject"
-        cls = ev.OfferRejected if mode == "reject" else ev.OfferExpired
-        event = cls(at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue)
+        kind = ev.OfferWithdrawn if withdraw else ev.OfferExpired if expired else ev.OfferRejected
+        event = kind(at_ms=now_ms, contact_id=contact_id, agent_id=agent_id, queue=queue)
         away = ev.AgentStateChanged(
             at_ms=now_ms, agent_id=agent_id, state="away", reason="missed-offers"
         )

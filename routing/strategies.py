@@ -62,8 +62,9 @@ def choose(
 def sticky_hold(
     contact: ContactView, policy: QueuePolicy, agent_ids: set[str], now_ms: int
 ) -> bool:
-    """Whether a sticky contact should keep waiting for its preferred agent: they are known
-    to routing (logged in, eligible) and the sticky time has not run out."""
+    """Whether a sticky contact should keep waiting for its preferred agent: they are among
+    `agent_ids` (those who could take it: available and eligible, busy or not) and the
+    sticky time has not run out."""
     return (
         policy.strategy == "sticky"
         and contact.preferred_agent_id is not None

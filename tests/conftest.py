@@ -15,6 +15,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +26,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from contactcenter.app import init
+from contactcenter.redisconn import RedisClient, is_cluster_url, redis_client
 from contactcenter.settings import HubSettings, QueueSettings, load_settings
+from tests.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "test-password-1"
@@ -39,30 +42,39 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Servers:
-    redis_url: str
+    redis_url: str  # `?cluster=true` when it names a Redis Cluster (contactcenter.redisconn)
     admin_database_url: str  # a database to connect to for CREATE/DROP DATABASE
+
+    @property
+    def redis_cluster(self) -> bool:
+        return is_cluster_url(self.redis_url)
+
+    def client(self) -> RedisClient:
+        """A new client of the right kind (Redis or RedisCluster) for `redis_url`."""
+        return redis_client(self.redis_url)
 
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
+    """With CC_TEST_REDIS_CLUSTER=1, Redis is a three-node cluster started for the session on
+    loopback ports (tests/cluster.py), whatever REDIS_URL says; PostgreSQL is chosen as ever."""
     redis_url, database_url = os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL")
-    if redis_url and database_url:
-        yield Servers(redis_url, database_url)
-        return
-    from contactcenter.embedded import EmbeddedServices
+    with ExitStack() as stack:
+        if os.environ.get("CC_TEST_REDIS_CLUSTER") == "1":
+            redis_url = stack.enter_context(LocalCluster()).url
+        if redis_url and database_url:
+            yield Servers(redis_url, database_url)
+            return
+        from contactcenter.embedded import EmbeddedServices
 
-    # Not pytest's tmp_path: it sits in a 0700 folder, and as root PostgreSQL runs as an
-    # unprivileged user who must be able to reach its data folder.
-    data_dir = Path(tempfile.mkdtemp(prefix="cc-embedded-"))
-    try:
-        with EmbeddedServices(
-            data_dir, start_redis=not redis_url, start_postgres=not database_url
-        ) as urls:
-            yield Servers(
-                redis_url or urls.redis_url or "", database_url or urls.database_url or ""
-            )
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        # Not pytest's tmp_path: it sits in a 0700 folder, and as root PostgreSQL runs as an
+        # unprivileged user who must be able to reach its data folder.
+        data_dir = Path(tempfile.mkdtemp(prefix="cc-embedded-"))
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        urls = stack.enter_context(
+            EmbeddedServices(data_dir, start_redis=not redis_url, start_postgres=not database_url)
+        )
+        yield Servers(redis_url or urls.redis_url or "", database_url or urls.database_url or "")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -92,8 +104,10 @@ def routing_domain() -> str:
 
 
 @pytest.fixture
-async def redis(servers: Servers, routing_domain: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(servers.redis_url, decode_responses=True)
+async def redis(servers: Servers, routing_domain: str) -> AsyncIterator[RedisClient]:
+    """A client of the session's Redis (a RedisCluster one in cluster mode); the test's routing
+    domain is deleted afterwards. On a cluster, scan_iter walks every primary."""
+    client = servers.client()
     yield client
     keys = [k async for k in client.scan_iter(match=f"cc:{{{routing_domain}}}:*", count=1000)]
     if keys:

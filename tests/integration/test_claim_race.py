@@ -16,7 +16,14 @@ from redis.asyncio import Redis
 
 from contactcenter import events as ev
 from routing.core import OfferContact, QueuePolicy
-from routing.store import AbandonStatus, AcceptStatus, OfferStatus, RequeueStatus, RoutingStore
+from routing.status import (
+    AbandonStatus,
+    AcceptStatus,
+    EscalateStatus,
+    OfferStatus,
+    RequeueStatus,
+)
+from routing.store import RoutingStore
 from routing.worker import RoutingWorker
 
 if TYPE_CHECKING:
@@ -40,7 +47,7 @@ async def routers(
     servers: Servers, routing_domain: str, redis: Redis
 ) -> AsyncIterator[list[RoutingStore]]:
     """Three routers, each with a Redis client (and so a connection) of its own."""
-    clients = [Redis.from_url(servers.redis_url, decode_responses=True) for _ in range(3)]
+    clients = [servers.client() for _ in range(3)]  # RedisCluster ones in cluster mode
     for client in clients:
         await client.ping()  # connect now, so the race is not decided by connection setup
     yield [RoutingStore(client, routing_domain) for client in clients]
@@ -48,10 +55,12 @@ async def routers(
         await client.aclose()
 
 
-async def agent(store: RoutingStore, agent_id: str, *, capacity: int = 1) -> None:
-    await store.set_agent_state(
-        agent_id, "available", skills={"chat": 5}, capacity=capacity, now_ms=T0
+async def agent(store: RoutingStore, agent_id: str, *, capacity: int = 1, now_ms: int = T0) -> None:
+    """An available agent serving the chat queue, with `capacity` chat contacts at once."""
+    await store.set_agent_profile(
+        agent_id, skills={"chat": 5}, capacity={"chat": capacity}, now_ms=now_ms
     )
+    await store.set_agent_state(agent_id, "available", now_ms=now_ms)
 
 
 async def queued(
@@ -60,7 +69,6 @@ async def queued(
     await store.enqueue(
         contact_id=contact_id,
         queue="chat",
-        skill="chat",
         channel="chat",
         customer_id=f"cust-{contact_id}",
         priority=priority,
@@ -74,7 +82,7 @@ async def offer(router: RoutingStore, contact_id: str, agent_id: str) -> OfferSt
 
 
 async def load(store: RoutingStore, agent_id: str) -> int:
-    return int((await store.agent_fields(agent_id)).get("load", "0"))
+    return int((await store.agent_fields(agent_id)).get("load:chat", "0"))
 
 
 async def offered_events(store: RoutingStore) -> list[ev.ContactOffered]:
@@ -231,6 +239,79 @@ async def test_customer_leaving_while_a_router_offers_never_leaves_a_phantom_off
     assert set(outcomes) == {OfferStatus.OFFERED, OfferStatus.CONTACT_NOT_WAITING}, outcomes
 
 
+async def test_two_expiries_reaching_max_misses_together_set_the_agent_away_exactly_once(
+    store: RoutingStore, routers: list[RoutingStore]
+) -> None:
+    # Two workers take back the agent's two expired offers at once; with max_misses=2 the
+    # second miss, whichever it is, sets the agent away, and only that one.
+    deadline_ms = T0 + TIMEOUT_MS
+    for r in range(ROUNDS):
+        agent_id, contact_ids = f"a{r}", [f"r{r}-c0", f"r{r}-c1"]
+        await agent(store, agent_id, capacity=2)
+        for contact_id in contact_ids:
+            await queued(store, contact_id)
+            assert await offer(store, contact_id, agent_id) is OfferStatus.OFFERED
+        first, second = rotated(routers[:2], r)
+
+        statuses = await asyncio.gather(
+            first.requeue(
+                contact_ids[0], agent_id, "chat", deadline_ms, expired=True, max_misses=2
+            ),
+            staggered(
+                second,
+                r % 3,
+                second.requeue(
+                    contact_ids[1], agent_id, "chat", deadline_ms, expired=True, max_misses=2
+                ),
+            ),
+        )
+
+        assert Counter(statuses) == {
+            RequeueStatus.REQUEUED: 1,
+            RequeueStatus.REQUEUED_AGENT_AWAY: 1,
+        }, f"round {r}"
+        fields = await store.agent_fields(agent_id)
+        assert (fields["state"], fields["reason"], fields["misses"], fields["load:chat"]) == (
+            "away",
+            "missed-offers",
+            "0",
+            "0",
+        ), f"round {r}"
+    entries = await store.redis.xrange(store.keys.events)
+    set_away = [
+        e.agent_id
+        for e in (ev.decode_event(fields) for _id, fields in entries)
+        if isinstance(e, ev.AgentStateChanged) and e.reason == "missed-offers"
+    ]
+    assert sorted(set_away) == sorted(f"a{r}" for r in range(ROUNDS))
+
+
+async def test_routers_escalating_the_same_contact_together_record_the_step_once(
+    store: RoutingStore, routers: list[RoutingStore]
+) -> None:
+    for r in range(ROUNDS):
+        contact_id = f"c{r}"
+        await queued(store, contact_id)
+
+        statuses = await asyncio.gather(
+            *(
+                staggered(router, (r + i) % 3, router.escalate(contact_id, "chat", 1, T0 + 1))
+                for i, router in enumerate(rotated(routers, r))
+            )
+        )
+
+        assert Counter(statuses) == {EscalateStatus.ESCALATED: 1, EscalateStatus.ALREADY: 2}, (
+            f"round {r}"
+        )
+    entries = await store.redis.xrange(store.keys.events)
+    escalated = [
+        e.contact_id
+        for e in (ev.decode_event(fields) for _id, fields in entries)
+        if isinstance(e, ev.ContactEscalated)
+    ]
+    assert sorted(escalated) == sorted(f"c{r}" for r in range(ROUNDS))
+
+
 N_CONTACTS, N_AGENTS, CAPACITY = 50, 10, 3
 
 
@@ -269,9 +350,7 @@ async def test_racing_workers_never_offer_a_contact_twice_nor_overfill_an_agent(
     agent_ids = [f"a{i}" for i in range(N_AGENTS)]
     contact_ids = [f"c{i}" for i in range(N_CONTACTS)]
     for i, agent_id in enumerate(agent_ids):
-        await store.set_agent_state(
-            agent_id, "available", skills={"chat": 5}, capacity=CAPACITY, now_ms=T0 + i
-        )
+        await agent(store, agent_id, capacity=CAPACITY, now_ms=T0 + i)
     for i, contact_id in enumerate(contact_ids):
         await queued(store, contact_id, priority=i % 4, now_ms=T0 + 100 + i)
     now_ms = T0 + 1_000
