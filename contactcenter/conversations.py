@@ -23,6 +23,7 @@ from contactcenter.errors import (
     DispositionRequired,
     Forbidden,
     OfferGone,
+    QueueClosed,
     QueueFull,
     UnknownAgent,
     UnknownDisposition,
@@ -34,6 +35,7 @@ from contactcenter.routing_config import queue_policies
 from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
+from routing.hours import is_open, next_opening_ms
 from routing.rules import ContactAttributes, RuleTarget, route
 from routing.status import (
     AcceptStatus,
@@ -105,6 +107,13 @@ class ConversationService:
         queue = self.settings.queue(routed.target.queue)
         priority = queue.priority if routed.target.priority is None else routed.target.priority
         now_ms = self.clock()
+        if queue.hours is not None and queue.when_closed == "refuse":
+            if not is_open(queue.hours, now_ms):
+                raise QueueClosed(
+                    queue.closed_message,
+                    queue=queue.name,
+                    opens_at_ms=next_opening_ms(queue.hours, now_ms),
+                )
         contact_id = await self.crm.create_contact(
             customer_id=customer_id,
             channel=channel,

@@ -116,6 +116,13 @@ class QueueFull(HubError):
     http_status = 503
 
 
+class QueueClosed(HubError):
+    """Outside the queue's business hours; `details.opens_at_ms` says when it opens next."""
+
+    error_id = "queue.closed"
+    http_status = 503
+
+
 class ServiceUnavailable(HubError):
     error_id = "service.unavailable"
     http_status = 503

@@ -211,6 +211,16 @@ class ContactRestored(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactOverflowed(Event):
+    """The contact waited its queue's maximum and moved to the overflow queue, its arrival
+    time kept."""
+
+    contact_id: str
+    from_queue: str
+    to_queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactEscalated(Event):
     """The contact waited long enough to reach escalation `step` of its queue."""
 

@@ -93,6 +93,10 @@ class HistoryWriter:
                     event.disposition,
                     event.notes,
                 )
+            case ev.ContactOverflowed():
+                await conn.execute(
+                    "UPDATE contacts SET queue = $2 WHERE id = $1", contact_id, event.to_queue
+                )
             case ev.ContactTransferred():
                 await conn.execute(
                     "UPDATE contacts SET queue = $2 WHERE id = $1", contact_id, event.to_queue

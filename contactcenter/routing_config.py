@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contactcenter.errors import ConfigError
 from routing.expr import ExpressionError, parse
+from routing.hours import WEEKDAYS, BusinessHours, parse_range
 from routing.model import (
     CHANNELS,
     MAX_PRIORITY,
@@ -52,6 +55,12 @@ class QueueSettings:
     max_length: int = 0
     on_agent_lost: str = "requeue-front"
     escalation: tuple[EscalationSettings, ...] = field(default=())
+    hours: BusinessHours | None = None
+    when_closed: str = "refuse"
+    closed_message: str = "We are closed right now."
+    max_wait_s: float | None = None
+    overflow_queue: str | None = None
+    service_level_s: Mapping[str, float] = field(default_factory=dict)
 
     def policy(self) -> QueuePolicy:
         """The routing core's view of this queue (expressions already checked at load)."""
@@ -76,6 +85,8 @@ class QueueSettings:
             max_misses=self.max_misses,
             wrapup_ms=int(self.wrapup_s * 1000) if self.wrapup_s is not None else None,
             on_agent_lost=self.on_agent_lost,
+            max_wait_ms=int(self.max_wait_s * 1000) if self.max_wait_s else None,
+            overflow_queue=self.overflow_queue,
         )
 
 
@@ -173,7 +184,12 @@ _QUEUE_KEYS = {
     "max_length",
     "escalation",
     "on_agent_lost",
+    "hours",
+    "max_wait_s",
+    "overflow_queue",
+    "service_level_s",
 }
+_HOURS_KEYS = {"timezone", "holidays", "when_closed", "closed_message", *WEEKDAYS}
 _STEP_KEYS = {"after_s", "eligibility", "any_language", "overflow"}
 
 
@@ -197,6 +213,64 @@ def _escalation(items: Any, where: str) -> tuple[EscalationSettings, ...]:
             )
         )
     return tuple(steps)
+
+
+def _service_level(value: Any, where: str) -> dict[str, float]:
+    """`service_level_s = 60` (every channel) or `{ chat = 60, voice = 20 }`."""
+    if value is None:
+        return {}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        table = dict.fromkeys(CHANNELS, float(value))
+    elif isinstance(value, dict):
+        table = {}
+        for channel, seconds in value.items():
+            if channel not in CHANNELS:
+                raise ConfigError(f"{where}.{channel}", f"not a channel; one of {CHANNELS}")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise ConfigError(f"{where}.{channel}", "expected seconds")
+            table[channel] = float(seconds)
+    else:
+        raise ConfigError(where, "expected seconds, or a table of seconds per channel")
+    for channel, seconds in table.items():
+        if seconds <= 0:
+            raise ConfigError(f"{where}.{channel}", "must be greater than 0")
+    return table
+
+
+def _hours(table: Any, where: str) -> dict[str, Any]:
+    if table is None:
+        return {}
+    e = _Entry(table, where, _HOURS_KEYS)
+    tz = e.get("timezone", str)
+    if tz is None:
+        raise ConfigError(f"{where}.timezone", "required, an IANA name such as Europe/Paris")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone", f"unknown time zone {tz!r}") from None
+    weekly: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, name in enumerate(WEEKDAYS):
+        ranges = []
+        for text in e.strings(name, ()):
+            try:
+                ranges.append(parse_range(text))
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{name}", str(exc)) from None
+        if ranges:
+            weekly[day] = tuple(sorted(ranges))
+    holidays = set()
+    for text in e.strings("holidays", ()):
+        try:
+            holidays.add(date.fromisoformat(text))
+        except ValueError:
+            raise ConfigError(
+                f"{where}.holidays", f"{text!r} is not a date like 2026-12-25"
+            ) from None
+    return {
+        "hours": BusinessHours(tz, weekly, frozenset(holidays)),
+        "when_closed": e.get("when_closed", str, "refuse", _one_of(("refuse", "queue"))),
+        "closed_message": e.get("closed_message", str, "We are closed right now."),
+    }
 
 
 def parse_queue(entry: Any, where: str) -> QueueSettings:
@@ -228,6 +302,10 @@ def parse_queue(entry: Any, where: str) -> QueueSettings:
         wrapup_s=e.get("wrapup_s", float, None, _not_negative),
         max_length=e.get("max_length", int, 0, _not_negative),
         on_agent_lost=e.get("on_agent_lost", str, "requeue-front", _one_of(ON_AGENT_LOST)),
+        max_wait_s=e.get("max_wait_s", float, None, _positive),
+        overflow_queue=e.get("overflow_queue", str),
+        service_level_s=_service_level(entry.get("service_level_s"), f"{where}.service_level_s"),
+        **_hours(entry.get("hours"), f"{where}.hours"),
         escalation=_escalation(entry.get("escalation", []), f"{where}.escalation"),
     )
 
@@ -244,6 +322,12 @@ def parse_queues(doc: Mapping[str, Any], path: Path) -> tuple[QueueSettings, ...
     for i, q in enumerate(queues):
         if q.name in names[:i]:
             raise ConfigError(f"{path}: queue[{i}].name", f"duplicate queue name {q.name!r}")
+        if q.overflow_queue is not None and q.overflow_queue not in names:
+            raise ConfigError(
+                f"{path}: queue[{i}].overflow_queue", f"no queue named {q.overflow_queue!r}"
+            )
+        if q.overflow_queue is not None and q.max_wait_s is None:
+            raise ConfigError(f"{path}: queue[{i}].max_wait_s", "required with overflow_queue")
         for j, step in enumerate(q.escalation):
             for other in step.overflow:
                 if other not in names:

@@ -23,6 +23,7 @@ from routing.model import (
     ExpireOffer,
     Liveness,
     OfferContact,
+    OverflowContact,
     QueuePolicy,
     SetAgentOffline,
     queue_score,
@@ -134,6 +135,9 @@ class RoutingState:
                     agent_id=event.agent_id,
                 )
                 self._load(event.agent_id, event.channel, +1, event.at_ms)
+            case ev.ContactOverflowed():
+                c = self.contacts[event.contact_id]
+                self.contacts[c.contact_id] = replace(c, queue=event.to_queue, escalation_step=0)
             case ev.ContactEscalated():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(c, escalation_step=event.step)
@@ -283,7 +287,19 @@ def decide(
     decisions += expiries
     for contact in sorted(waiting, key=lambda c: _order(c, queues[c.queue], now_ms)):
         policy = queues[contact.queue]
-        step = policy.step_at(_waited(contact, now_ms))
+        waited_ms = _waited(contact, now_ms)
+        if (
+            policy.max_wait_ms is not None
+            and policy.overflow_queue in queues
+            and waited_ms >= policy.max_wait_ms
+            and contact.state == "queued"
+        ):
+            assert policy.overflow_queue is not None
+            decisions.append(
+                OverflowContact(contact.contact_id, contact.queue, policy.overflow_queue)
+            )
+            continue
+        step = policy.step_at(waited_ms)
         if step > contact.escalation_step:
             decisions.append(EscalateContact(contact.contact_id, contact.queue, step))
         eligible = eligible_agents(agents, contact, queues, now_ms)

@@ -66,6 +66,8 @@ class QueuePolicy:
     max_misses: int = 3
     wrapup_ms: int | None = None
     on_agent_lost: str = "requeue-front"  # or "requeue", or "keep"
+    max_wait_ms: int | None = None
+    overflow_queue: str | None = None  # where a contact goes after max_wait_ms
 
     @property
     def base_eligibility(self) -> Expr:
@@ -179,6 +181,16 @@ class EscalateContact:
 
 
 @dataclass(frozen=True)
+class OverflowContact:
+    """Command: the contact waited its queue's maximum; move it to the overflow queue,
+    keeping its arrival time."""
+
+    contact_id: str
+    from_queue: str
+    to_queue: str
+
+
+@dataclass(frozen=True)
 class CompleteWrapUp:
     """Command: the queue's wrap-up time is over; close the contact without a disposition."""
 
@@ -204,4 +216,11 @@ class Liveness:
     offline_after_ms: int
 
 
-Decision = OfferContact | ExpireOffer | EscalateContact | CompleteWrapUp | SetAgentOffline
+Decision = (
+    OfferContact
+    | ExpireOffer
+    | EscalateContact
+    | OverflowContact
+    | CompleteWrapUp
+    | SetAgentOffline
+)

@@ -175,3 +175,28 @@ class ContactMoves(ScriptStore):
                 ],
             )
         )
+
+    async def overflow(
+        self,
+        contact_id: str,
+        from_queue: str,
+        to_queue: str,
+        now_ms: int,
+        *,
+        aging_ms: int | None = None,
+    ) -> bool:
+        """Move a waiting contact to `to_queue`, keeping its arrival time; False if it no
+        longer waits in `from_queue`."""
+        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        if not h:
+            return False
+        score = queue_score(int(h["priority"]), int(h["enqueued_at_ms"]), aging_ms)
+        event = ev.ContactOverflowed(
+            at_ms=now_ms, contact_id=contact_id, from_queue=from_queue, to_queue=to_queue
+        )
+        k = self.keys
+        return 1 == await self._run(
+            "overflow",
+            [k.contact(contact_id), k.queue(from_queue), k.queue(to_queue), k.queues, k.events],
+            [contact_id, from_queue, to_queue, score, *self._event_args(event)],
+        )

@@ -29,6 +29,7 @@ _SCRIPTS = (
     "reprioritize",
     "heartbeat",
     "restore",
+    "overflow",
 )
 
 

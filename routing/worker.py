@@ -26,6 +26,7 @@ from routing.model import (
     ExpireOffer,
     Liveness,
     OfferContact,
+    OverflowContact,
     QueuePolicy,
     SetAgentOffline,
 )
@@ -113,6 +114,20 @@ class RoutingWorker:
                 ):
                     result.other += 1
                     log.info("contact_escalated", contact_id=d.contact_id, step=d.step)
+            case OverflowContact():
+                target = self.queues.get(d.to_queue)
+                moved = await self.store.overflow(
+                    d.contact_id,
+                    d.from_queue,
+                    d.to_queue,
+                    now_ms,
+                    aging_ms=target.aging_ms if target else None,
+                )
+                if moved:
+                    result.other += 1
+                    log.info("contact_overflowed", contact_id=d.contact_id, to_queue=d.to_queue)
+                else:
+                    result.refused += 1
             case CompleteWrapUp():
                 if await self.store.wrap_up(d.contact_id, d.agent_id, None, "", now_ms) is (
                     WrapUpStatus.CLOSED

@@ -103,3 +103,29 @@ async def test_removing_a_queue_that_still_holds_contacts_is_refused(
         await customer.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_closed_queue_refuses_new_chats_and_says_when_it_opens(
+    settings: HubSettings, redis: Redis, tmp_path: Path
+) -> None:
+    folder = _config(tmp_path)
+    with (folder / "queues.toml").open("a") as f:
+        # Open one minute a week: closed now, whenever the test runs (but that minute).
+        f.write(
+            '\n[queue.hours]\ntimezone = "UTC"\nsun = ["03:00-03:01"]\n'
+            'closed_message = "Closed. Back on Sunday."\n'
+        )
+    queues, rules, default = load_routing(folder)
+    live, runner = await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
+    )
+    try:
+        customer = await ChatClient.connect(live.base_url, "Zed")
+        await customer.say("hello?")
+        err = await customer.expect("error")
+        assert err["error_id"] == "queue.closed" and err["message"] == "Closed. Back on Sunday."
+        assert err["details"]["opens_at_ms"] is not None
+        assert await redis.zcard(f"cc:{{{settings.routing_domain}}}:queue:support") == 0
+        await customer.close()
+    finally:
+        await runner.cleanup()

@@ -138,3 +138,49 @@ def test_a_bad_rule_names_its_file_and_key(config_dir: Path, rules: str, where: 
     _write(config_dir, TWO_QUEUES, rules)
     message = _error(config_dir)
     assert "routing.toml" in message and where in message
+
+
+HOURS = """
+[[queue]]
+name = "general"
+skill = "support"
+service_level_s = { chat = 60, voice = 20 }
+max_wait_s = 300
+overflow_queue = "general"
+
+[queue.hours]
+timezone = "Europe/Paris"
+mon = ["09:00-12:30", "13:30-18:00"]
+sat = ["10:00-12:00"]
+holidays = ["2026-12-25"]
+when_closed = "queue"
+"""
+
+
+def test_hours_service_levels_and_overflow_load(config_dir: Path) -> None:
+    _write(config_dir, HOURS, '[default]\nqueue = "general"\n')
+    q = load_settings(config_dir, {}).queue("general")
+    assert q.hours is not None and q.hours.timezone == "Europe/Paris"
+    assert q.hours.weekly[0] == ((540, 750), (810, 1080)) and q.when_closed == "queue"
+    assert q.service_level_s == {"chat": 60.0, "voice": 20.0}
+    assert q.policy().max_wait_ms == 300_000 and q.policy().overflow_queue == "general"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"', "hours.timezone"),
+        ('mon = ["09:00-12:30", "13:30-18:00"]', 'mon = ["18:00-09:00"]', "hours.mon"),
+        ('holidays = ["2026-12-25"]', 'holidays = ["Christmas"]', "hours.holidays"),
+        ('when_closed = "queue"', 'when_closed = "panic"', "hours.when_closed"),
+        ("max_wait_s = 300\n", "", "max_wait_s"),
+        ('overflow_queue = "general"', 'overflow_queue = "elsewhere"', "overflow_queue"),
+        ("voice = 20", "fax = 20", "service_level_s.fax"),
+    ],
+)
+def test_bad_hours_and_limits_name_the_key(
+    config_dir: Path, old: str, new: str, where: str
+) -> None:
+    assert old in HOURS
+    _write(config_dir, HOURS.replace(old, new), '[default]\nqueue = "general"\n')
+    assert where in _error(config_dir)
