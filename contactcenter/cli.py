@@ -162,10 +162,28 @@ def _migrate(settings: HubSettings) -> int:
 def _check_config(settings: HubSettings) -> int:
     print(f"config folder: {settings.config_dir}")
     for q in settings.queues:
+        who = f"eligibility {q.eligibility}" if q.eligibility else f"skill {q.skill}"
+        print(f"  queue {q.name}: {who}; channels {', '.join(q.channels)}; strategy {q.strategy}")
+        aging = f", +1 per {q.aging_s:g} s waited" if q.aging_s else ""
         print(
-            f"  queue {q.name}: skill {q.skill}, channels {', '.join(q.channels)}, "
-            f"offer timeout {q.offer_timeout_s:g} s, dispositions {', '.join(q.dispositions)}"
+            f"    priority {q.priority}{aging}; offer timeout {q.offer_timeout_s:g} s;"
+            f" {q.max_misses} misses to away; wrap-up "
+            + (f"{q.wrapup_s:g} s" if q.wrapup_s is not None else "until the agent ends it")
         )
+        for i, step in enumerate(q.escalation, start=1):
+            parts = [f"eligibility {step.eligibility}"] if step.eligibility else []
+            parts += ["any language"] if step.any_language else []
+            parts += [f"overflow to {', '.join(step.overflow)}"] if step.overflow else []
+            print(f"    escalation {i} after {step.after_s:g} s: {'; '.join(parts) or 'no change'}")
+        if q.max_wait_s:
+            print(f"    after {q.max_wait_s:g} s: to {q.overflow_queue}")
+        if q.hours is not None:
+            print(f"    business hours in {q.hours.timezone}; when closed: {q.when_closed}")
+    for rule in settings.rules:
+        target = rule.target
+        print(f"  rule {rule.name!r}: {dict(rule.conditions)} -> queue {target.queue}")
+    if settings.default_route is not None:
+        print(f"  default -> queue {settings.default_route.queue}")
     print("configuration is valid")
     return 0
 
