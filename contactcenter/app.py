@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
 
 from agent_console.fanout import Delivery
 from agent_console.gateway import agent_socket, chat_socket
@@ -29,6 +28,7 @@ from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
 from contactcenter.recovery import recover
+from contactcenter.redisconn import RedisClient, redis_client
 from contactcenter.reload import ConfigWatcher
 from contactcenter.routing_config import queue_policies
 from contactcenter.seed import seed_demo
@@ -40,7 +40,7 @@ from routing.worker import RoutingWorker, wall_clock_ms
 log = structlog.get_logger("contactcenter.app")
 
 SETTINGS = web.AppKey("settings", HubSettings)
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 POOL = web.AppKey("pool", asyncpg.Pool)
 AGENTS = web.AppKey("agents", AgentStore)
 SERVICE = web.AppKey("service", ConversationService)
@@ -48,6 +48,7 @@ HUB = web.AppKey("hub", ConsoleHub)
 BUS = web.AppKey("bus", EventBus)
 ROUTING = web.AppKey("routing", RoutingStore)
 WATCHER = web.AppKey("watcher", ConfigWatcher)
+RECOVERED = web.AppKey("recovered", asyncio.Event)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
 
@@ -56,10 +57,6 @@ def liveness(settings: HubSettings) -> Liveness:
         console_timeout_ms=int(3 * settings.console_heartbeat_s * 1000),
         offline_after_ms=int(settings.offline_after_s * 1000),
     )
-
-
-def redis_client(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def _enricher(
@@ -103,19 +100,43 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             bus,
         )
         app[SERVICE] = service
-        recovered = await recover(pool, agents, routing, settings, service.clock())
-        if recovered.agents or recovered.conversations or recovered.waiting:
-            log.info(
-                "live_state_rebuilt_from_record",
-                agents=recovered.agents,
-                conversations=recovered.conversations,
-                waiting=recovered.waiting,
-            )
+        app[RECOVERED] = asyncio.Event()
+        if await _recover_once(app):
+            app[RECOVERED].set()
         app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
         yield
     finally:
         await pool.close()
         await redis.aclose()
+
+
+async def _recover_once(app: web.Application) -> bool:
+    """Rebuild what Redis does not know from PostgreSQL (contactcenter/recovery.py)."""
+    service = app[SERVICE]
+    try:
+        recovered = await recover(
+            app[POOL], app[AGENTS], app[ROUTING], app[SETTINGS], service.clock()
+        )
+    except Exception as exc:  # Redis or PostgreSQL away: the hub starts, and retries
+        log.warning("recovery_failed", error=str(exc))
+        return False
+    if recovered.agents or recovered.conversations or recovered.waiting:
+        log.info(
+            "live_state_rebuilt_from_record",
+            agents=recovered.agents,
+            conversations=recovered.conversations,
+            waiting=recovered.waiting,
+        )
+    return True
+
+
+async def _recover_until_done(app: web.Application) -> None:
+    delay_s = 1.0
+    while not app[RECOVERED].is_set():
+        await asyncio.sleep(delay_s)
+        if await _recover_once(app):
+            app[RECOVERED].set()
+        delay_s = min(delay_s * 2, 30.0)
 
 
 async def _tail_to_hub(app: web.Application) -> None:
@@ -192,6 +213,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_tail_to_hub(app), name="console-tail"),
         asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
         asyncio.create_task(_positions(app), name="customer-positions"),
+        asyncio.create_task(_recover_until_done(app), name="recovery"),
     ]
     yield
     for task in tasks:

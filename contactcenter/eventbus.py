@@ -20,16 +20,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from contactcenter.events import Event, UnknownEvent, decode_event, encode_event
+from contactcenter.redisconn import RedisClient
 
 log = structlog.get_logger("contactcenter.eventbus")
 
 
 class EventBus:
-    def __init__(self, redis: Redis, stream: str, *, maxlen: int = 100_000) -> None:
+    def __init__(self, redis: RedisClient, stream: str, *, maxlen: int = 100_000) -> None:
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
@@ -84,7 +84,7 @@ class EventGroupConsumer:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         stream: str,
         group: str,
         handler: Handler,

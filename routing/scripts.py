@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from contactcenter import events as ev
+from contactcenter.redisconn import RedisClient
 from routing.keys import Keys
 from routing.status import LiveContact
 
@@ -41,12 +41,15 @@ def _script_source(name: str) -> str:
 class ScriptStore:
     """Runs the routing scripts of one domain; every script call goes through `_run`."""
 
-    def __init__(self, redis: Redis, domain: str, *, stream_maxlen: int = 100_000) -> None:
+    def __init__(self, redis: RedisClient, domain: str, *, stream_maxlen: int = 100_000) -> None:
         self.redis = redis
         self.keys = Keys(domain)
         self.stream_maxlen = stream_maxlen
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(_script_source(name)) for name in _SCRIPTS
+            # redis-py types register_script's `self` as Redis, but AsyncScript serves
+            # RedisCluster too: EVALSHA goes to the keys' slot, SCRIPT LOAD to every primary.
+            name: redis.register_script(_script_source(name))  # type: ignore[misc]
+            for name in _SCRIPTS
         }
 
     def _event_args(self, event: ev.Event) -> list[str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-
+from contactcenter.redisconn import RedisClient
 from routing.core import RoutingState
 from routing.keys import Keys
 from routing.model import CHANNELS, AgentView, ContactView
@@ -15,7 +14,7 @@ _LIVE = ("queued", "offered", "wrapup")
 
 
 async def read_snapshot(
-    redis: Redis, keys: Keys, queue_names: Iterable[str], head: int = 100
+    redis: RedisClient, keys: Keys, queue_names: Iterable[str], head: int = 100
 ) -> RoutingState:
     """Every agent, each queue's first `head` waiting contacts, every pending offer, and the
     contacts agents hold in wrap-up. Not one atomic read: the scripts re-check."""

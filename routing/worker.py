@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from contactcenter.redisconn import RedisClient
 from routing.core import decide
 from routing.model import (
     CompleteWrapUp,
@@ -63,7 +63,7 @@ class RoutingWorker:
         *,
         tick_ms: int = 250,
         clock: Callable[[], int] = wall_clock_ms,
-        wake_redis: Redis | None = None,
+        wake_redis: RedisClient | None = None,
         liveness: Liveness | None = None,
     ) -> None:
         self.store = store
