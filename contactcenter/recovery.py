@@ -61,6 +61,17 @@ def _aging_ms(queue: QueueSettings) -> int | None:
     return int(queue.aging_s * 1000) if queue.aging_s else None
 
 
+async def _rows(
+    pool: asyncpg.Pool,
+    settings: HubSettings,
+    contact_ids: Sequence[str] | None,
+    states: tuple[str, ...],
+) -> list[asyncpg.Record]:
+    """The domain's contacts in `states` (of `contact_ids`, or all), oldest first."""
+    ids = [uuid.UUID(c) for c in contact_ids] if contact_ids is not None else None
+    return list(await pool.fetch(_CONTACTS, ids, settings.routing_domain, list(states)))
+
+
 async def restore_agents(
     pool: asyncpg.Pool, agents: AgentStore, routing: RoutingStore, now_ms: int
 ) -> int:
@@ -97,10 +108,8 @@ async def restore_conversations(
     contact_ids: Sequence[str] | None = None,
 ) -> int:
     """Contacts in conversation or wrap-up that Redis lost go back to their agent."""
-    ids = [uuid.UUID(c) for c in contact_ids] if contact_ids is not None else None
     restored = 0
-    rows = await pool.fetch(_CONTACTS, ids, settings.routing_domain, ["assigned", "wrapup"])
-    for row in rows:
+    for row in await _rows(pool, settings, contact_ids, ("assigned", "wrapup")):
         if row["agent_id"] is None:
             continue
         queue = _queue(settings, row["queue"])
@@ -133,9 +142,8 @@ async def requeue_orphans(
     contact_ids: Sequence[str] | None = None,
 ) -> int:
     """Queue again every waiting contact (of `contact_ids`, or all) unknown to Redis."""
-    ids = [uuid.UUID(c) for c in contact_ids] if contact_ids is not None else None
     restored = 0
-    for row in await pool.fetch(_CONTACTS, ids, settings.routing_domain, ["queued"]):
+    for row in await _rows(pool, settings, contact_ids, ("queued",)):
         contact_id = str(row["id"])
         if await routing.contact(contact_id) is not None:
             continue

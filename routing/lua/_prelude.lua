@@ -18,6 +18,23 @@ local function total_load(agent)
   return n
 end
 
+-- Whether an agent can be offered a contact of `channel` now: 0 yes, -2 not available,
+-- -3 no room on the channel, -4 on a voice call that blocks text contacts.
+local function room_status(agent, channel)
+  local a = redis.call('HMGET', agent, 'state', 'load:' .. channel, 'cap:' .. channel,
+    'voice_blocks', 'load:voice')
+  if a[1] ~= 'available' then
+    return -2
+  end
+  if tonumber(a[2] or '0') >= tonumber(a[3] or '0') then
+    return -3
+  end
+  if channel ~= 'voice' and a[4] == '1' and tonumber(a[5] or '0') > 0 then
+    return -4
+  end
+  return 0
+end
+
 -- Free one unit of the agent's capacity on `channel`; an agent left with nothing on hand is
 -- idle from `now_ms` on.
 local function release(agent, channel, now_ms)

@@ -11,16 +11,9 @@ if c[1] ~= 'queued' or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return -1
 end
 local ch = c[2]
-local a = redis.call('HMGET', KEYS[3], 'state', 'load:' .. ch, 'cap:' .. ch, 'voice_blocks',
-  'load:voice')
-if a[1] ~= 'available' then
-  return -2
-end
-if tonumber(a[2] or '0') >= tonumber(a[3] or '0') then
-  return -3
-end
-if ch ~= 'voice' and a[4] == '1' and tonumber(a[5] or '0') > 0 then
-  return -4
+local room = room_status(KEYS[3], ch)
+if room ~= 0 then
+  return room
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', 'offered', 'agent_id', ARGV[2], 'deadline_ms', ARGV[3])

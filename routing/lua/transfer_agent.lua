@@ -15,13 +15,10 @@ if c[1] ~= 'assigned' or c[2] ~= ARGV[2] then
   return -1
 end
 local ch = c[3]
-local t = redis.call('HMGET', KEYS[4], 'state', 'load:' .. ch, 'cap:' .. ch, 'voice_blocks',
-  'load:voice')
-if t[1] ~= 'available' then
+local room = room_status(KEYS[4], ch)
+if room == -2 then
   return -2
-end
-if tonumber(t[2] or '0') >= tonumber(t[3] or '0')
-    or (ch ~= 'voice' and t[4] == '1' and tonumber(t[5] or '0') > 0) then
+elseif room ~= 0 then
   return -3
 end
 release(KEYS[2], ch, ARGV[5])
