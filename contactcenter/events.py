@@ -76,10 +76,36 @@ class ContactOffered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactBroadcast(Event):
+    """The contact was offered to all of `agent_ids` at once until `deadline_ms`; the first
+    to accept wins (the broadcast strategy)."""
+
+    contact_id: str
+    agent_ids: list[str]
+    queue: str
+    deadline_ms: int
+    reason: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BroadcastEnded(Event):
+    """Nobody accepted a broadcast offer in time (`why` "expired"; the contact is back in its
+    queue) or the customer left (`why` "abandoned"); every agent in `released` is free of it."""
+
+    contact_id: str
+    queue: str
+    released: list[str]
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class OfferAccepted(Event):
+    """The agent took the contact; for a broadcast offer, `released` lost the race."""
+
     contact_id: str
     agent_id: str
     queue: str
+    released: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

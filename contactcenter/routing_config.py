@@ -54,6 +54,7 @@ class QueueSettings:
     wrapup_s: float | None = None
     max_length: int = 0
     on_agent_lost: str = "requeue-front"
+    broadcast_n: int = 3
     escalation: tuple[EscalationSettings, ...] = field(default=())
     hours: BusinessHours | None = None
     when_closed: str = "refuse"
@@ -85,6 +86,7 @@ class QueueSettings:
             max_misses=self.max_misses,
             wrapup_ms=int(self.wrapup_s * 1000) if self.wrapup_s is not None else None,
             on_agent_lost=self.on_agent_lost,
+            broadcast_n=self.broadcast_n,
             max_wait_ms=int(self.max_wait_s * 1000) if self.max_wait_s else None,
             overflow_queue=self.overflow_queue,
         )
@@ -154,6 +156,10 @@ def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str | None]:
     return check
 
 
+def _at_least_two(v: int) -> str | None:
+    return None if v >= 2 else "must be at least 2 (one agent is an ordinary offer)"
+
+
 def _positive(v: float) -> str | None:
     return None if v > 0 else "must be greater than 0"
 
@@ -184,6 +190,7 @@ _QUEUE_KEYS = {
     "max_length",
     "escalation",
     "on_agent_lost",
+    "broadcast_n",
     "hours",
     "max_wait_s",
     "overflow_queue",
@@ -303,6 +310,7 @@ def parse_queue(entry: Any, where: str) -> QueueSettings:
         max_length=e.get("max_length", int, 0, _not_negative),
         on_agent_lost=e.get("on_agent_lost", str, "requeue-front", _one_of(ON_AGENT_LOST)),
         max_wait_s=e.get("max_wait_s", float, None, _positive),
+        broadcast_n=e.get("broadcast_n", int, 3, _at_least_two),
         overflow_queue=e.get("overflow_queue", str),
         service_level_s=_service_level(entry.get("service_level_s"), f"{where}.service_level_s"),
         **_hours(entry.get("hours"), f"{where}.hours"),

@@ -16,6 +16,7 @@ from contactcenter import events as ev
 from routing.model import (
     MAX_PRIORITY,
     AgentView,
+    BroadcastContact,
     CompleteWrapUp,
     ContactView,
     Decision,
@@ -28,7 +29,7 @@ from routing.model import (
     SetAgentOffline,
     queue_score,
 )
-from routing.strategies import choose, sticky_hold
+from routing.strategies import choose, choose_many, sticky_hold
 
 __all__ = [
     "MAX_PRIORITY",
@@ -92,12 +93,57 @@ class RoutingState:
                     c, state="offered", agent_id=event.agent_id, deadline_ms=event.deadline_ms
                 )
                 self._load(event.agent_id, c.channel, +1, event.at_ms, offered=True)
+            case ev.ContactBroadcast():
+                c = self.contacts[event.contact_id]
+                self.contacts[c.contact_id] = replace(
+                    c,
+                    state="offered",
+                    agent_id=None,
+                    deadline_ms=event.deadline_ms,
+                    offered_to=frozenset(event.agent_ids),
+                )
+                for agent_id in event.agent_ids:
+                    self._load(agent_id, c.channel, +1, event.at_ms, offered=True)
+            case ev.BroadcastEnded():
+                c = self.contacts[event.contact_id]
+                for agent_id in event.released:
+                    self._load(agent_id, c.channel, -1, event.at_ms)
+                if event.why == "abandoned":
+                    self.contacts.pop(c.contact_id)
+                else:
+                    self.contacts[c.contact_id] = replace(
+                        c,
+                        state="queued",
+                        deadline_ms=None,
+                        offered_to=frozenset(),
+                        declined_by=c.declined_by | set(event.released),
+                    )
             case ev.OfferAccepted():
                 c = self.contacts[event.contact_id]
-                self.contacts[c.contact_id] = replace(c, state="assigned", deadline_ms=None)
+                for agent_id in event.released:
+                    self._load(agent_id, c.channel, -1, event.at_ms)
+                self.contacts[c.contact_id] = replace(
+                    c,
+                    state="assigned",
+                    deadline_ms=None,
+                    agent_id=event.agent_id,
+                    offered_to=frozenset(),
+                )
                 holder = self.agents.get(event.agent_id)
                 if holder is not None:
                     self.agents[holder.agent_id] = replace(holder, misses=0)
+            case ev.OfferRejected() | ev.OfferExpired() | ev.OfferWithdrawn() if self.contacts[
+                event.contact_id
+            ].offered_to:
+                # One agent of a broadcast lets it go; the last one sends it back to queue.
+                c = self.contacts[event.contact_id]
+                left = c.offered_to - {event.agent_id}
+                c = replace(c, offered_to=left, declined_by=c.declined_by | {event.agent_id})
+                if not left:
+                    c = replace(c, state="queued", deadline_ms=None)
+                self.contacts[c.contact_id] = c
+                missed = isinstance(event, ev.OfferRejected)
+                self._load(event.agent_id, c.channel, -1, event.at_ms, missed=missed)
             case ev.OfferRejected() | ev.OfferExpired() | ev.OfferWithdrawn():
                 c = self.contacts[event.contact_id]
                 self.contacts[c.contact_id] = replace(
@@ -233,13 +279,16 @@ def _expire_and_wrap(
     waiting: list[ContactView] = []
     for c in state.contacts.values():
         if c.state == "offered" and c.deadline_ms is not None and c.deadline_ms <= now_ms:
-            assert c.agent_id is not None
-            decisions.append(ExpireOffer(c.contact_id, c.agent_id, c.queue))
-            a = agents.get(c.agent_id)
-            if a is not None:
-                agents[a.agent_id] = a.with_load(c.channel, -1)
+            holders = c.offered_to or frozenset({c.agent_id or ""})
+            # A broadcast offer is taken back from all its agents at once (agent_id "").
+            decisions.append(ExpireOffer(c.contact_id, c.agent_id or "", c.queue))
+            for holder in holders:
+                a = agents.get(holder)
+                if a is not None:
+                    agents[a.agent_id] = a.with_load(c.channel, -1)
             if c.queue in queues:  # a queue no longer configured here is not offered again
-                waiting.append(replace(c, declined_by=c.declined_by | {c.agent_id}))
+                declined = c.declined_by | holders
+                waiting.append(replace(c, declined_by=declined, offered_to=frozenset()))
         elif c.state == "queued" and c.queue in queues:
             waiting.append(c)
         elif c.state == "wrapup" and c.agent_id and c.ended_at_ms is not None:
@@ -262,6 +311,30 @@ def _silent_agents(agents: dict[str, AgentView], liveness: Liveness, now_ms: int
         if silent_ms > liveness.console_timeout_ms:
             agents[a.agent_id] = replace(a, state="unreachable")
     return offline
+
+
+def _broadcast(
+    contact: ContactView,
+    policy: QueuePolicy,
+    agents: list[AgentView],
+    eligible: int,
+    step: int,
+    now_ms: int,
+) -> BroadcastContact:
+    return BroadcastContact(
+        contact.contact_id,
+        tuple(a.agent_id for a in agents),
+        contact.queue,
+        now_ms + policy.offer_timeout_ms,
+        {
+            "strategy": "broadcast",
+            "eligible": eligible,
+            "offered": len(agents),
+            "escalation_step": step,
+            "waited_ms": _waited(contact, now_ms),
+        },
+        contact.channel,
+    )
 
 
 def decide(
@@ -311,6 +384,17 @@ def decide(
             reachable = eligible_agents(agents, contact, queues, now_ms, with_room=False)
             if sticky_hold(contact, policy, {a.agent_id for a in reachable}, now_ms):
                 candidates = [a for a in candidates if a.agent_id == contact.preferred_agent_id]
+        if policy.strategy == "broadcast":
+            chosen_many = choose_many(policy.broadcast_n, candidates, contact, policy)
+            if chosen_many:
+                decisions.append(
+                    _broadcast(contact, policy, chosen_many, len(eligible), step, now_ms)
+                )
+                for a in chosen_many:
+                    agents[a.agent_id] = replace(
+                        a.with_load(contact.channel, +1), last_offer_ms=now_ms
+                    )
+            continue
         picked = choose(policy.strategy, candidates, contact, policy)
         if picked is None:
             continue

@@ -29,6 +29,10 @@ class Keys:
         """Set of agent ids who let this contact's offer go."""
         return f"{self.prefix}:declined:{contact_id}"
 
+    def offered_to(self, contact_id: str) -> str:
+        """Set of agent ids a contact is offered to at once (the broadcast strategy)."""
+        return f"{self.prefix}:offered:{contact_id}"
+
     def agent(self, agent_id: str) -> str:
         """Hash: an agent's presence, skills, capacity and load."""
         return f"{self.prefix}:agent:{agent_id}"

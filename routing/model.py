@@ -12,7 +12,14 @@ from routing.expr import AgentFacts, Expr, HasSkill
 
 CHANNELS = ("voice", "chat", "sms", "whatsapp", "email")
 DEFAULT_CAPACITY: Mapping[str, int] = {"voice": 1, "chat": 3, "sms": 5, "whatsapp": 5, "email": 5}
-STRATEGIES = ("longest-idle", "least-occupied", "most-skilled", "round-robin", "sticky")
+STRATEGIES = (
+    "longest-idle",
+    "least-occupied",
+    "most-skilled",
+    "round-robin",
+    "sticky",
+    "broadcast",
+)
 ON_AGENT_LOST = ("requeue-front", "requeue", "keep")
 
 # Queue ordering packs (priority, arrival) into one sorted-set score: smaller is served first.
@@ -66,6 +73,7 @@ class QueuePolicy:
     max_misses: int = 3
     wrapup_ms: int | None = None
     on_agent_lost: str = "requeue-front"  # or "requeue", or "keep"
+    broadcast_n: int = 3  # agents offered a contact at once under the broadcast strategy
     max_wait_ms: int | None = None
     overflow_queue: str | None = None  # where a contact goes after max_wait_ms
 
@@ -148,6 +156,8 @@ class ContactView:
     preferred_agent_id: str | None = None
     escalation_step: int = 0
     ended_at_ms: int | None = None
+    # Under the broadcast strategy: the agents offered the contact at once (agent_id is None).
+    offered_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,19 @@ class OfferContact:
 
     contact_id: str
     agent_id: str
+    queue: str
+    deadline_ms: int
+    reason: Mapping[str, object]
+    channel: str = "chat"
+
+
+@dataclass(frozen=True)
+class BroadcastContact:
+    """Command: offer `contact_id` to all of `agent_ids` until `deadline_ms`; the first to
+    accept wins and the others' offers are withdrawn."""
+
+    contact_id: str
+    agent_ids: tuple[str, ...]
     queue: str
     deadline_ms: int
     reason: Mapping[str, object]
@@ -218,6 +241,7 @@ class Liveness:
 
 Decision = (
     OfferContact
+    | BroadcastContact
     | ExpireOffer
     | EscalateContact
     | OverflowContact

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from contactcenter import events as ev
+from routing.broadcast import BroadcastMoves
 from routing.model import MAX_PRIORITY, queue_score
-from routing.scripts import ScriptStore
 from routing.status import ReprioritizeStatus, RestoreStatus, TransferStatus
 
 
-class ContactMoves(ScriptStore):
+class ContactMoves(BroadcastMoves):
     async def transfer_to_queue(
         self,
         contact_id: str,

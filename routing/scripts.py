@@ -30,6 +30,9 @@ _SCRIPTS = (
     "heartbeat",
     "restore",
     "overflow",
+    "broadcast",
+    "broadcast_accept",
+    "broadcast_release",
 )
 
 

@@ -40,8 +40,13 @@ async def read_snapshot(
     for c in contact_ids:
         pipe.hgetall(keys.contact(c))
         pipe.smembers(keys.declined(c))
+        pipe.smembers(keys.offered_to(c))
     replies = await pipe.execute()
-    contacts = [contact_view(h, d) for h, d in zip(replies[::2], replies[1::2], strict=True) if h]
+    contacts = [
+        contact_view(h, d, o)
+        for h, d, o in zip(replies[::3], replies[1::3], replies[2::3], strict=True)
+        if h
+    ]
     return RoutingState(
         agents={a.agent_id: a for a in agents},
         contacts={c.contact_id: c for c in contacts if c.state in _LIVE},
@@ -69,7 +74,9 @@ def _agent_view(h: dict[str, str]) -> AgentView:
     )
 
 
-def contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
+def contact_view(
+    h: dict[str, str], declined: set[str], offered_to: set[str] | None = None
+) -> ContactView:
     deadline = h.get("deadline_ms")
     ended = h.get("ended_at_ms")
     return ContactView(
@@ -87,4 +94,5 @@ def contact_view(h: dict[str, str], declined: set[str]) -> ContactView:
         preferred_agent_id=h.get("preferred_agent_id") or None,
         escalation_step=_int(h, "step"),
         ended_at_ms=int(ended) if ended else None,
+        offered_to=frozenset(offered_to or ()),
     )

@@ -32,6 +32,7 @@ class AcceptStatus(enum.IntEnum):
 class RequeueStatus(enum.IntEnum):
     REQUEUED = 1
     REQUEUED_AGENT_AWAY = 2
+    IS_BROADCAST = -4  # internal: the store then takes it back as a broadcast
     NO_SUCH_OFFER = -1
     NOT_YET_EXPIRED = -2
     OTHER_QUEUE = -3
@@ -62,6 +63,12 @@ class AgentStateStatus(enum.IntEnum):
 class ProfileStatus(enum.IntEnum):
     CHANGED = 1
     UNCHANGED = 0
+
+
+class BroadcastStatus(enum.IntEnum):
+    OFFERED = 1  # (the script answers how many agents; the store maps any positive to this)
+    CONTACT_NOT_WAITING = -1
+    AGENT_UNAVAILABLE = -2
 
 
 class TransferStatus(enum.IntEnum):
@@ -101,6 +108,7 @@ class LiveContact:
     agent_id: str | None
     channel: str
     customer_id: str
+    broadcast: bool = False  # offered to several agents at once; agent_id is None then
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> LiveContact:
@@ -111,4 +119,5 @@ class LiveContact:
             h.get("agent_id") or None,
             h.get("channel", ""),
             h.get("customer_id", ""),
+            h.get("broadcast") == "1",
         )

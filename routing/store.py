@@ -118,6 +118,8 @@ class RoutingStore(ContactMoves):
 
     async def accept(self, contact_id: str, agent_id: str, now_ms: int) -> AcceptStatus:
         live = await self.contact(contact_id)
+        if live is not None and live.broadcast:
+            return await self.accept_broadcast(contact_id, agent_id, live.queue, now_ms)
         event = ev.OfferAccepted(
             at_ms=now_ms,
             contact_id=contact_id,
@@ -154,7 +156,7 @@ class RoutingStore(ContactMoves):
             at_ms=now_ms, agent_id=agent_id, state="away", reason="missed-offers"
         )
         k = self.keys
-        return RequeueStatus(
+        status = RequeueStatus(
             await self._run(
                 "requeue",
                 [
@@ -178,6 +180,11 @@ class RoutingStore(ContactMoves):
                 ],
             )
         )
+        if status is RequeueStatus.IS_BROADCAST:
+            return await self.requeue_broadcast(
+                contact_id, agent_id, queue, now_ms, expired=expired, withdraw=withdraw
+            )
+        return status
 
     async def abandon(self, contact_id: str, now_ms: int) -> AbandonStatus:
         """The customer left before being served; retried while a racing offer moves it."""
@@ -185,6 +192,11 @@ class RoutingStore(ContactMoves):
             live = await self.contact(contact_id)
             if live is None:
                 return AbandonStatus.NOT_WAITING
+            if live.broadcast and live.state == "offered":
+                status = await self.abandon_broadcast(contact_id, live.queue, now_ms)
+                if status is AbandonStatus.ABANDONED:
+                    return status
+                continue
             agent_id = live.agent_id if live.state == "offered" else None
             event = ev.ContactAbandoned(
                 at_ms=now_ms, contact_id=contact_id, queue=live.queue, agent_id=agent_id
@@ -351,7 +363,8 @@ class RoutingStore(ContactMoves):
         if not h:
             return None
         declined = await self.redis.smembers(self.keys.declined(contact_id))  # type: ignore[misc]
-        return contact_view(h, set(declined))
+        offered = await self.redis.smembers(self.keys.offered_to(contact_id))  # type: ignore[misc]
+        return contact_view(h, set(declined), set(offered))
 
     async def snapshot(self, queue_names: Iterable[str], head: int = 100) -> RoutingState:
         """The live state routing decides on: every agent, each queue's first `head` waiting

@@ -42,6 +42,8 @@ def rank(strategy: str, agent: AgentView, contact: ContactView, policy: QueuePol
         return (("skill_level", -level), *idle, ("agent", agent.agent_id))
     if strategy == "round-robin":
         return (("last_offer_ms", agent.last_offer_ms), ("agent", agent.agent_id))
+    if strategy == "broadcast":  # who is asked first among many: the longest idle
+        return (*idle, ("agent", agent.agent_id))
     if strategy == "sticky":
         preferred = 0 if agent.agent_id == contact.preferred_agent_id else 1
         return (("not_preferred", preferred), *idle, ("agent", agent.agent_id))
@@ -57,6 +59,15 @@ def choose(
     ranked = [(rank(strategy, a, contact, policy), a) for a in candidates]
     best_rank, best = min(ranked, key=lambda pair: tuple(v for _, v in pair[0]))
     return best, best_rank
+
+
+def choose_many(
+    n: int, candidates: Sequence[AgentView], contact: ContactView, policy: QueuePolicy
+) -> list[AgentView]:
+    """The `n` best candidates by longest idle, for a broadcast offer."""
+    return sorted(
+        candidates, key=lambda a: tuple(v for _, v in rank("broadcast", a, contact, policy))
+    )[:n]
 
 
 def sticky_hold(

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from contactcenter.redisconn import RedisClient
 from routing.core import decide
 from routing.model import (
+    BroadcastContact,
     CompleteWrapUp,
     Decision,
     EscalateContact,
@@ -31,6 +32,7 @@ from routing.model import (
     SetAgentOffline,
 )
 from routing.status import (
+    BroadcastStatus,
     EscalateStatus,
     OfferStatus,
     RequeueStatus,
@@ -96,6 +98,17 @@ class RoutingWorker:
                     )
                 else:
                     result.refused += 1
+            case BroadcastContact():
+                if await self.store.broadcast(d, now_ms) is BroadcastStatus.OFFERED:
+                    result.offered += 1
+                    log.info(
+                        "contact_broadcast",
+                        contact_id=d.contact_id,
+                        agents=len(d.agent_ids),
+                        queue=d.queue,
+                    )
+                else:
+                    result.refused += 1
             case ExpireOffer():
                 max_misses = self.queues[d.queue].max_misses if d.queue in self.queues else 0
                 status = await self.store.requeue(
@@ -144,6 +157,11 @@ class RoutingWorker:
         )
         for contact_id in await self.store.agent_contact_ids(agent_id):
             live = await self.store.contact(contact_id)
+            if live is not None and live.broadcast and live.state == "offered":
+                await self.store.requeue(
+                    contact_id, agent_id, live.queue, now_ms, expired=False, withdraw=True
+                )
+                continue
             if live is None or live.agent_id != agent_id:
                 continue
             policy = self.queues.get(live.queue)

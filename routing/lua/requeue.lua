@@ -8,9 +8,13 @@
 --       5 queue name, 6 max_misses (0: never set away),
 --       7..11 event (OfferRejected or OfferExpired), 12..16 event (AgentStateChanged to away)
 -- Returns: 1 requeued, 2 requeued and the agent set away, -1 no such offer for this agent,
---          -2 lease not yet expired (expire mode), -3 the contact is in another queue
+--          -2 lease not yet expired (expire mode), -3 the contact is in another queue,
+--          -4 a broadcast offer (broadcast_release.lua takes those back)
 local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'deadline_ms', 'score', 'queue',
-  'channel')
+  'channel', 'broadcast')
+if c[7] == '1' then
+  return -4
+end
 if c[1] ~= 'offered' or c[2] ~= ARGV[2] then
   return -1
 end

@@ -121,3 +121,35 @@ async def test_a_waiting_customer_is_told_position_and_estimated_wait(hub: LiveH
     assert placed["estimated_wait_s"] > 0
     for c in (alice, first, *others, last):
         await c.close()
+
+
+async def test_a_broadcast_chat_goes_to_the_first_agent_to_accept(
+    settings,
+    redis,  # type: ignore[no-untyped-def]
+) -> None:
+    from dataclasses import replace as _replace
+
+    from tests.conftest import start_hub
+
+    queue = _replace(settings.queues[0], strategy="broadcast", broadcast_n=2)
+    live, runner = await start_hub(_replace(settings, queues=(queue,)))
+    try:
+        alice = await AgentClient.connect(live.base_url, "alice", live.demo_password)
+        bob = await AgentClient.connect(live.base_url, "bob", live.demo_password)
+        await alice.go_available()
+        await bob.go_available()
+        customer = await ChatClient.connect(live.base_url, "Ari")
+        await customer.say("who is first?")
+        contact_id = (await customer.expect("queued"))["contact_id"]
+        await alice.expect("offer", timeout_s=5)
+        await bob.expect("offer", timeout_s=5)
+        assert (await bob.command("accept", contact_id=contact_id))["type"] == "ack"
+        withdrawn = await alice.expect("offer_withdrawn", contact_id=contact_id)
+        assert withdrawn["why"] == "taken"
+        err = await alice.command("accept", contact_id=contact_id)
+        assert err["error_id"] == "offer.gone"
+        assert (await customer.expect("agent_joined"))["agent_name"] == "Bob Okafor"
+        for c in (alice, bob, customer):
+            await c.close()
+    finally:
+        await runner.cleanup()

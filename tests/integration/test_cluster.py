@@ -18,11 +18,12 @@ from redis.exceptions import ClusterCrossSlotError
 
 from contactcenter.redisconn import redis_client, split_cluster_flag
 from routing.keys import Keys
-from routing.model import OfferContact, QueuePolicy
+from routing.model import BroadcastContact, OfferContact, QueuePolicy
 from routing.status import (
     AbandonStatus,
     AcceptStatus,
     AgentStateStatus,
+    BroadcastStatus,
     EndStatus,
     EnqueueStatus,
     EscalateStatus,
@@ -156,6 +157,29 @@ async def run_every_script(store: RoutingStore) -> None:
         now_ms=T0 + 20,
     )
     assert restored is RestoreStatus.RESTORED
+    # Broadcast: offered to two agents at once, one lets go, then the other takes it; a second
+    # broadcast is abandoned by its customer.
+    for agent_id in ("b1", "b2"):
+        await store.set_agent_profile(
+            agent_id, skills={"billing": 5}, capacity={"chat": 2}, now_ms=T0
+        )
+        await store.set_agent_state(agent_id, "available", now_ms=T0)
+    for contact_id in ("b-c1", "b-c2"):
+        await store.enqueue(
+            contact_id=contact_id,
+            queue="billing",
+            channel="chat",
+            customer_id="cust-b",
+            priority=0,
+            now_ms=T0 + 21,
+        )
+        sent = BroadcastContact(contact_id, ("b1", "b2"), "billing", T0 + 99_000, {})
+        assert await store.broadcast(sent, T0 + 22) is BroadcastStatus.OFFERED
+    assert await store.requeue("b-c1", "b1", "billing", T0 + 23, expired=False) is (
+        RequeueStatus.REQUEUED
+    )
+    assert await store.accept("b-c1", "b2", T0 + 24) is AcceptStatus.ACCEPTED
+    assert await store.abandon("b-c2", T0 + 25) is AbandonStatus.ABANDONED
 
 
 async def test_every_script_runs_on_the_cluster_with_its_keys_in_the_domains_slot(
