@@ -382,3 +382,53 @@ async def paced_run(
     cpu_ms = (usage_end.own_cpu_s - usage_start.own_cpu_s) * 1000 / total
     latencies = [((arrived_ns[i] or 0) - sent_ns[i]) / 1e6 for i in range(warmup, total)]
     return Run(label, latencies, lag_max_ns / 1e6, wall_s, cpu_ms, own_cores, machine_cores)
+
+
+# --- CPU use over a span of a run ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU used between two readings: this process's, in CPU seconds and in cores, and the
+    whole machine's in cores (None where /proc/stat is missing)."""
+
+    wall_s: float
+    own_cpu_s: float
+    own_cores: float
+    machine_cores: float | None
+
+
+class CpuMeter:
+    """Readings of this process's and the machine's CPU time, from `start()` to `stop()`."""
+
+    def __init__(self) -> None:
+        self._start = _Usage.now()
+        self._end: _Usage | None = None
+
+    def start(self) -> None:
+        self._start = _Usage.now()
+        self._end = None
+
+    def stop(self) -> CpuUse:
+        self._end = _Usage.now()
+        return self.use()
+
+    def use(self) -> CpuUse:
+        """From start to stop (or to now, while not stopped)."""
+        end = self._end or _Usage.now()
+        own, machine = end.cores_since(self._start)
+        return CpuUse(
+            end.at_s - self._start.at_s, end.own_cpu_s - self._start.own_cpu_s, own, machine
+        )
+
+
+def own_cpu_s() -> float:
+    """CPU seconds (user + system) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def redis_server_cpu_s(client: Redis) -> float:
+    """CPU seconds (user + system) the Redis server has used since it started."""
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
