@@ -288,7 +288,7 @@ def probed(store: RoutingStore, probes: Probes) -> Iterator[None]:
     """Time `decide`, the snapshot read (and, inside it, the building of views from the
     replies) and the offer scripts, by wrapping them for this process only. Nothing of the
     source changes; the wrappers cost well under a microsecond per call."""
-    snapshot, offer = store.snapshot, store.offer
+    snapshot, offer, offer_many = store.snapshot, store.offer, store.offer_many
 
     async def timed_snapshot(*args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
@@ -308,6 +308,18 @@ def probed(store: RoutingStore, probes: Probes) -> Iterator[None]:
             probes.offered.append(decision)
         return status
 
+    async def timed_offer_many(decisions: list[OfferContact], now_ms: int) -> list[OfferStatus]:
+        t = time.perf_counter()
+        try:
+            statuses = await offer_many(decisions, now_ms)
+        finally:
+            probes.add("offer", time.perf_counter() - t)
+        for decision, status in zip(decisions, statuses, strict=True):
+            probes.statuses[status.name] = probes.statuses.get(status.name, 0) + 1
+            if status is OfferStatus.OFFERED:
+                probes.offered.append(decision)
+        return statuses
+
     # Wrapped where present: a renamed helper loses its line in the output, not the run.
     targets = (
         (routing.worker, "decide", "decide"),
@@ -317,13 +329,14 @@ def probed(store: RoutingStore, probes: Probes) -> Iterator[None]:
     originals = [(m, n, getattr(m, n)) for m, n, _ in targets if hasattr(m, n)]
     store.snapshot = timed_snapshot  # type: ignore[method-assign]
     store.offer = timed_offer  # type: ignore[method-assign]
+    store.offer_many = timed_offer_many  # type: ignore[method-assign]
     for module, name, probe in targets:
         if hasattr(module, name):
             setattr(module, name, _timed_sync(probes, probe, getattr(module, name)))
     try:
         yield
     finally:
-        del store.snapshot, store.offer
+        del store.snapshot, store.offer, store.offer_many
         for module, name, original in originals:
             setattr(module, name, original)
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from contactcenter import events as ev
+from routing.expr import Expr
 from routing.model import (
     MAX_PRIORITY,
     AgentView,
@@ -29,7 +30,8 @@ from routing.model import (
     SetAgentOffline,
     queue_score,
 )
-from routing.strategies import choose, choose_many, sticky_hold
+from routing.pools import Pool
+from routing.strategies import Rank, rank, sticky_hold
 
 __all__ = [
     "MAX_PRIORITY",
@@ -242,10 +244,12 @@ def eligible_agents(
     now_ms: int,
     *,
     with_room: bool = True,
+    memo: dict[tuple[Expr, str], bool] | None = None,
 ) -> list[AgentView]:
     """Agents who may take `contact` now (skills, language, room on its channel), with the
     escalation steps its wait has reached. With `with_room` false: every available agent
-    eligible for it, full or not."""
+    eligible for it, full or not. `memo` keeps each agent's verdict per eligibility rule
+    across the contacts of one pass (verdicts depend on the agent alone)."""
     policy = queues[contact.queue]
     steps = policy.escalation[: policy.step_at(_waited(contact, now_ms))]
     rules = [policy.base_eligibility]
@@ -257,16 +261,33 @@ def eligible_agents(
     for s in steps:
         rules += [queues[q].base_eligibility for q in s.overflow if q in queues]
     out = []
+    need_language = contact.language if contact.language and not any_language else None
     for a in agents.values():
-        if with_room and a.room(contact.channel) <= 0:
+        if a.state != "available" or (with_room and a.room(contact.channel) <= 0):
             continue
-        if a.state != "available" or not contact.required_skills <= set(a.skills):
+        if contact.required_skills and not contact.required_skills <= a.skills.keys():
             continue
-        if contact.language and not any_language and contact.language not in a.languages:
+        if need_language is not None and need_language not in a.languages:
             continue
-        if any(rule.matches(a.facts) for rule in rules):
+        if _matches(rules, a, memo):
             out.append(a)
     return out
+
+
+def _matches(
+    rules: list[Expr], agent: AgentView, memo: dict[tuple[Expr, str], bool] | None
+) -> bool:
+    if memo is None:
+        facts = agent.facts
+        return any(rule.matches(facts) for rule in rules)
+    for rule in rules:
+        key = (rule, agent.agent_id)
+        verdict = memo.get(key)
+        if verdict is None:
+            verdict = memo[key] = rule.matches(agent.facts)
+        if verdict:
+            return True
+    return False
 
 
 def _expire_and_wrap(
@@ -317,8 +338,7 @@ def _broadcast(
     contact: ContactView,
     policy: QueuePolicy,
     agents: list[AgentView],
-    eligible: int,
-    step: int,
+    context: dict[str, object],
     now_ms: int,
 ) -> BroadcastContact:
     return BroadcastContact(
@@ -326,15 +346,34 @@ def _broadcast(
         tuple(a.agent_id for a in agents),
         contact.queue,
         now_ms + policy.offer_timeout_ms,
-        {
-            "strategy": "broadcast",
-            "eligible": eligible,
-            "offered": len(agents),
-            "escalation_step": step,
-            "waited_ms": _waited(contact, now_ms),
-        },
+        {"strategy": "broadcast", "offered": len(agents), **context},
         contact.channel,
     )
+
+
+def _pick(
+    contact: ContactView,
+    policy: QueuePolicy,
+    pool: Pool,
+    agents: dict[str, AgentView],
+    queues: Mapping[str, QueuePolicy],
+    now_ms: int,
+    memo: dict[tuple[Expr, str], bool],
+) -> list[tuple[AgentView, Rank]]:
+    """The agents the contact goes to now: the preferred one under sticky while they could
+    take it, else the pool's best (several under broadcast)."""
+    preferred = contact.preferred_agent_id
+    if policy.strategy == "sticky" and preferred and preferred not in contact.declined_by:
+        # Hold for the preferred agent only while they could take it: available and
+        # eligible (busy or not), and they have not let it go.
+        reachable = eligible_agents(agents, contact, queues, now_ms, with_room=False, memo=memo)
+        if sticky_hold(contact, policy, {a.agent_id for a in reachable}, now_ms):
+            agent = agents[preferred]
+            if agent.room(contact.channel) <= 0:
+                return []
+            return [(agent, rank("sticky", agent, contact, policy))]
+    n = policy.broadcast_n if policy.strategy == "broadcast" else 1
+    return pool.take(agents, contact.declined_by, n)
 
 
 def decide(
@@ -358,6 +397,13 @@ def decide(
         decisions += _silent_agents(agents, liveness, now_ms)
     expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms)
     decisions += expiries
+    memo: dict[tuple[Expr, str], bool] = {}
+    pools: dict[tuple[object, ...], Pool] = {}
+    free: dict[str, int] = {}
+    for a in agents.values():
+        if a.state == "available":
+            for channel in a.capacity:
+                free[channel] = free.get(channel, 0) + a.room(channel)
     for contact in sorted(waiting, key=lambda c: _order(c, queues[c.queue], now_ms)):
         policy = queues[contact.queue]
         waited_ms = _waited(contact, now_ms)
@@ -375,48 +421,42 @@ def decide(
         step = policy.step_at(waited_ms)
         if step > contact.escalation_step:
             decisions.append(EscalateContact(contact.contact_id, contact.queue, step))
-        eligible = eligible_agents(agents, contact, queues, now_ms)
-        fresh = [a for a in eligible if a.agent_id not in contact.declined_by]
-        candidates = fresh or eligible
-        if policy.strategy == "sticky" and contact.preferred_agent_id not in contact.declined_by:
-            # Hold for the preferred agent only while they could take it: available and
-            # eligible (busy or not), and they have not let it go.
-            reachable = eligible_agents(agents, contact, queues, now_ms, with_room=False)
-            if sticky_hold(contact, policy, {a.agent_id for a in reachable}, now_ms):
-                candidates = [a for a in candidates if a.agent_id == contact.preferred_agent_id]
+        if free.get(contact.channel, 0) <= 0:
+            continue  # nobody has room on this channel: no need to look further
+        any_language = any(s.any_language for s in policy.escalation[:step])
+        need_language = None if any_language else contact.language
+        pool_key = (contact.queue, step, contact.channel, need_language, contact.required_skills)
+        pool = pools.get(pool_key)
+        if pool is None:
+            members = eligible_agents(agents, contact, queues, now_ms, memo=memo)
+            pool = pools[pool_key] = Pool.of(members, contact, policy)
+        chosen = _pick(contact, policy, pool, agents, queues, now_ms, memo)
+        if not chosen:
+            continue
+        context = {
+            "eligible": len(pool.members),
+            "escalation_step": step,
+            "passed_over": sorted(contact.declined_by & pool.members),
+            "waited_ms": _waited(contact, now_ms),
+        }
         if policy.strategy == "broadcast":
-            chosen_many = choose_many(policy.broadcast_n, candidates, contact, policy)
-            if chosen_many:
-                decisions.append(
-                    _broadcast(contact, policy, chosen_many, len(eligible), step, now_ms)
+            decisions.append(_broadcast(contact, policy, [a for a, _ in chosen], context, now_ms))
+        else:
+            ((agent, agent_rank),) = chosen
+            decisions.append(
+                OfferContact(
+                    contact.contact_id,
+                    agent.agent_id,
+                    contact.queue,
+                    now_ms + policy.offer_timeout_ms,
+                    {"strategy": policy.strategy, "score": dict(agent_rank), **context},
+                    contact.channel,
                 )
-                for a in chosen_many:
-                    agents[a.agent_id] = replace(
-                        a.with_load(contact.channel, +1), last_offer_ms=now_ms
-                    )
-            continue
-        picked = choose(policy.strategy, candidates, contact, policy)
-        if picked is None:
-            continue
-        chosen, rank = picked
-        decisions.append(
-            OfferContact(
-                contact.contact_id,
-                chosen.agent_id,
-                contact.queue,
-                now_ms + policy.offer_timeout_ms,
-                {
-                    "strategy": policy.strategy,
-                    "eligible": len(eligible),
-                    "score": {name: value for name, value in rank},
-                    "escalation_step": step,
-                    "passed_over": sorted(contact.declined_by & {a.agent_id for a in eligible}),
-                    "waited_ms": _waited(contact, now_ms),
-                },
-                contact.channel,
             )
-        )
-        agents[chosen.agent_id] = replace(
-            chosen.with_load(contact.channel, +1), last_offer_ms=now_ms
-        )
+        for agent, _ in chosen:
+            updated = replace(agent.with_load(contact.channel, +1), last_offer_ms=now_ms)
+            agents[agent.agent_id] = updated
+            if agent.agent_id in pool.members:
+                pool.give_back(updated)
+        free[contact.channel] -= len(chosen)
     return decisions

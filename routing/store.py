@@ -9,7 +9,9 @@ enum; a refusal is an expected outcome, never an exception.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from redis.asyncio import RedisCluster
 
 from contactcenter import events as ev
 from routing.core import RoutingState
@@ -86,35 +88,45 @@ class RoutingStore(ContactMoves):
         )
         return EnqueueStatus(status)
 
-    async def offer(self, decision: OfferContact, now_ms: int) -> OfferStatus:
+    def _offer_call(self, d: OfferContact, now_ms: int) -> tuple[list[str], list[str]]:
         event = ev.ContactOffered(
             at_ms=now_ms,
-            contact_id=decision.contact_id,
-            agent_id=decision.agent_id,
-            queue=decision.queue,
-            deadline_ms=decision.deadline_ms,
-            reason=dict(decision.reason),
+            contact_id=d.contact_id,
+            agent_id=d.agent_id,
+            queue=d.queue,
+            deadline_ms=d.deadline_ms,
+            reason=dict(d.reason),
         )
         k = self.keys
-        status = await self._run(
-            "offer",
-            [
-                k.contact(decision.contact_id),
-                k.queue(decision.queue),
-                k.agent(decision.agent_id),
-                k.offers,
-                k.agent_contacts(decision.agent_id),
-                k.events,
-            ],
-            [
-                decision.contact_id,
-                decision.agent_id,
-                decision.deadline_ms,
-                now_ms,
-                *self._event_args(event),
-            ],
-        )
-        return OfferStatus(status)
+        keys = [
+            k.contact(d.contact_id),
+            k.queue(d.queue),
+            k.agent(d.agent_id),
+            k.offers,
+            k.agent_contacts(d.agent_id),
+            k.events,
+        ]
+        args = [d.contact_id, d.agent_id, str(d.deadline_ms), str(now_ms), *self._event_args(event)]
+        return keys, args
+
+    async def offer(self, decision: OfferContact, now_ms: int) -> OfferStatus:
+        keys, args = self._offer_call(decision, now_ms)
+        return OfferStatus(await self._run("offer", keys, args))
+
+    async def offer_many(self, decisions: Sequence[OfferContact], now_ms: int) -> list[OfferStatus]:
+        """Several offers in one round trip, run in order, each still its own atomic script
+        with its own checks (a pipeline, not a transaction)."""
+        if not decisions:
+            return []
+        if isinstance(self.redis, RedisCluster):
+            # redis-py refuses scripts in cluster pipelines: one round trip each, in order.
+            return [await self.offer(d, now_ms) for d in decisions]
+        pipe = self.redis.pipeline(transaction=False)
+        script = self._scripts["offer"]
+        for d in decisions:
+            keys, args = self._offer_call(d, now_ms)
+            await script(keys=keys, args=args, client=pipe)
+        return [OfferStatus(int(r)) for r in await pipe.execute()]
 
     async def accept(self, contact_id: str, agent_id: str, now_ms: int) -> AcceptStatus:
         live = await self.contact(contact_id)

@@ -17,8 +17,6 @@ deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from routing.expr import skills_of
 from routing.model import AgentView, ContactView, QueuePolicy
 
@@ -48,26 +46,6 @@ def rank(strategy: str, agent: AgentView, contact: ContactView, policy: QueuePol
         preferred = 0 if agent.agent_id == contact.preferred_agent_id else 1
         return (("not_preferred", preferred), *idle, ("agent", agent.agent_id))
     return (*idle, ("agent", agent.agent_id))
-
-
-def choose(
-    strategy: str, candidates: Sequence[AgentView], contact: ContactView, policy: QueuePolicy
-) -> tuple[AgentView, Rank] | None:
-    """The winning agent and its rank, or None when there is no candidate."""
-    if not candidates:
-        return None
-    ranked = [(rank(strategy, a, contact, policy), a) for a in candidates]
-    best_rank, best = min(ranked, key=lambda pair: tuple(v for _, v in pair[0]))
-    return best, best_rank
-
-
-def choose_many(
-    n: int, candidates: Sequence[AgentView], contact: ContactView, policy: QueuePolicy
-) -> list[AgentView]:
-    """The `n` best candidates by longest idle, for a broadcast offer."""
-    return sorted(
-        candidates, key=lambda a: tuple(v for _, v in rank("broadcast", a, contact, policy))
-    )[:n]
 
 
 def sticky_hold(

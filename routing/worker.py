@@ -81,8 +81,21 @@ class RoutingWorker:
         result = PassResult()
         now_ms = self.clock()
         state = await self.store.snapshot(self.queues)
-        for d in decide(state, self.queues, now_ms, self.liveness):
-            await self._carry_out(d, now_ms, result)
+        decisions = decide(state, self.queues, now_ms, self.liveness)
+        offers = [d for d in decisions if isinstance(d, OfferContact)]
+        # Everything else first, in order (expiries free capacity the offers were decided
+        # on); then the offers, in one round trip, each script still checking its own pair.
+        for d in decisions:
+            if not isinstance(d, OfferContact):
+                await self._carry_out(d, now_ms, result)
+        for d, status in zip(offers, await self.store.offer_many(offers, now_ms), strict=True):
+            if status is OfferStatus.OFFERED:
+                result.offered += 1
+                log.info(
+                    "contact_offered", contact_id=d.contact_id, agent_id=d.agent_id, queue=d.queue
+                )
+            else:
+                result.refused += 1
         return result
 
     async def _carry_out(self, d: Decision, now_ms: int, result: PassResult) -> None:
