@@ -168,7 +168,7 @@ async def _positions(app: web.Application) -> None:
         await asyncio.sleep(settings.position_interval_s)
         for contact_id in list(hub.customers):
             try:
-                status = await service.wait_status(contact_id)
+                status = await service.wait_status(contact_id, fresh=False)
             except Exception as exc:  # stores away: try again next round
                 log.warning("position_update_failed", error=str(exc))
                 break

@@ -36,6 +36,7 @@ from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
 from routing.hours import is_open, next_opening_ms
+from routing.model import AgentView
 from routing.rules import ContactAttributes, RuleTarget, route
 from routing.status import (
     AcceptStatus,
@@ -69,6 +70,7 @@ class ConversationService:
         self.routing = routing
         self.bus = bus
         self.clock = clock
+        self._agents_cache: tuple[int, dict[str, AgentView]] | None = None
 
     # --- customers -------------------------------------------------------------------------
 
@@ -285,7 +287,7 @@ class ConversationService:
         if status is TransferStatus.SAME_AGENT:
             raise UnknownAgent("that is you")
 
-    async def wait_status(self, contact_id: str) -> dict[str, Any] | None:
+    async def wait_status(self, contact_id: str, *, fresh: bool = True) -> dict[str, Any] | None:
         """Position and estimated wait of a waiting contact (docs/routing.md), or None."""
         placed = await self.routing.position(contact_id)
         contact = await self.routing.contact_view(contact_id)
@@ -294,8 +296,9 @@ class ConversationService:
         queue, position = placed
         now_ms = self.clock()
         policies = queue_policies(self.settings.queues)
-        state = await self.routing.snapshot(())
-        agents = eligible_agents(state.agents, contact, policies, now_ms, with_room=False)
+        agents = eligible_agents(
+            await self._agents_view(now_ms, fresh), contact, policies, now_ms, with_room=False
+        )
         est = estimate_wait(
             position, agents, contact.channel, await self.crm.average_handle_ms(queue)
         )
@@ -306,6 +309,14 @@ class ConversationService:
             "position": est.position,
             "estimated_wait_s": None if wait is None else math.ceil(wait / 1000),
         }
+
+    async def _agents_view(self, now_ms: int, fresh: bool) -> dict[str, AgentView]:
+        """Every agent as routing sees them; unless `fresh`, a read up to a second old, so
+        that the periodic estimates for many waiting customers share one read."""
+        cache = self._agents_cache
+        if fresh or cache is None or now_ms - cache[0] >= 1000:
+            cache = self._agents_cache = (now_ms, (await self.routing.snapshot(())).agents)
+        return cache[1]
 
     async def reprioritize(self, who: Principal, contact_id: str, priority: int) -> None:
         if not who.is_supervisor:
