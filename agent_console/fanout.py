@@ -45,7 +45,50 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
                     extra={"contact_id": event.contact_id},
                 )
             )
+        case ev.ContactBroadcast():
+            for agent_id in event.agent_ids:
+                out.append(
+                    Delivery(
+                        "agent",
+                        agent_id,
+                        {"type": "offer", "deadline_ms": event.deadline_ms, "reason": event.reason},
+                        enrich="offer",
+                        holds=event.contact_id,
+                        extra={"contact_id": event.contact_id},
+                    )
+                )
+        case ev.BroadcastEnded():
+            for agent_id in event.released:
+                out.append(
+                    Delivery(
+                        "agent",
+                        agent_id,
+                        {
+                            "type": "offer_withdrawn",
+                            "contact_id": event.contact_id,
+                            "why": event.why,
+                        },
+                        releases=event.contact_id,
+                    )
+                )
+            if event.why == "abandoned":
+                out.append(
+                    Delivery(
+                        "contact",
+                        event.contact_id,
+                        {"type": "ended", "contact_id": event.contact_id, "ended_by": "customer"},
+                    )
+                )
         case ev.OfferAccepted():
+            for agent_id in event.released:
+                out.append(
+                    Delivery(
+                        "agent",
+                        agent_id,
+                        {"type": "offer_withdrawn", "contact_id": event.contact_id, "why": "taken"},
+                        releases=event.contact_id,
+                    )
+                )
             out.append(
                 Delivery(
                     "agent",
