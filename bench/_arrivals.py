@@ -18,12 +18,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import secrets
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -33,13 +32,13 @@ import contactcenter.auth
 import routing.worker
 from bench._arrival_clients import BaselineLoad, HubLoad, HubLoadResult, run_clients
 from bench._common import (
-    ROOT,
     BenchBroken,
     CpuMeter,
     CpuUse,
     LogTally,
     Run,
     delete_redis_keys,
+    hub_settings,
     percentile,
     progress,
 )
@@ -284,18 +283,9 @@ async def hub_phase(
     redis_url: str, database_url: str, args: argparse.Namespace, tally: LogTally
 ) -> Phase:
     from contactcenter.app import AGENTS, REDIS, ROUTING, init
-    from contactcenter.settings import load_settings
 
-    domain = f"bench{uuid.uuid4().hex[:12]}"
-    password = secrets.token_urlsafe(12)
-    settings = replace(
-        load_settings(ROOT / "config", {}),  # the shipped defaults, no CC_* overrides
-        port=free_port(),
-        redis_url=redis_url,
-        database_url=database_url,
-        routing_domain=domain,
-        demo_password=password,
-    )
+    settings = hub_settings(redis_url, database_url, free_port())
+    domain, password = settings.routing_domain, settings.demo_password or ""
     app = init(settings)
     runner, base = await start_hub(app, settings.port)
     meter = CpuMeter()

@@ -35,6 +35,30 @@ class BenchBroken(RuntimeError):
     """Something is broken (not slow): the benchmark reports it and exits non-zero."""
 
 
+STORAGE_EPILOG = """\
+Storage: REDIS_URL and DATABASE_URL from the environment when both are set (the run creates
+and drops a scratch database cc_bench_<random> on that PostgreSQL server and deletes its
+Redis keys afterwards); otherwise embedded servers are started in a temporary folder."""
+
+
+def hub_settings(redis_url: str, database_url: str, port: int) -> Any:
+    """The shipped config (no CC_* overrides) on these servers, in a fresh routing domain,
+    with a random demo password."""
+    import secrets
+    from dataclasses import replace
+
+    from contactcenter.settings import load_settings
+
+    return replace(
+        load_settings(ROOT / "config", {}),
+        port=port,
+        redis_url=redis_url,
+        database_url=database_url,
+        routing_domain=f"bench{uuid.uuid4().hex[:12]}",
+        demo_password=secrets.token_urlsafe(12),
+    )
+
+
 def progress(text: str) -> None:
     print(text, flush=True)
 

@@ -21,14 +21,12 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import socket
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import websockets
@@ -36,12 +34,12 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
 from bench._common import (
-    ROOT,
     BenchBroken,
     LogTally,
     Run,
     capture_logs,
     delete_redis_keys,
+    hub_settings,
     paced_run,
     progress,
     scratch_database,
@@ -192,19 +190,10 @@ class SeqCheck:
 
 async def hub_phase(redis_url: str, database_url: str, args: argparse.Namespace) -> Run:
     from contactcenter.app import init
-    from contactcenter.settings import load_settings
     from tests.e2e.clients import AgentClient, ChatClient
 
-    domain = f"bench{uuid.uuid4().hex[:12]}"
-    password = secrets.token_urlsafe(12)
-    settings = replace(
-        load_settings(ROOT / "config", {}),  # the shipped defaults, no CC_* overrides
-        port=free_port(),
-        redis_url=redis_url,
-        database_url=database_url,
-        routing_domain=domain,
-        demo_password=password,
-    )
+    settings = hub_settings(redis_url, database_url, free_port())
+    domain, password = settings.routing_domain, settings.demo_password or ""
     runner, base = await start(init(settings))
     clients: list[Any] = []
     try:

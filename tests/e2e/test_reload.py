@@ -6,11 +6,12 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from aiohttp import web
 from redis.asyncio import Redis
 
 from contactcenter.app import SERVICE, WATCHER
 from contactcenter.settings import HubSettings, load_routing
-from tests.conftest import ROOT, start_hub
+from tests.conftest import ROOT, LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 
 
@@ -20,6 +21,14 @@ def _config(tmp_path: Path) -> Path:
     for name in ("hub.toml", "queues.toml", "routing.toml"):
         shutil.copy(ROOT / "config" / name, folder / name)
     return folder
+
+
+async def _hub_on(settings: HubSettings, folder: Path) -> tuple[LiveHub, web.AppRunner]:
+    """A hub whose queues and rules come from `folder`, which the test may edit."""
+    queues, rules, default = load_routing(folder)
+    return await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
+    )
 
 
 def _edit(folder: Path, old: str, new: str) -> None:
@@ -33,10 +42,7 @@ async def test_a_changed_queue_applies_to_contacts_already_waiting(
     settings: HubSettings, redis: Redis, tmp_path: Path
 ) -> None:
     folder = _config(tmp_path)
-    queues, rules, default = load_routing(folder)
-    live, runner = await start_hub(
-        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
-    )
+    live, runner = await _hub_on(settings, folder)
     try:
         customer = await ChatClient.connect(live.base_url, "Wes")
         await customer.say("waiting through a reload")
@@ -62,10 +68,7 @@ async def test_a_broken_file_is_refused_and_the_hub_carries_on(
     settings: HubSettings, redis: Redis, tmp_path: Path
 ) -> None:
     folder = _config(tmp_path)
-    queues, rules, default = load_routing(folder)
-    live, runner = await start_hub(
-        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
-    )
+    live, runner = await _hub_on(settings, folder)
     try:
         _edit(folder, 'skill = "support"', 'eligibility = "support >= 500"')
         assert not await live.app[WATCHER].reload()
@@ -86,10 +89,7 @@ async def test_removing_a_queue_that_still_holds_contacts_is_refused(
     settings: HubSettings, redis: Redis, tmp_path: Path
 ) -> None:
     folder = _config(tmp_path)
-    queues, rules, default = load_routing(folder)
-    live, runner = await start_hub(
-        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
-    )
+    live, runner = await _hub_on(settings, folder)
     try:
         customer = await ChatClient.connect(live.base_url, "Yve")
         await customer.say("still here")
@@ -115,10 +115,7 @@ async def test_a_closed_queue_refuses_new_chats_and_says_when_it_opens(
             '\n[queue.hours]\ntimezone = "UTC"\nsun = ["03:00-03:01"]\n'
             'closed_message = "Closed. Back on Sunday."\n'
         )
-    queues, rules, default = load_routing(folder)
-    live, runner = await start_hub(
-        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default)
-    )
+    live, runner = await _hub_on(settings, folder)
     try:
         customer = await ChatClient.connect(live.base_url, "Zed")
         await customer.say("hello?")
