@@ -226,7 +226,7 @@ class RoutingStore(ContactMoves):
                         k.declined(contact_id),
                         k.events,
                     ],
-                    [contact_id, agent_id or "", now_ms, *self._event_args(event)],
+                    [contact_id, agent_id or "", now_ms, live.queue, *self._event_args(event)],
                 )
             )
             if status is not AbandonStatus.OFFER_MOVED:

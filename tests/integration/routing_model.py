@@ -148,7 +148,14 @@ class StreamAudit:
     blocks text; and any accept, reject, expiry, end, wrap-up or transfer by someone other
     than the contact's holder."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tolerate_abandon_race: bool = False) -> None:
+        # Known bug (the xfail tests of test_routing_properties.py): abandon.lua acts on what
+        # its caller read before it ran. A contact that went back to its queue meanwhile is
+        # abandoned with an event naming the agent whose offer had gone; one overflowed to
+        # another queue meanwhile is marked abandoned but left in that queue ("ghost").
+        self.tolerate_abandon_race = tolerate_abandon_race
+        self.stale_abandons: list[ev.ContactAbandoned] = []
+        self.ghosts: dict[str, str] = {}  # contact id -> the queue it was abandoned in
         self.contacts: dict[str, ContactTrack] = {}
         self.agents: dict[str, AgentTrack] = {}
         self.transferring: dict[str, str] = {}  # contact id -> agent it was transferred to
@@ -191,7 +198,12 @@ class StreamAudit:
             case ev.ContactAbandoned():
                 c = self._contact(e)
                 assert c.state in ("queued", "offered"), f"abandoned while {c.state}: {e}"
-                assert e.agent_id == c.agent_id, f"abandoned offer was {c.agent_id}'s: {e}"
+                if e.agent_id != c.agent_id or e.queue != c.queue:
+                    known = c.state == "queued" and self.tolerate_abandon_race
+                    assert known, f"abandoned as {c.agent_id}'s offer in {c.queue}: {e}"
+                    self.stale_abandons.append(e)
+                    if e.queue != c.queue:
+                        self.ghosts[e.contact_id] = c.queue
                 if c.state == "offered":
                     self._release(c, e.contact_id)
                 c.state = "abandoned"
@@ -365,7 +377,8 @@ def _contact_problems(
     elif state in HELD:
         expected = {"queues": [], "holders": [agent_id], "offers": state == "offered"}
     elif state in STATES:
-        expected = {"queues": [], "holders": [], "offers": False}
+        ghost = [audit.ghosts[contact_id]] if contact_id in audit.ghosts else []
+        expected = {"queues": ghost, "holders": [], "offers": False}
     else:
         return [f"{contact_id} in an unknown state {state!r}"]
     out = []
