@@ -171,7 +171,7 @@ class RoutingMachine(RuleBasedStateMachine):
         # calls through the turnstile must be the same whenever an example is replayed.
         for script in self.stores[0]._scripts.values():
             self.run(self.referee.script_load(script.script))
-        self.audit = StreamAudit(tolerate_abandon_race=True)
+        self.audit = StreamAudit()
         self.last_event_id = "-"
         self.enqueued: list[str] = []
         self.consoles: dict[str, int] = {}  # agent id -> the hub their console is on
