@@ -14,7 +14,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,8 +151,11 @@ class LiveHub:
     settings: HubSettings
 
 
-async def start_hub(settings: HubSettings) -> tuple[LiveHub, web.AppRunner]:
-    app = init(settings)
+async def start_hub(
+    settings: HubSettings, clock: Callable[[], int] | None = None
+) -> tuple[LiveHub, web.AppRunner]:
+    """A hub on `settings`; `clock` (epoch ms) replaces the wall clock when given."""
+    app = init(settings, clock=clock)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -110,18 +111,24 @@ async def test_a_closed_queue_refuses_new_chats_and_says_when_it_opens(
 ) -> None:
     folder = _config(tmp_path)
     with (folder / "queues.toml").open("a") as f:
-        # Open one minute a week: closed now, whenever the test runs (but that minute).
         f.write(
-            '\n[queue.hours]\ntimezone = "UTC"\nsun = ["03:00-03:01"]\n'
-            'closed_message = "Closed. Back on Sunday."\n'
+            '\n[queue.hours]\ntimezone = "Europe/Paris"\nmon = ["09:00-18:00"]\n'
+            'closed_message = "Closed. Back on Monday."\n'
         )
-    live, runner = await _hub_on(settings, folder)
+    # The hub's clock reads Saturday 2026-11-28 12:00 UTC: closed until Monday 09:00 Paris.
+    saturday_noon = int(datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp() * 1000)
+    queues, rules, default = load_routing(folder)
+    live, runner = await start_hub(
+        replace(settings, config_dir=folder, queues=queues, rules=rules, default_route=default),
+        clock=lambda: saturday_noon,
+    )
     try:
         customer = await ChatClient.connect(live.base_url, "Zed")
         await customer.say("hello?")
         err = await customer.expect("error")
-        assert err["error_id"] == "queue.closed" and err["message"] == "Closed. Back on Sunday."
-        assert err["details"]["opens_at_ms"] is not None
+        assert err["error_id"] == "queue.closed" and err["message"] == "Closed. Back on Monday."
+        monday_nine_paris = datetime(2026, 11, 30, 8, 0, tzinfo=UTC).timestamp() * 1000
+        assert err["details"]["opens_at_ms"] == monday_nine_paris
         assert await redis.zcard(f"cc:{{{settings.routing_domain}}}:queue:support") == 0
         await customer.close()
     finally:
