@@ -192,7 +192,9 @@ async def _chat_command(
                 {
                     "type": "queued",
                     "contact_id": contact_id,
-                    "queue": (await service.routing.contact(contact_id) or _NoQueue).queue,
+                    "queue": live.queue
+                    if (live := await service.routing.contact(contact_id))
+                    else None,
                 }
             )
             # The first message was stored before this connection followed the contact.
@@ -208,10 +210,6 @@ async def _chat_command(
         chat.contact_id = None
     if cmd.ref is not None:
         conn.send({"type": "ack", "ref": cmd.ref})
-
-
-class _NoQueue:
-    queue = ""
 
 
 async def _hello(cmd: p.Hello, chat: _Chat, service: ConversationService, hub: ConsoleHub) -> None:

@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
 from bench._common import (
+    STORAGE_EPILOG,
     BenchBroken,
     LogTally,
     Run,
@@ -50,16 +51,16 @@ from bench._common import (
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 
-EPILOG = """\
-Storage: REDIS_URL and DATABASE_URL from the environment when both are set (the run creates
-and drops a scratch database cc_bench_<random> on that PostgreSQL server and deletes its
-Redis keys afterwards); otherwise embedded servers are started in a temporary folder.
+EPILOG = (
+    STORAGE_EPILOG
+    + """
 
 Latency is timed in this one process with time.perf_counter_ns(): from just before the
 customer's frame is sent to the moment the agent's client has received the relayed frame.
 Result line:
   relay: messages=N p50_ms=X p99_ms=Y baseline_p50_ms=A baseline_p99_ms=B ratio_p99=R
 """
+)
 
 
 def free_port() -> int:

@@ -32,6 +32,7 @@ import time
 
 from bench._arrivals import Phase, baseline_phase, hub_phase
 from bench._common import (
+    STORAGE_EPILOG,
     BenchBroken,
     LogTally,
     capture_logs,
@@ -43,10 +44,9 @@ from bench._decisions import DecisionsResult, decisions_phase
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 
-EPILOG = """\
-Storage: REDIS_URL and DATABASE_URL from the environment when both are set (the run creates
-and drops a scratch database cc_bench_<random> on that PostgreSQL server and deletes its
-Redis keys afterwards); otherwise embedded servers are started in a temporary folder.
+EPILOG = (
+    STORAGE_EPILOG
+    + """
 
 Part 1 stops at the end of the backlog or after --pass-budget-s of passes, whichever comes
 first. Part 2's clients run in a process of their own unless --clients-in-process is given;
@@ -55,6 +55,7 @@ Result line:
   routing: decisions_per_s=N p50_ms=X p99_ms=Y baseline_p99_ms=Z ratio_p99=R
 (nan for a part that was skipped)
 """
+)
 
 
 def positive_int(text: str) -> int:

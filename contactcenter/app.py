@@ -30,7 +30,6 @@ from contactcenter.history import HistoryWriter
 from contactcenter.recovery import recover
 from contactcenter.redisconn import RedisClient, redis_client
 from contactcenter.reload import ConfigWatcher
-from contactcenter.routing_config import queue_policies
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
 from routing.model import Liveness
@@ -187,7 +186,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url
     worker = RoutingWorker(
         app[ROUTING],
-        queue_policies(settings.queues),
+        settings.policies,
         tick_ms=settings.routing_tick_ms,
         clock=app.get(CLOCK, wall_clock_ms),
         liveness=liveness(settings),
@@ -202,7 +201,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
     async def apply(new: HubSettings) -> None:
         app[SERVICE].settings = new
-        worker.queues = queue_policies(new.queues)
+        worker.queues = new.policies
 
     watcher = ConfigWatcher(settings, apply, app[ROUTING].queue_length)
     app[WATCHER] = watcher

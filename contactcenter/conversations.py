@@ -31,7 +31,6 @@ from contactcenter.errors import (
 )
 from contactcenter.eventbus import EventBus
 from contactcenter.recovery import requeue_orphans, restore_conversations
-from contactcenter.routing_config import queue_policies
 from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
@@ -295,7 +294,7 @@ class ConversationService:
             return None
         queue, position = placed
         now_ms = self.clock()
-        policies = queue_policies(self.settings.queues)
+        policies = self.settings.policies
         agents = eligible_agents(
             await self._agents_view(now_ms, fresh), contact, policies, now_ms, with_room=False
         )

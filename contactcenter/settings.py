@@ -11,11 +11,18 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from contactcenter.errors import ConfigError
-from contactcenter.routing_config import QueueSettings, parse_queues, parse_rules
+from contactcenter.routing_config import (
+    QueueSettings,
+    parse_queues,
+    parse_rules,
+    queue_policies,
+)
+from routing.model import QueuePolicy
 from routing.rules import RoutingRule, RuleTarget
 
 T = TypeVar("T")
@@ -51,6 +58,12 @@ class HubSettings:
     queues: tuple[QueueSettings, ...] = ()
     rules: tuple[RoutingRule, ...] = ()
     default_route: RuleTarget | None = None
+
+    @cached_property
+    def policies(self) -> dict[str, QueuePolicy]:
+        """The queues as routing sees them, derived once per settings (a reload makes new
+        settings, and so new policies)."""
+        return queue_policies(self.queues)
 
     def queue(self, name: str) -> QueueSettings:
         for q in self.queues:

@@ -60,8 +60,3 @@ class Keys:
     def events(self) -> str:
         """The event stream."""
         return f"{self.prefix}:events"
-
-    @property
-    def wake(self) -> str:
-        """Pub/sub channel nudging routing workers when work may be waiting."""
-        return f"{self.prefix}:wake"

@@ -100,17 +100,6 @@ class RoutingWorker:
 
     async def _carry_out(self, d: Decision, now_ms: int, result: PassResult) -> None:
         match d:
-            case OfferContact():
-                if await self.store.offer(d, now_ms) is OfferStatus.OFFERED:
-                    result.offered += 1
-                    log.info(
-                        "contact_offered",
-                        contact_id=d.contact_id,
-                        agent_id=d.agent_id,
-                        queue=d.queue,
-                    )
-                else:
-                    result.refused += 1
             case BroadcastContact():
                 if await self.store.broadcast(d, now_ms) is BroadcastStatus.OFFERED:
                     result.offered += 1
