@@ -71,7 +71,9 @@ class CrmStore:
         """The customer behind an identity; an unknown identity creates a customer."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT customer_id FROM identities WHERE kind = $1 AND value = $2", kind, value
+                "SELECT customer_id FROM identities WHERE kind = $1 AND value = $2 AND is_primary",
+                kind,
+                value,
             )
             if row:
                 if display_name:
