@@ -314,7 +314,7 @@ class ConversationService:
         that the periodic estimates for many waiting customers share one read."""
         cache = self._agents_cache
         if fresh or cache is None or now_ms - cache[0] >= 1000:
-            cache = self._agents_cache = (now_ms, (await self.routing.snapshot(())).agents)
+            cache = self._agents_cache = (now_ms, await self.routing.agents())
         return cache[1]
 
     async def reprioritize(self, who: Principal, contact_id: str, priority: int) -> None:

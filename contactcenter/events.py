@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -255,11 +255,22 @@ class ContactEscalated(Event):
     step: int
 
 
+_DATA_FIELDS: dict[type[Event], frozenset[str]] = {}
+
+
+def _data_fields(cls: type[Event]) -> frozenset[str]:
+    """The fields of an event class carried in the stream entry's `data`."""
+    names = _DATA_FIELDS.get(cls)
+    if names is None:
+        names = _DATA_FIELDS[cls] = frozenset(f.name for f in fields(cls)) - {"event_id", "at_ms"}
+    return names
+
+
 def encode_event(event: Event) -> dict[str, str]:
     """The stream fields of `event`."""
-    data = asdict(event)
-    data.pop("event_id")
-    data.pop("at_ms")
+    # Event fields hold JSON values (str, int, lists, dicts), never nested dataclasses, so
+    # reading them is enough: asdict's deep copy was a tenth of a routing pass's time.
+    data = {name: getattr(event, name) for name in _data_fields(type(event))}
     return {
         "id": event.event_id,
         "type": event.type,
@@ -278,7 +289,7 @@ def decode_event(entry: dict[str, str]) -> Event:
     if cls is None:
         raise UnknownEvent(entry.get("type"))
     data = json.loads(entry["data"])
-    names = {f.name for f in fields(cls)}
+    names = _data_fields(cls)
     return cls(
         event_id=entry["id"],
         at_ms=int(entry["at_ms"]),
@@ -288,6 +299,6 @@ def decode_event(entry: dict[str, str]) -> Event:
 
 def event_as_json(event: Event) -> dict[str, Any]:
     """The event as a plain JSON object, for consoles and the history table."""
-    body = asdict(event)
-    body["type"] = event.type
+    body = {name: getattr(event, name) for name in _data_fields(type(event))}
+    body.update(event_id=event.event_id, at_ms=event.at_ms, type=event.type)
     return body

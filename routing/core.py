@@ -237,6 +237,32 @@ def _order(contact: ContactView, policy: QueuePolicy, now_ms: int) -> tuple[floa
     return (-priority * policy.weight, contact.enqueued_at_ms, contact.contact_id)
 
 
+def _rules(
+    contact: ContactView, queues: Mapping[str, QueuePolicy], now_ms: int
+) -> tuple[tuple[Expr, ...], str | None]:
+    """The eligibility rules a contact's wait has reached (any one admits an agent), and the
+    language an agent must speak (None: any)."""
+    policy = queues[contact.queue]
+    steps = policy.escalation[: policy.step_at(_waited(contact, now_ms))]
+    rules = [policy.base_eligibility]
+    any_language = False
+    for s in steps:
+        if s.eligibility is not None:
+            rules = [s.eligibility]
+        any_language = any_language or s.any_language
+    for s in steps:
+        rules += [queues[q].base_eligibility for q in s.overflow if q in queues]
+    need_language = contact.language if contact.language and not any_language else None
+    return tuple(rules), need_language
+
+
+def _admits(contact: ContactView, need_language: str | None, agent: AgentView) -> bool:
+    """What the contact itself asks of an agent: its required skills and language."""
+    if contact.required_skills and not contact.required_skills <= agent.skills.keys():
+        return False
+    return need_language is None or need_language in agent.languages
+
+
 def eligible_agents(
     agents: Mapping[str, AgentView],
     contact: ContactView,
@@ -250,32 +276,18 @@ def eligible_agents(
     escalation steps its wait has reached. With `with_room` false: every available agent
     eligible for it, full or not. `memo` keeps each agent's verdict per eligibility rule
     across the contacts of one pass (verdicts depend on the agent alone)."""
-    policy = queues[contact.queue]
-    steps = policy.escalation[: policy.step_at(_waited(contact, now_ms))]
-    rules = [policy.base_eligibility]
-    any_language = False
-    for s in steps:
-        if s.eligibility is not None:
-            rules = [s.eligibility]
-        any_language = any_language or s.any_language
-    for s in steps:
-        rules += [queues[q].base_eligibility for q in s.overflow if q in queues]
+    rules, need_language = _rules(contact, queues, now_ms)
     out = []
-    need_language = contact.language if contact.language and not any_language else None
     for a in agents.values():
         if a.state != "available" or (with_room and a.room(contact.channel) <= 0):
             continue
-        if contact.required_skills and not contact.required_skills <= a.skills.keys():
-            continue
-        if need_language is not None and need_language not in a.languages:
-            continue
-        if _matches(rules, a, memo):
+        if _admits(contact, need_language, a) and _matches(rules, a, memo):
             out.append(a)
     return out
 
 
 def _matches(
-    rules: list[Expr], agent: AgentView, memo: dict[tuple[Expr, str], bool] | None
+    rules: tuple[Expr, ...], agent: AgentView, memo: dict[tuple[Expr, str], bool] | None
 ) -> bool:
     if memo is None:
         facts = agent.facts
@@ -288,6 +300,40 @@ def _matches(
         if verdict:
             return True
     return False
+
+
+class _Candidates:
+    """Eligibility within one pass. Which agents a set of rules admits depends on the agents'
+    skills and languages alone, which a pass does not change, so each set of rules is
+    checked once per channel against the agents who had room when first asked; offers made
+    later in the pass only take room away, and each answer re-reads the agent's load."""
+
+    def __init__(self, agents: dict[str, AgentView]) -> None:
+        self._agents = agents  # decide's working copy: loads change as offers are made
+        self._open: dict[str, list[AgentView]] = {}
+        self._admitted: dict[tuple[tuple[Expr, ...], str], list[str]] = {}
+
+    def eligible(
+        self, contact: ContactView, queues: Mapping[str, QueuePolicy], now_ms: int
+    ) -> list[AgentView]:
+        rules, need_language = _rules(contact, queues, now_ms)
+        channel = contact.channel
+        admitted = self._admitted.get((rules, channel))
+        if admitted is None:
+            open_ = self._open.get(channel)
+            if open_ is None:
+                open_ = self._open[channel] = [
+                    a for a in self._agents.values() if a.room(channel) > 0
+                ]
+            admitted = self._admitted[(rules, channel)] = [
+                a.agent_id for a in open_ if _matches(rules, a, None)
+            ]
+        out = []
+        for agent_id in admitted:
+            a = self._agents[agent_id]
+            if a.room(channel) > 0 and _admits(contact, need_language, a):
+                out.append(a)
+        return out
 
 
 def _expire_and_wrap(
@@ -366,7 +412,9 @@ def _pick(
     if policy.strategy == "sticky" and preferred and preferred not in contact.declined_by:
         # Hold for the preferred agent only while they could take it: available and
         # eligible (busy or not), and they have not let it go.
-        reachable = eligible_agents(agents, contact, queues, now_ms, with_room=False, memo=memo)
+        # Only the preferred agent's own eligibility matters here.
+        one = {preferred: agents[preferred]} if preferred in agents else {}
+        reachable = eligible_agents(one, contact, queues, now_ms, with_room=False, memo=memo)
         if sticky_hold(contact, policy, {a.agent_id for a in reachable}, now_ms):
             agent = agents[preferred]
             if agent.room(contact.channel) <= 0:
@@ -398,6 +446,7 @@ def decide(
     expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms)
     decisions += expiries
     memo: dict[tuple[Expr, str], bool] = {}
+    candidates = _Candidates(agents)
     pools: dict[tuple[object, ...], Pool] = {}
     free: dict[str, int] = {}
     for a in agents.values():
@@ -428,7 +477,7 @@ def decide(
         pool_key = (contact.queue, step, contact.channel, need_language, contact.required_skills)
         pool = pools.get(pool_key)
         if pool is None:
-            members = eligible_agents(agents, contact, queues, now_ms, memo=memo)
+            members = candidates.eligible(contact, queues, now_ms)
             pool = pools[pool_key] = Pool.of(members, contact, policy)
         chosen = _pick(contact, policy, pool, agents, queues, now_ms, memo)
         if not chosen:

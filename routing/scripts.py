@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 
 from contactcenter import events as ev
 from contactcenter.redisconn import RedisClient
 from routing.keys import Keys
+from routing.snapshot import SnapshotReader
 from routing.status import LiveContact
 
 _SCRIPTS = (
@@ -33,6 +35,7 @@ _SCRIPTS = (
     "broadcast",
     "broadcast_accept",
     "broadcast_release",
+    "snapshot",
 )
 
 
@@ -54,6 +57,7 @@ class ScriptStore:
             name: redis.register_script(_script_source(name))  # type: ignore[misc]
             for name in _SCRIPTS
         }
+        self._snapshots = SnapshotReader(self._scripts["snapshot"], self.keys)
 
     def _event_args(self, event: ev.Event) -> list[str]:
         f = ev.encode_event(event)
@@ -61,6 +65,22 @@ class ScriptStore:
 
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> int:
         return int(await self._scripts[name](keys=list(keys), args=[str(a) for a in args]))
+
+    async def _run_many(
+        self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[int]:
+        """Several calls of one script in one round trip, run in order, each still its own
+        atomic script with its own checks (a pipeline, not a transaction)."""
+        if not calls:
+            return []
+        if isinstance(self.redis, RedisCluster):
+            # redis-py refuses scripts in cluster pipelines: one round trip each, in order.
+            return [await self._run(name, keys, args) for keys, args in calls]
+        pipe = self.redis.pipeline(transaction=False)
+        script = self._scripts[name]
+        for keys, args in calls:
+            await script(keys=list(keys), args=[str(a) for a in args], client=pipe)
+        return [int(r) for r in await pipe.execute()]
 
     async def contact(self, contact_id: str) -> LiveContact | None:
         h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]

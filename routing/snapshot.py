@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from contactcenter.redisconn import RedisClient
+from redis.commands.core import AsyncScript
+
 from routing.core import RoutingState
 from routing.keys import Keys
 from routing.model import CHANNELS, AgentView, ContactView
@@ -13,44 +14,62 @@ from routing.model import CHANNELS, AgentView, ContactView
 _LIVE = ("queued", "offered", "wrapup")
 
 
-async def read_snapshot(
-    redis: RedisClient, keys: Keys, queue_names: Iterable[str], head: int = 100
-) -> RoutingState:
-    """Every agent, each queue's first `head` waiting contacts, every pending offer, and the
-    contacts agents hold in wrap-up. Not one atomic read: the scripts re-check."""
-    agent_ids = sorted(await redis.smembers(keys.agents))  # type: ignore[misc]
-    queue_names = list(queue_names)
-    pipe = redis.pipeline(transaction=False)
-    for a in agent_ids:
-        pipe.hgetall(keys.agent(a))
-        pipe.smembers(keys.agent_contacts(a))
-    for q in queue_names:
-        pipe.zrange(keys.queue(q), 0, head - 1)
-    pipe.zrange(keys.offers, 0, -1)
-    replies = await pipe.execute()
-    n = 2 * len(agent_ids)
-    agents = [_agent_view(h) for h in replies[:n:2] if h and "agent_id" in h]
-    contact_ids: list[str] = []
-    for held in replies[1:n:2]:
-        contact_ids.extend(held)
-    for ids in replies[n:]:
-        contact_ids.extend(ids)
-    contact_ids = list(dict.fromkeys(contact_ids))
-    pipe = redis.pipeline(transaction=False)
-    for c in contact_ids:
-        pipe.hgetall(keys.contact(c))
-        pipe.smembers(keys.declined(c))
-        pipe.smembers(keys.offered_to(c))
-    replies = await pipe.execute()
-    contacts = [
-        contact_view(h, d, o)
-        for h, d, o in zip(replies[::3], replies[1::3], replies[2::3], strict=True)
-        if h
-    ]
-    return RoutingState(
-        agents={a.agent_id: a for a in agents},
-        contacts={c.contact_id: c for c in contacts if c.state in _LIVE},
-    )
+def _split(template: str) -> list[str]:
+    """A key built around a marker id, as the (before, after) pair the script joins."""
+    before, after = template.split("\x00")
+    return [before, after]
+
+
+class SnapshotReader:
+    """Reads the live routing state in one script call, and keeps the views it built: a
+    pass that finds most agents and contacts unchanged parses only what changed. The memo
+    holds just what the last read returned, so it stays the size of the live state."""
+
+    def __init__(self, script: AsyncScript, keys: Keys) -> None:
+        self._script = script
+        self._keys = keys
+        marker = "\x00"
+        self._templates = [
+            *_split(keys.agent(marker)),
+            *_split(keys.agent_contacts(marker)),
+            *_split(keys.contact(marker)),
+            *_split(keys.declined(marker)),
+            *_split(keys.offered_to(marker)),
+        ]
+        self._agents: dict[tuple[str, ...], AgentView] = {}
+        self._contacts: dict[tuple[tuple[str, ...], ...], ContactView] = {}
+
+    async def read(
+        self, queue_names: Iterable[str], head: int = 100, *, agents_only: bool = False
+    ) -> RoutingState:
+        """Every agent; unless `agents_only`, each queue's first `head` waiting contacts,
+        every pending offer, and the contacts agents hold. One atomic read."""
+        keys = [self._keys.agents, self._keys.offers]
+        keys.extend(self._keys.queue(q) for q in queue_names)
+        args = [head, "1" if agents_only else "0", *self._templates]
+        raw_agents, raw_contacts = await self._script(keys=keys, args=args)
+        seen_agents: dict[tuple[str, ...], AgentView] = {}
+        for flat in raw_agents:
+            k = tuple(flat)
+            view = self._agents.get(k)
+            if view is None:
+                if "agent_id" not in flat[::2]:
+                    continue
+                view = _agent_view(dict(zip(flat[::2], flat[1::2], strict=True)))
+            seen_agents[k] = view
+        seen_contacts: dict[tuple[tuple[str, ...], ...], ContactView] = {}
+        for flat, declined, offered in raw_contacts:
+            ck = (tuple(flat), tuple(sorted(declined)), tuple(sorted(offered)))
+            cview = self._contacts.get(ck)
+            if cview is None:
+                h = dict(zip(flat[::2], flat[1::2], strict=True))
+                cview = contact_view(h, set(declined), set(offered))
+            seen_contacts[ck] = cview
+        self._agents, self._contacts = seen_agents, seen_contacts
+        return RoutingState(
+            agents={a.agent_id: a for a in seen_agents.values()},
+            contacts={c.contact_id: c for c in seen_contacts.values() if c.state in _LIVE},
+        )
 
 
 def _int(h: dict[str, str], key: str) -> int:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from redis.asyncio import RedisCluster
-
 from contactcenter import events as ev
 from routing.core import RoutingState
-from routing.model import CHANNELS, ContactView, OfferContact, queue_score
+from routing.model import CHANNELS, AgentView, ContactView, OfferContact, queue_score
 from routing.moves import ContactMoves
-from routing.snapshot import contact_view, read_snapshot
+from routing.snapshot import contact_view
 from routing.status import (
     AbandonStatus,
     AcceptStatus,
@@ -114,19 +112,9 @@ class RoutingStore(ContactMoves):
         return OfferStatus(await self._run("offer", keys, args))
 
     async def offer_many(self, decisions: Sequence[OfferContact], now_ms: int) -> list[OfferStatus]:
-        """Several offers in one round trip, run in order, each still its own atomic script
-        with its own checks (a pipeline, not a transaction)."""
-        if not decisions:
-            return []
-        if isinstance(self.redis, RedisCluster):
-            # redis-py refuses scripts in cluster pipelines: one round trip each, in order.
-            return [await self.offer(d, now_ms) for d in decisions]
-        pipe = self.redis.pipeline(transaction=False)
-        script = self._scripts["offer"]
-        for d in decisions:
-            keys, args = self._offer_call(d, now_ms)
-            await script(keys=keys, args=args, client=pipe)
-        return [OfferStatus(int(r)) for r in await pipe.execute()]
+        """Several offers in one round trip, run in order, each still its own atomic script."""
+        calls = [self._offer_call(d, now_ms) for d in decisions]
+        return [OfferStatus(r) for r in await self._run_many("offer", calls)]
 
     async def accept(self, contact_id: str, agent_id: str, now_ms: int) -> AcceptStatus:
         live = await self.contact(contact_id)
@@ -346,15 +334,21 @@ class RoutingStore(ContactMoves):
         )
 
     async def escalate(self, contact_id: str, queue: str, step: int, now_ms: int) -> EscalateStatus:
-        event = ev.ContactEscalated(at_ms=now_ms, contact_id=contact_id, queue=queue, step=step)
+        (status,) = await self.escalate_many([(contact_id, queue, step)], now_ms)
+        return status
+
+    async def escalate_many(
+        self, steps: Sequence[tuple[str, str, int]], now_ms: int
+    ) -> list[EscalateStatus]:
+        """Contacts' (contact_id, queue, step) escalations, in one round trip."""
         k = self.keys
-        return EscalateStatus(
-            await self._run(
-                "escalate",
-                [k.contact(contact_id), k.events],
-                [contact_id, step, *self._event_args(event)],
+        calls = []
+        for contact_id, queue, step in steps:
+            event = ev.ContactEscalated(at_ms=now_ms, contact_id=contact_id, queue=queue, step=step)
+            calls.append(
+                ([k.contact(contact_id), k.events], [contact_id, step, *self._event_args(event)])
             )
-        )
+        return [EscalateStatus(r) for r in await self._run_many("escalate", calls)]
 
     async def heartbeat(self, agent_ids: Iterable[str], console_seen_ms: int) -> int:
         """Mark these agents' consoles as seen at `console_seen_ms`."""
@@ -382,4 +376,8 @@ class RoutingStore(ContactMoves):
         """The live state routing decides on: every agent, each queue's first `head` waiting
         contacts and every pending offer and wrap-up. Not one atomic read: the scripts
         re-check."""
-        return await read_snapshot(self.redis, self.keys, queue_names, head)
+        return await self._snapshots.read(queue_names, head)
+
+    async def agents(self) -> dict[str, AgentView]:
+        """Every agent as routing sees them, in one atomic read."""
+        return (await self._snapshots.read((), agents_only=True)).agents

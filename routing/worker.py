@@ -83,11 +83,18 @@ class RoutingWorker:
         state = await self.store.snapshot(self.queues)
         decisions = decide(state, self.queues, now_ms, self.liveness)
         offers = [d for d in decisions if isinstance(d, OfferContact)]
+        steps = [d for d in decisions if isinstance(d, EscalateContact)]
         # Everything else first, in order (expiries free capacity the offers were decided
-        # on); then the offers, in one round trip, each script still checking its own pair.
+        # on); then escalations and offers, each kind in one round trip, each script still
+        # checking its own contact.
         for d in decisions:
-            if not isinstance(d, OfferContact):
+            if not isinstance(d, OfferContact | EscalateContact):
                 await self._carry_out(d, now_ms, result)
+        batch = [(d.contact_id, d.queue, d.step) for d in steps]
+        for d, escalated in zip(steps, await self.store.escalate_many(batch, now_ms), strict=True):
+            if escalated is EscalateStatus.ESCALATED:
+                result.other += 1
+                log.info("contact_escalated", contact_id=d.contact_id, step=d.step)
         for d, status in zip(offers, await self.store.offer_many(offers, now_ms), strict=True):
             if status is OfferStatus.OFFERED:
                 result.offered += 1
@@ -123,12 +130,6 @@ class RoutingWorker:
                         log.info("agent_set_away", agent_id=d.agent_id, why="missed-offers")
                 else:
                     result.refused += 1
-            case EscalateContact():
-                if await self.store.escalate(d.contact_id, d.queue, d.step, now_ms) is (
-                    EscalateStatus.ESCALATED
-                ):
-                    result.other += 1
-                    log.info("contact_escalated", contact_id=d.contact_id, step=d.step)
             case OverflowContact():
                 target = self.queues.get(d.to_queue)
                 moved = await self.store.overflow(

@@ -1,0 +1,49 @@
+-- Read the live state routing decides on, in one round trip: every agent with the contacts
+-- they hold, each queue's first contacts, every pending offer, and each of those contacts with
+-- the agents who declined it and those it is broadcast to. Writes nothing.
+-- KEYS: 1 agents set, 2 offers zset, 3.. queue zsets
+-- ARGV: 1 head (contacts read per queue), 2 agents only ("1": skip every contact),
+--       3,4 agent hash key = ARGV[3] .. id .. ARGV[4]; 5,6 the agent's contacts set;
+--       7,8 contact hash; 9,10 declined set; 11,12 offered-to set
+-- Returns: {agents, contacts}: agents = {agent hash as a flat list, ...} sorted by agent id;
+--          contacts = {{contact hash, declined ids, offered-to ids}, ...}
+local function key(n, id)
+  return ARGV[n] .. id .. ARGV[n + 1]
+end
+
+local ids = redis.call('SMEMBERS', KEYS[1])
+table.sort(ids)
+local agents_only = ARGV[2] == '1'
+local agents = {}
+local wanted = {}
+local seen = {}
+local function want(list)
+  for _, c in ipairs(list) do
+    if not seen[c] then
+      seen[c] = true
+      wanted[#wanted + 1] = c
+    end
+  end
+end
+for i, id in ipairs(ids) do
+  agents[i] = redis.call('HGETALL', key(3, id))
+  if not agents_only then
+    want(redis.call('SMEMBERS', key(5, id)))
+  end
+end
+local contacts = {}
+if not agents_only then
+  local head = tonumber(ARGV[1])
+  for q = 3, #KEYS do
+    want(redis.call('ZRANGE', KEYS[q], 0, head - 1))
+  end
+  want(redis.call('ZRANGE', KEYS[2], 0, -1))
+  for _, c in ipairs(wanted) do
+    local h = redis.call('HGETALL', key(7, c))
+    if #h > 0 then
+      contacts[#contacts + 1] = {h, redis.call('SMEMBERS', key(9, c)),
+        redis.call('SMEMBERS', key(11, c))}
+    end
+  end
+end
+return {agents, contacts}
