@@ -303,30 +303,26 @@ def _matches(
 
 
 class _Candidates:
-    """Eligibility within one pass. Which agents a set of rules admits depends on the agents'
+    """Eligibility within one pass. Which agents a set of rules admits depends on their
     skills and languages alone, which a pass does not change, so each set of rules is
-    checked once per channel against the agents who had room when first asked; offers made
-    later in the pass only take room away, and each answer re-reads the agent's load."""
+    checked once against the available agents; each answer then re-reads the agents' room,
+    which offers made in the pass take away."""
 
     def __init__(self, agents: dict[str, AgentView]) -> None:
         self._agents = agents  # decide's working copy: loads change as offers are made
-        self._open: dict[str, list[AgentView]] = {}
-        self._admitted: dict[tuple[tuple[Expr, ...], str], list[str]] = {}
+        self._admitted: dict[tuple[Expr, ...], list[str]] = {}
 
     def eligible(
         self, contact: ContactView, queues: Mapping[str, QueuePolicy], now_ms: int
     ) -> list[AgentView]:
         rules, need_language = _rules(contact, queues, now_ms)
         channel = contact.channel
-        admitted = self._admitted.get((rules, channel))
+        admitted = self._admitted.get(rules)
         if admitted is None:
-            open_ = self._open.get(channel)
-            if open_ is None:
-                open_ = self._open[channel] = [
-                    a for a in self._agents.values() if a.room(channel) > 0
-                ]
-            admitted = self._admitted[(rules, channel)] = [
-                a.agent_id for a in open_ if _matches(rules, a, None)
+            admitted = self._admitted[rules] = [
+                a.agent_id
+                for a in self._agents.values()
+                if a.state == "available" and _matches(rules, a, None)
             ]
         out = []
         for agent_id in admitted:

@@ -15,13 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from routing.model import AgentView, ContactView, QueuePolicy
-from routing.strategies import Rank, rank
+from routing.strategies import Rank, rank, rank_key
 
 Key = tuple[object, ...]
-
-
-def _key(r: Rank) -> Key:
-    return tuple(value for _, value in r)
 
 
 @dataclass
@@ -42,12 +38,15 @@ class Pool:
             "longest-idle" if policy.strategy in ("sticky", "broadcast") else (policy.strategy)
         )
         pool = cls(strategy, policy, contact, frozenset(a.agent_id for a in agents))
-        pool.heap = [(_key(rank(strategy, a, contact, policy)), a.agent_id) for a in agents]
+        pool.heap = [(rank_key(strategy, a, contact, policy), a.agent_id) for a in agents]
         heapq.heapify(pool.heap)
         return pool
 
     def rank_of(self, agent: AgentView) -> Rank:
         return rank(self.strategy, agent, self.sample, self.policy)
+
+    def key_of(self, agent: AgentView) -> Key:
+        return rank_key(self.strategy, agent, self.sample, self.policy)
 
     def take(
         self, agents: Mapping[str, AgentView], declined: frozenset[str], n: int = 1
@@ -62,14 +61,14 @@ class Pool:
             agent = agents[agent_id]
             if agent.room(channel) <= 0:
                 continue  # no more room in this pass
-            current = self.rank_of(agent)
-            if _key(current) != key:
-                heapq.heappush(self.heap, (_key(current), agent_id))
+            current = self.key_of(agent)
+            if current != key:
+                heapq.heappush(self.heap, (current, agent_id))
                 continue
             if agent_id in declined:
                 aside.append((key, agent_id))
                 continue
-            chosen.append((agent, current))
+            chosen.append((agent, self.rank_of(agent)))
         if not chosen and aside:  # nobody else: those who let it go are asked again
             for _stale, agent_id in aside[:n]:
                 chosen.append((agents[agent_id], self.rank_of(agents[agent_id])))
@@ -80,4 +79,4 @@ class Pool:
 
     def give_back(self, agent: AgentView) -> None:
         if agent.room(self.sample.channel) > 0:
-            heapq.heappush(self.heap, (_key(self.rank_of(agent)), agent.agent_id))
+            heapq.heappush(self.heap, (self.key_of(agent), agent.agent_id))

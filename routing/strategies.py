@@ -27,6 +27,28 @@ def _last_activity(agent: AgentView) -> int:
     return max(agent.idle_since_ms, agent.last_offer_ms)
 
 
+def rank_key(
+    strategy: str, agent: AgentView, contact: ContactView, policy: QueuePolicy
+) -> tuple[float | int | str, ...]:
+    """The values of `rank` without their names: what ordering needs, built for speed (a
+    routing pass computes it for every eligible agent). Equal to `rank`'s values."""
+    last = agent.idle_since_ms if agent.idle_since_ms > agent.last_offer_ms else agent.last_offer_ms
+    if strategy == "round-robin":
+        return (agent.last_offer_ms, agent.agent_id)
+    load = sum(agent.load.values())
+    if strategy == "least-occupied":
+        cap = agent.capacity.get(contact.channel, 0) or 1
+        share = round(agent.load.get(contact.channel, 0) / cap, 6)
+        return (share, load, last, agent.agent_id)
+    if strategy == "most-skilled":
+        named = skills_of(policy.base_eligibility) | contact.required_skills
+        return (-sum(agent.skills.get(s, 0) for s in named), load, last, agent.agent_id)
+    if strategy == "sticky":
+        preferred = 0 if agent.agent_id == contact.preferred_agent_id else 1
+        return (preferred, load, last, agent.agent_id)
+    return (load, last, agent.agent_id)
+
+
 def rank(strategy: str, agent: AgentView, contact: ContactView, policy: QueuePolicy) -> Rank:
     """The agent's rank for `contact` under `strategy`: smaller wins."""
     idle = (("load", agent.total_load), ("last_activity_ms", _last_activity(agent)))

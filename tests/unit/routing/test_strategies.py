@@ -6,12 +6,16 @@ exactly the situation a strategy has to tell apart.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
 from routing.core import AgentView, ContactView, OfferContact, QueuePolicy, RoutingState, decide
 from routing.expr import Expr, parse
+from routing.model import STRATEGIES
+from routing.strategies import rank, rank_key
 
 NOW = 1_000_000
 TIMEOUT_MS = 30_000
@@ -285,3 +289,23 @@ def test_sticky_contact_declined_by_its_preferred_agent_goes_to_another_agent() 
     other = agent("other")
     waiting = _sticky_contact(declined_by=frozenset({"pref"}))
     assert picked(STICKY, [pref, other], waiting) == "other"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_fast_rank_key_orders_exactly_as_the_named_rank(strategy: str) -> None:
+    rng = random.Random(strategy)
+    q = policy(strategy, eligibility=parse("billing >= 10 or sales >= 10"))
+    for _ in range(300):
+        a = agent(
+            rng.choice(["a1", "a2", "b7"]),
+            skills={"billing": rng.randint(0, 100), "sales": rng.randint(0, 100)},
+            load={"chat": rng.randint(0, 3), "voice": rng.randint(0, 1)},
+            last_offer_ms=rng.randint(0, 50),
+            idle_since_ms=rng.randint(0, 50),
+        )
+        c = replace(
+            contact(preferred_agent_id=rng.choice([None, "a1"])),
+            required_skills=frozenset(rng.choice([(), ("sales",)])),
+        )
+        named = rank(strategy, a, c, q)
+        assert rank_key(strategy, a, c, q) == tuple(value for _, value in named)
