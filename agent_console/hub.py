@@ -79,6 +79,29 @@ class Connection:
             self._writer.cancel()
 
 
+class Dispatch:
+    """The frames one event sends, some still being enriched."""
+
+    def __init__(self, items: list[tuple[list[Connection], Any]]) -> None:
+        self._items = items
+
+    async def send(self) -> int:
+        sent = 0
+        for targets, frame in self._items:
+            if isinstance(frame, asyncio.Future):
+                frame = await frame
+                if frame is None:
+                    continue
+            for conn in targets:
+                sent += conn.send(frame)
+        return sent
+
+    def cancel(self) -> None:
+        for _targets, frame in self._items:
+            if isinstance(frame, asyncio.Future):
+                frame.cancel()
+
+
 class ConsoleHub:
     def __init__(self, enrich: Enricher, *, queue_size: int = 256) -> None:
         self.enrich = enrich
@@ -129,8 +152,14 @@ class ConsoleHub:
 
     async def dispatch(self, event: Event) -> int:
         """Push `event` to every local connection it concerns; returns frames queued."""
-        sent = 0
+        return await self.plan(event).send()
+
+    def plan(self, event: Event) -> Dispatch:
+        """What `event` sends, to whom, decided now (in stream order), with the reads that
+        enrich its frames already started, so that the next events' reads run meanwhile.
+        `Dispatch.send`, awaited in the same order, queues the frames."""
         holders = self._holders(getattr(event, "contact_id", None))
+        out: list[tuple[list[Connection], dict[str, Any] | asyncio.Task[Any]]] = []
         for d in deliveries(event, holders):
             targets = self._targets(d)
             if d.holds and d.audience_id in self.agents:
@@ -139,15 +168,11 @@ class ConsoleHub:
                 self.holdings[d.audience_id].discard(d.releases)
             if not targets:
                 continue
-            frame = d.frame
-            if d.enrich is not None:
-                enriched = await self.enrich(d)
-                if enriched is None:
-                    continue
-                frame = enriched
-            for conn in targets:
-                sent += conn.send(frame)
-        return sent
+            if d.enrich is None:
+                out.append((targets, d.frame))
+            else:
+                out.append((targets, asyncio.ensure_future(self.enrich(d))))
+        return Dispatch(out)
 
     def _targets(self, d: Delivery) -> list[Connection]:
         if d.audience == "supervisors":

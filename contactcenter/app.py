@@ -19,7 +19,7 @@ from aiohttp import web
 
 from agent_console.fanout import Delivery
 from agent_console.gateway import agent_socket, chat_socket
-from agent_console.hub import ConsoleHub
+from agent_console.hub import ConsoleHub, Dispatch
 from contactcenter import api
 from contactcenter.auth import AgentStore
 from contactcenter.conversations import ConversationService
@@ -139,12 +139,33 @@ async def _recover_until_done(app: web.Application) -> None:
 
 
 async def _tail_to_hub(app: web.Application) -> None:
+    """Events to the local consoles, in stream order. Each event's frames are planned as it
+    arrives and their enrichment reads start at once; a sender queues them in order, so a
+    slow read delays only what comes after it, while later reads already run."""
     hub = app[HUB]
-    async for _entry_id, event in app[BUS].tail():
-        try:
-            await hub.dispatch(event)
-        except Exception as exc:  # one bad event must not stop live delivery
-            log.error("dispatch_failed", event_type=event.type, error=str(exc))
+    planned: asyncio.Queue[tuple[str, Dispatch]] = asyncio.Queue(maxsize=2000)
+
+    async def sender() -> None:
+        while True:
+            event_type, dispatch = await planned.get()
+            try:
+                await dispatch.send()
+            except Exception as exc:  # one bad event must not stop live delivery
+                log.error("dispatch_failed", event_type=event_type, error=str(exc))
+
+    sending = asyncio.create_task(sender(), name="console-sender")
+    try:
+        async for _entry_id, event in app[BUS].tail():
+            try:
+                dispatch = hub.plan(event)
+            except Exception as exc:
+                log.error("dispatch_failed", event_type=event.type, error=str(exc))
+                continue
+            await planned.put((event.type, dispatch))
+    finally:
+        sending.cancel()
+        while not planned.empty():
+            planned.get_nowait()[1].cancel()
 
 
 async def _heartbeat(app: web.Application) -> None:

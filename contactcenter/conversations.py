@@ -69,7 +69,7 @@ class ConversationService:
         self.routing = routing
         self.bus = bus
         self.clock = clock
-        self._agents_cache: tuple[int, dict[str, AgentView]] | None = None
+        self._aht_cache: dict[str, tuple[int, int | None]] = {}
 
     # --- customers -------------------------------------------------------------------------
 
@@ -296,10 +296,10 @@ class ConversationService:
         now_ms = self.clock()
         policies = self.settings.policies
         agents = eligible_agents(
-            await self._agents_view(now_ms, fresh), contact, policies, now_ms, with_room=False
+            await self._agents_view(fresh), contact, policies, now_ms, with_room=False
         )
         est = estimate_wait(
-            position, agents, contact.channel, await self.crm.average_handle_ms(queue)
+            position, agents, contact.channel, await self._average_handle_ms(queue, now_ms)
         )
         wait = est.estimated_wait_ms
         return {
@@ -309,13 +309,18 @@ class ConversationService:
             "estimated_wait_s": None if wait is None else math.ceil(wait / 1000),
         }
 
-    async def _agents_view(self, now_ms: int, fresh: bool) -> dict[str, AgentView]:
-        """Every agent as routing sees them; unless `fresh`, a read up to a second old, so
-        that the periodic estimates for many waiting customers share one read."""
-        cache = self._agents_cache
-        if fresh or cache is None or now_ms - cache[0] >= 1000:
-            cache = self._agents_cache = (now_ms, await self.routing.agents())
-        return cache[1]
+    async def _agents_view(self, fresh: bool) -> dict[str, AgentView]:
+        """Every agent as routing sees them: a read at most a fifth of a second old when
+        `fresh` (a customer's first estimate), else up to a second old, so that the periodic
+        estimates for many waiting customers share one read."""
+        return await self.routing.agents(max_age_ms=200 if fresh else 1000)
+
+    async def _average_handle_ms(self, queue: str, now_ms: int) -> int | None:
+        """The queue's average handle time, read at most every 10 s: it moves slowly."""
+        cached = self._aht_cache.get(queue)
+        if cached is None or now_ms - cached[0] >= 10_000:
+            cached = self._aht_cache[queue] = (now_ms, await self.crm.average_handle_ms(queue))
+        return cached[1]
 
     async def reprioritize(self, who: Principal, contact_id: str, priority: int) -> None:
         if not who.is_supervisor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 
 from redis.commands.core import AsyncScript
@@ -38,6 +39,14 @@ class SnapshotReader:
         ]
         self._agents: dict[tuple[str, ...], AgentView] = {}
         self._contacts: dict[tuple[tuple[str, ...], ...], ContactView] = {}
+        self._last_agents: tuple[float, dict[str, AgentView]] | None = None
+
+    async def agents(self, max_age_ms: float = 0) -> dict[str, AgentView]:
+        """Every agent; the agents of a read made at most `max_age_ms` ago, if any."""
+        last = self._last_agents
+        if last is not None and (time.monotonic() - last[0]) * 1000 <= max_age_ms:
+            return last[1]
+        return (await self.read((), agents_only=True)).agents
 
     async def read(
         self, queue_names: Iterable[str], head: int = 100, *, agents_only: bool = False
@@ -47,6 +56,7 @@ class SnapshotReader:
         keys = [self._keys.agents, self._keys.offers]
         keys.extend(self._keys.queue(q) for q in queue_names)
         args = [head, "1" if agents_only else "0", *self._templates]
+        read_at = time.monotonic()
         raw_agents, raw_contacts = await self._script(keys=keys, args=args)
         seen_agents: dict[tuple[str, ...], AgentView] = {}
         for flat in raw_agents:
@@ -65,9 +75,13 @@ class SnapshotReader:
                 h = dict(zip(flat[::2], flat[1::2], strict=True))
                 cview = contact_view(h, set(declined), set(offered))
             seen_contacts[ck] = cview
-        self._agents, self._contacts = seen_agents, seen_contacts
+        self._agents = seen_agents
+        if not agents_only:  # an agents-only read says nothing of the contacts
+            self._contacts = seen_contacts
+        agents = {a.agent_id: a for a in seen_agents.values()}
+        self._last_agents = (read_at, agents)
         return RoutingState(
-            agents={a.agent_id: a for a in seen_agents.values()},
+            agents=dict(agents),
             contacts={c.contact_id: c for c in seen_contacts.values() if c.state in _LIVE},
         )
 

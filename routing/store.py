@@ -378,6 +378,8 @@ class RoutingStore(ContactMoves):
         re-check."""
         return await self._snapshots.read(queue_names, head)
 
-    async def agents(self) -> dict[str, AgentView]:
-        """Every agent as routing sees them, in one atomic read."""
-        return (await self._snapshots.read((), agents_only=True)).agents
+    async def agents(self, max_age_ms: float = 0) -> dict[str, AgentView]:
+        """Every agent as routing sees them, in one atomic read; or as this process's last
+        read saw them, if that was at most `max_age_ms` ago (the routing worker reads them
+        on every pass, so estimates for many customers share its reads)."""
+        return await self._snapshots.agents(max_age_ms)

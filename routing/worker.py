@@ -10,6 +10,7 @@ every `tick_ms`, which bounds how late an expired offer is taken back.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -195,14 +196,41 @@ class RoutingWorker:
                 result = await self.run_pass()
                 if result.refused:
                     continue  # the world moved under us: decide again at once
-                reply = await self.wake_redis.xread(
-                    {stream: last_id}, count=1000, block=self.tick_ms
-                )
-                for _name, entries in reply or []:
-                    if entries:
-                        last_id = entries[-1][0]
+                last_id = await self._wait(stream, last_id)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("routing_pass_failed", error=str(exc))
                 await asyncio.sleep(min(1.0, self.tick_ms / 1000))
+
+    async def _wait(self, stream: str, last_id: str) -> str:
+        """Until an event that may give routing something to do, or the tick; returns the
+        last stream id seen. Events that cannot (a message, an offer just made) do not wake
+        it: under load they are most of the stream."""
+        deadline = time.monotonic() + self.tick_ms / 1000
+        while True:
+            block_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            reply = await self.wake_redis.xread({stream: last_id}, count=1000, block=block_ms)
+            woken = False
+            for _name, entries in reply or []:
+                if entries:
+                    last_id = entries[-1][0]
+                    woken = woken or any(wakes_routing(fields) for _id, fields in entries)
+            if woken or not reply or time.monotonic() >= deadline:
+                return last_id
+
+
+# Events that never leave routing anything new to decide: arrivals are decided on once
+# queued, offers and escalations come from a pass that already took them into account.
+_QUIET = frozenset(
+    {"ContactArrived", "MessageSent", "ContactOffered", "ContactBroadcast", "ContactEscalated"}
+)
+
+
+def wakes_routing(fields: Mapping[str, str]) -> bool:
+    """Whether a stream entry may give routing something to do: a contact to place, or
+    room freed. An accepted offer frees room only when it ends a broadcast."""
+    kind = fields.get("type", "")
+    if kind == "OfferAccepted":
+        return bool(json.loads(fields.get("data") or "{}").get("released"))
+    return kind not in _QUIET
