@@ -109,21 +109,25 @@ class EventGroupConsumer:
                 raise
 
     async def _handle(self, entries: list[tuple[str, dict[str, str]]]) -> int:
-        done = 0
+        """Handle a batch, then acknowledge it at once. A handler with `write_many` takes
+        the batch in one call (all or nothing); any other is called per event, in order."""
+        events: list[Event] = []
         for entry_id, fields in entries:
             if not fields:  # trimmed away while pending: nothing left to handle
-                await self.redis.xack(self.stream, self.group, entry_id)
                 continue
             try:
-                event = decode_event(fields)
+                events.append(decode_event(fields))
             except (UnknownEvent, KeyError, ValueError):
                 log.warning("event_undecodable", entry_id=entry_id, group=self.group)
-                await self.redis.xack(self.stream, self.group, entry_id)
-                continue
-            await self.handler(event)
-            await self.redis.xack(self.stream, self.group, entry_id)
-            done += 1
-        return done
+        write_many = getattr(self.handler, "write_many", None)
+        if write_many is not None:
+            await write_many(events)
+        else:
+            for event in events:
+                await self.handler(event)
+        if entries:
+            await self.redis.xack(self.stream, self.group, *(entry_id for entry_id, _ in entries))
+        return len(events)
 
     async def claim_stale(self) -> int:
         """Take over events a dead member left pending longer than `claim_idle_ms`."""

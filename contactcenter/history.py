@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -25,6 +25,9 @@ def _uuid(value: object) -> uuid.UUID | None:
         return None
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
 class HistoryWriter:
     """Stores the events of one routing domain's stream."""
 
@@ -33,80 +36,96 @@ class HistoryWriter:
         self.routing_domain = routing_domain
 
     async def __call__(self, event: ev.Event) -> None:
-        payload = asdict(event)
-        payload.pop("body", None)
-        at = ms_to_dt(event.at_ms)
-        contact_id = _uuid(payload.get("contact_id"))
-        agent_id = _uuid(payload.get("agent_id"))
+        await self.write_many([event])
+
+    async def write_many(self, events: Sequence[ev.Event]) -> None:
+        """Store a batch of events in one transaction: the rows not stored yet, then what
+        they change in their contacts' rows, in the events' order."""
+        if not events:
+            return
+        rows = [self._row(e) for e in events]
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
+            stored = await conn.fetch(
                 "INSERT INTO events (event_id, type, at, contact_id, agent_id, payload,"
-                " routing_domain) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
-                " ON CONFLICT DO NOTHING RETURNING 1",
-                event.event_id,
-                event.type,
-                at,
-                contact_id,
-                agent_id,
-                json.dumps(payload),
+                " routing_domain) SELECT e.*, $7::text FROM unnest($1::text[], $2::text[],"
+                " $3::timestamptz[], $4::uuid[], $5::uuid[], $6::jsonb[]) AS e"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                *(list(column) for column in zip(*rows, strict=True)),
                 self.routing_domain,
             )
-            if inserted and contact_id is not None:
-                await self._project(conn, event, contact_id, at)
+            new = {r["event_id"] for r in stored}
+            statements: list[Statement] = []
+            for event, row in zip(events, rows, strict=True):
+                contact_id = row[3]
+                if event.event_id in new and contact_id is not None:
+                    statements += _project(event, contact_id, row[2])
+            await _run_in_order(conn, statements)
 
-    async def _project(
-        self, conn: asyncpg.Connection, event: ev.Event, contact_id: uuid.UUID, at: object
-    ) -> None:
-        """Keep the contact row current. State changes apply only if no later event already
-        set the state (events may arrive out of order); facts such as the disposition are
-        set whenever they come."""
-        move = _STATE_MOVES.get(type(event))
-        if move is not None:
-            state, agent = move(event)
-            await conn.execute(
-                "UPDATE contacts SET state = $2, state_at = $3,"
-                " agent_id = CASE WHEN $4 THEN $5::uuid ELSE agent_id END"
-                " WHERE id = $1 AND (state_at IS NULL OR state_at <= $3)",
-                contact_id,
-                state,
-                at,
-                agent is not _KEEP,
-                None if agent is _KEEP else agent,
-            )
-        match event:
-            case ev.OfferAccepted():
-                await conn.execute(
-                    "UPDATE contacts SET accepted_at = coalesce(accepted_at, $2) WHERE id = $1",
-                    contact_id,
-                    at,
-                )
-            case ev.ConversationEnded() | ev.ContactAbandoned():
-                await conn.execute(
-                    "UPDATE contacts SET ended_at = $2 WHERE id = $1", contact_id, at
-                )
-            case ev.WrapUpCompleted():
-                await conn.execute(
-                    "UPDATE contacts SET closed_at = $2, disposition = $3, notes = $4"
-                    " WHERE id = $1",
-                    contact_id,
-                    at,
-                    event.disposition,
-                    event.notes,
-                )
-            case ev.ContactOverflowed():
-                await conn.execute(
-                    "UPDATE contacts SET queue = $2 WHERE id = $1", contact_id, event.to_queue
-                )
-            case ev.ContactTransferred():
-                await conn.execute(
-                    "UPDATE contacts SET queue = $2 WHERE id = $1", contact_id, event.to_queue
-                )
-            case ev.ContactReprioritized():
-                await conn.execute(
-                    "UPDATE contacts SET priority = $2 WHERE id = $1", contact_id, event.priority
-                )
-            case _:
-                pass
+    def _row(self, event: ev.Event) -> tuple[Any, ...]:
+        payload = ev.event_as_json(event)
+        payload.pop("body", None)
+        payload.pop("type", None)
+        return (
+            event.event_id,
+            event.type,
+            ms_to_dt(event.at_ms),
+            _uuid(payload.get("contact_id")),
+            _uuid(payload.get("agent_id")),
+            json.dumps(payload),
+        )
+
+
+async def _run_in_order(conn: asyncpg.Connection, statements: list[Statement]) -> None:
+    """Run the statements in order; a run of the same statement goes as one executemany
+    (one round trip)."""
+    i = 0
+    while i < len(statements):
+        sql = statements[i][0]
+        j = i
+        while j < len(statements) and statements[j][0] == sql:
+            j += 1
+        if j - i == 1:
+            await conn.execute(sql, *statements[i][1])
+        else:
+            await conn.executemany(sql, [args for _sql, args in statements[i:j]])
+        i = j
+
+
+_MOVE = (
+    "UPDATE contacts SET state = $2, state_at = $3,"
+    " agent_id = CASE WHEN $4 THEN $5::uuid ELSE agent_id END"
+    " WHERE id = $1 AND (state_at IS NULL OR state_at <= $3)"
+)
+_QUEUE = "UPDATE contacts SET queue = $2 WHERE id = $1"
+
+
+def _project(event: ev.Event, contact_id: uuid.UUID, at: object) -> list[Statement]:
+    """What the event changes in its contact's row. State changes apply only if no later
+    event already set the state (events may arrive out of order); facts such as the
+    disposition are set whenever they come."""
+    out: list[Statement] = []
+    move = _STATE_MOVES.get(type(event))
+    if move is not None:
+        state, agent = move(event)
+        keep = agent is _KEEP
+        out.append((_MOVE, (contact_id, state, at, not keep, None if keep else agent)))
+    match event:
+        case ev.OfferAccepted():
+            sql = "UPDATE contacts SET accepted_at = coalesce(accepted_at, $2) WHERE id = $1"
+            out.append((sql, (contact_id, at)))
+        case ev.ConversationEnded() | ev.ContactAbandoned():
+            out.append(("UPDATE contacts SET ended_at = $2 WHERE id = $1", (contact_id, at)))
+        case ev.WrapUpCompleted():
+            sql = "UPDATE contacts SET closed_at = $2, disposition = $3, notes = $4 WHERE id = $1"
+            out.append((sql, (contact_id, at, event.disposition, event.notes)))
+        case ev.ContactOverflowed() | ev.ContactTransferred():
+            out.append((_QUEUE, (contact_id, event.to_queue)))
+        case ev.ContactReprioritized():
+            sql = "UPDATE contacts SET priority = $2 WHERE id = $1"
+            out.append((sql, (contact_id, event.priority)))
+        case _:
+            pass
+    return out
 
 
 _KEEP = object()  # leave the agent as it is

@@ -86,6 +86,49 @@ async def test_contact_row_follows_its_events_even_out_of_order(pool: asyncpg.Po
     assert row is not None and row["state"] == "closed" and row["disposition"] == "resolved"
 
 
+async def test_a_batch_is_stored_in_order_and_a_replayed_batch_changes_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    contact_id = await _contact(pool)
+    base = 1_700_000_000_000
+    common = {"contact_id": contact_id, "queue": "support"}
+    batch: list[ev.Event] = [
+        ev.OfferAccepted(at_ms=base + 1000, agent_id="", **common),
+        ev.ContactTransferred(
+            at_ms=base + 1500,
+            contact_id=contact_id,
+            from_agent_id="",
+            from_queue="support",
+            to_queue="billing",
+        ),
+        ev.ContactTransferred(
+            at_ms=base + 1600,
+            contact_id=contact_id,
+            from_agent_id="",
+            from_queue="billing",
+            to_queue="sales",
+        ),
+        ev.ConversationEnded(at_ms=base + 2000, agent_id="", ended_by="agent", **common),
+        ev.WrapUpCompleted(
+            at_ms=base + 3000, agent_id="", disposition="resolved", notes="", **common
+        ),
+    ]
+    writer = HistoryWriter(pool)
+    await writer.write_many(batch)
+    queue = await pool.fetchval("SELECT queue FROM contacts WHERE id = $1", uuid.UUID(contact_id))
+    assert queue == "sales"  # the later transfer wins
+    await pool.execute(
+        "UPDATE contacts SET queue = 'moved-since' WHERE id = $1", uuid.UUID(contact_id)
+    )
+    await writer.write_many(batch)  # redelivered: stored rows are not projected again
+    row = await pool.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact_id))
+    assert row is not None
+    assert (row["state"], row["disposition"], row["queue"]) == ("closed", "resolved", "moved-since")
+    assert row["accepted_at"] is not None and row["ended_at"] is not None
+    for event in batch:
+        assert await _count(pool, event.event_id) == 1
+
+
 async def test_events_left_pending_by_a_dead_consumer_are_claimed_and_stored(
     pool: asyncpg.Pool, redis: Redis, routing_domain: str
 ) -> None:
