@@ -197,8 +197,8 @@ def cheap_password_hashes() -> Iterator[None]:
 @dataclass
 class HubProbe:
     """Counts and times, in the hub, the routing worker's passes (its calls of `decide`) and
-    every snapshot read: the worker's, and those of the waiting customers' position updates
-    (`wait_status`, which reads one with no queues)."""
+    every snapshot read from Redis: the worker's, and the agents-only reads of the waiting
+    customers' position updates (`wait_status`, when routing's last read is too old)."""
 
     passes: int = 0
     decide_s: float = 0.0
@@ -219,7 +219,7 @@ class HubProbe:
             f" {self.offers_decided / passes:.2f} offers decided per pass;"
             f" decide {1000 * self.decide_s / passes:.2f} ms, snapshot {worker_ms:.2f} ms"
             f" per pass",
-            f"hub: position updates read {self.position_snapshots} snapshots of every agent"
+            f"hub: position updates read every agent {self.position_snapshots} times"
             f" ({position_ms:.2f} ms each, {self.position_snapshot_s / wall_s:.2f} s per s)",
         ]
 
@@ -227,7 +227,8 @@ class HubProbe:
 @contextlib.contextmanager
 def probe_hub(store: Any, probe: HubProbe) -> Iterator[None]:
     original_decide = routing.worker.decide  # type: ignore[attr-defined]
-    snapshot: Callable[..., Awaitable[Any]] = store.snapshot
+    reader = store._snapshots
+    snapshot: Callable[..., Awaitable[Any]] = reader.read
 
     def decide(state: Any, queues: Any, now_ms: int, liveness: Any = None) -> Any:
         t = time.perf_counter()
@@ -245,7 +246,7 @@ def probe_hub(store: Any, probe: HubProbe) -> Iterator[None]:
             return await snapshot(names, *args, **kwargs)
         finally:
             spent = time.perf_counter() - t
-            if names:
+            if not kwargs.get("agents_only"):
                 probe.worker_snapshots += 1
                 probe.worker_snapshot_s += spent
             else:
@@ -253,12 +254,12 @@ def probe_hub(store: Any, probe: HubProbe) -> Iterator[None]:
                 probe.position_snapshot_s += spent
 
     routing.worker.decide = decide  # type: ignore[attr-defined]
-    store.snapshot = timed_snapshot
+    reader.read = timed_snapshot
     try:
         yield
     finally:
         routing.worker.decide = original_decide  # type: ignore[attr-defined]
-        del store.snapshot
+        del reader.read
 
 
 async def _cancel_leftovers() -> str:

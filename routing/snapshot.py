@@ -52,7 +52,7 @@ class SnapshotReader:
         self, queue_names: Iterable[str], head: int = 100, *, agents_only: bool = False
     ) -> RoutingState:
         """Every agent; unless `agents_only`, each queue's first `head` waiting contacts,
-        every pending offer, and the contacts agents hold. One atomic read."""
+        every pending offer, and the contacts agents hold in wrap-up. One atomic read."""
         keys = [self._keys.agents, self._keys.offers]
         keys.extend(self._keys.queue(q) for q in queue_names)
         args = [head, "1" if agents_only else "0", *self._templates]

@@ -6,7 +6,8 @@
 --       3,4 agent hash key = ARGV[3] .. id .. ARGV[4]; 5,6 the agent's contacts set;
 --       7,8 contact hash; 9,10 declined set; 11,12 offered-to set
 -- Returns: {agents, contacts}: agents = {agent hash as a flat list, ...} sorted by agent id;
---          contacts = {{contact hash, declined ids, offered-to ids}, ...}
+--          contacts = {{contact hash, declined ids, offered-to ids}, ...}, conversations in
+--          progress (state "assigned") left out
 local function key(n, id)
   return ARGV[n] .. id .. ARGV[n + 1]
 end
@@ -39,7 +40,11 @@ if not agents_only then
   end
   want(redis.call('ZRANGE', KEYS[2], 0, -1))
   for _, c in ipairs(wanted) do
-    local h = redis.call('HGETALL', key(7, c))
+    -- A conversation in progress is nothing routing decides on: skip it unread.
+    local h = {}
+    if redis.call('HGET', key(7, c), 'state') ~= 'assigned' then
+      h = redis.call('HGETALL', key(7, c))
+    end
     if #h > 0 then
       contacts[#contacts + 1] = {h, redis.call('SMEMBERS', key(9, c)),
         redis.call('SMEMBERS', key(11, c))}
