@@ -30,7 +30,9 @@ class HelloRequired(InvalidInput):
 
 
 async def _open(request: web.Request, max_frame_bytes: int) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=30.0)
+    # No permessage-deflate: frames are small JSON, and deflating each one cost the hub more
+    # CPU than anything else it does per frame (docs/decisions.md).
+    ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=30.0, compress=False)
     await ws.prepare(request)
     return ws
 

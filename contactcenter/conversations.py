@@ -14,7 +14,7 @@ import structlog
 
 from contactcenter import events as ev
 from contactcenter.auth import AgentStore, Principal
-from contactcenter.crm import CrmStore, resolve_identity
+from contactcenter.crm import CrmStore, StoredMessage, resolve_identity
 from contactcenter.errors import (
     AgentUnavailable,
     ContactNotAssigned,
@@ -115,27 +115,27 @@ class ConversationService:
                     queue=queue.name,
                     opens_at_ms=next_opening_ms(queue.hours, now_ms),
                 )
-        contact_id = await self.crm.create_contact(
+        contact_id, first = await self.crm.create_contact_with_message(
             customer_id=customer_id,
             channel=channel,
             queue=queue.name,
             arrived_at_ms=now_ms,
+            text=first_text,
+            client_msg_id=client_msg_id,
             routing_domain=self.settings.routing_domain,
             priority=priority,
             required_skills=routed.target.skills,
             language=facts.language,
         )
-        await self.bus.publish(
-            ev.ContactArrived(
-                at_ms=now_ms,
-                contact_id=contact_id,
-                customer_id=customer_id,
-                channel=channel,
-                queue=queue.name,
-                customer_name=customer_name,
-            )
+        arrived = ev.ContactArrived(
+            at_ms=now_ms,
+            contact_id=contact_id,
+            customer_id=customer_id,
+            channel=channel,
+            queue=queue.name,
+            customer_name=customer_name,
         )
-        await self._store_and_publish(contact_id, "customer", first_text, None, client_msg_id)
+        await self.bus.publish_many([arrived, _message_sent(first, None)])
         status = await self.routing.enqueue(
             contact_id=contact_id,
             queue=queue.name,
@@ -358,21 +358,13 @@ class ConversationService:
         )
         # Published even for a retry already stored: the first attempt may have died between
         # the insert and the publish. Consumers de-duplicate on message_id.
-        await self.bus.publish(
-            ev.MessageSent(
-                at_ms=msg.at_ms,
-                contact_id=contact_id,
-                message_id=msg.message_id,
-                sender=sender,
-                agent_id=agent_id,
-                body=msg.body,
-                client_msg_id=client_msg_id,
-            )
-        )
+        await self.bus.publish(_message_sent(msg, agent_id))
 
     async def contact_view(self, contact_id: str, *, with_messages: bool) -> dict[str, Any] | None:
         """A contact object as docs/protocol.md describes it."""
-        record = await self.crm.contact(contact_id)
+        record, transcript = await self.crm.contact_with_transcript(
+            contact_id, messages=with_messages
+        )
         if record is None:
             return None
         live = await self.routing.contact(contact_id)
@@ -382,13 +374,20 @@ class ConversationService:
             "channel": record.channel,
             "state": live.state if live else record.state,
             "customer": {"customer_id": record.customer_id, "name": record.customer_name},
-            "messages": [],
+            "messages": [m.wire() for m in transcript],
         }
         if live is not None and live.state == "offered":
-            fields = await self.routing.redis.hget(  # type: ignore[misc]
-                self.routing.keys.contact(contact_id), "deadline_ms"
-            )
-            view["deadline_ms"] = int(fields) if fields else None
-        if with_messages:
-            view["messages"] = [m.wire() for m in await self.crm.transcript(contact_id)]
+            view["deadline_ms"] = live.deadline_ms
         return view
+
+
+def _message_sent(msg: StoredMessage, agent_id: str | None) -> ev.MessageSent:
+    return ev.MessageSent(
+        at_ms=msg.at_ms,
+        contact_id=msg.contact_id,
+        message_id=msg.message_id,
+        sender=msg.sender,
+        agent_id=agent_id,
+        body=msg.body,
+        client_msg_id=msg.client_msg_id,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,37 @@ def _message(row: asyncpg.Record, created: bool) -> StoredMessage:
     )
 
 
+_INSERT_CONTACT = (
+    "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
+    " routing_domain, priority, required_skills, language)"
+    " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)"
+)
+
+
+def _contact_args(
+    contact_id: uuid.UUID,
+    customer_id: str,
+    channel: str,
+    queue: str,
+    arrived_at_ms: int,
+    routing_domain: str,
+    priority: int,
+    required_skills: tuple[str, ...],
+    language: str | None,
+) -> list[Any]:
+    return [
+        contact_id,
+        uuid.UUID(customer_id),
+        channel,
+        queue,
+        ms_to_dt(arrived_at_ms),
+        routing_domain,
+        priority,
+        list(required_skills),
+        language,
+    ]
+
+
 class CrmStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -113,22 +145,47 @@ class CrmStore:
         required_skills: tuple[str, ...] = (),
         language: str | None = None,
     ) -> str:
-        contact_id = str(uuid.uuid4())
+        contact_id = uuid.uuid4()
         await self.pool.execute(
-            "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
-            " routing_domain, priority, required_skills, language)"
-            " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)",
-            uuid.UUID(contact_id),
-            uuid.UUID(customer_id),
-            channel,
-            queue,
-            ms_to_dt(arrived_at_ms),
-            routing_domain,
-            priority,
-            list(required_skills),
-            language,
-        )
-        return contact_id
+            _INSERT_CONTACT,
+            *_contact_args(
+                contact_id, customer_id, channel, queue, arrived_at_ms, routing_domain,
+                priority, required_skills, language,
+            ),
+        )  # fmt: skip
+        return str(contact_id)
+
+    async def create_contact_with_message(
+        self,
+        *,
+        customer_id: str,
+        channel: str,
+        queue: str,
+        arrived_at_ms: int,
+        text: str,
+        client_msg_id: str | None,
+        routing_domain: str = "main",
+        priority: int = 0,
+        required_skills: tuple[str, ...] = (),
+        language: str | None = None,
+    ) -> tuple[str, StoredMessage]:
+        """A new contact and the customer's first message, in one statement: both are
+        stored or neither."""
+        contact_id = uuid.uuid4()
+        row = await self.pool.fetchrow(
+            f"WITH contact AS ({_INSERT_CONTACT} RETURNING id)"
+            " INSERT INTO messages (id, contact_id, sender, body, client_msg_id)"
+            " SELECT $10, id, 'customer', $11, $12 FROM contact RETURNING *",
+            *_contact_args(
+                contact_id, customer_id, channel, queue, arrived_at_ms, routing_domain,
+                priority, required_skills, language,
+            ),
+            uuid.uuid4(),
+            text,
+            client_msg_id,
+        )  # fmt: skip
+        assert row is not None
+        return str(contact_id), _message(row, created=True)
 
     async def set_state(self, contact_id: str, state: str) -> None:
         await self.pool.execute(
@@ -136,14 +193,27 @@ class CrmStore:
         )
 
     async def contact(self, contact_id: str) -> ContactRecord | None:
+        record, _messages = await self.contact_with_transcript(contact_id, messages=False)
+        return record
+
+    async def contact_with_transcript(
+        self, contact_id: str, *, messages: bool = True
+    ) -> tuple[ContactRecord | None, list[StoredMessage]]:
+        """A contact and, with `messages`, its transcript in order: one round trip."""
         row = await self.pool.fetchrow(
-            "SELECT c.*, cu.display_name FROM contacts c JOIN customers cu"
-            " ON cu.id = c.customer_id WHERE c.id = $1",
+            "SELECT c.id, c.customer_id, c.channel, c.queue, c.state, c.agent_id,"
+            " cu.display_name, CASE WHEN $2 THEN (SELECT coalesce(json_agg(json_build_object("
+            "'id', m.id, 'sender', m.sender, 'agent_id', m.agent_id, 'body', m.body,"
+            " 'at_ms', floor(extract(epoch FROM m.created_at) * 1000)::bigint,"
+            " 'client_msg_id', m.client_msg_id) ORDER BY m.created_at, m.id), '[]')"
+            " FROM messages m WHERE m.contact_id = c.id) END AS messages"
+            " FROM contacts c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
             uuid.UUID(contact_id),
+            messages,
         )
         if row is None:
-            return None
-        return ContactRecord(
+            return None, []
+        record = ContactRecord(
             contact_id=str(row["id"]),
             customer_id=str(row["customer_id"]),
             customer_name=row["display_name"],
@@ -152,6 +222,20 @@ class CrmStore:
             state=row["state"],
             agent_id=str(row["agent_id"]) if row["agent_id"] else None,
         )
+        transcript = [
+            StoredMessage(
+                message_id=m["id"],
+                contact_id=record.contact_id,
+                sender=m["sender"],
+                agent_id=m["agent_id"],
+                body=m["body"],
+                at_ms=m["at_ms"],
+                client_msg_id=m["client_msg_id"],
+                created=False,
+            )
+            for m in json.loads(row["messages"] or "[]")
+        ]
+        return record, transcript
 
     async def latest_open_contact(self, customer_id: str, channel: str) -> ContactRecord | None:
         row = await self.pool.fetchrow(

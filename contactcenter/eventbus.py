@@ -40,6 +40,14 @@ class EventBus:
         entry_id = await self.redis.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         return str(entry_id)
 
+    async def publish_many(self, events: list[Event]) -> list[str]:
+        """Append `events` in order, in one round trip; returns their stream ids."""
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            fields: dict[Any, Any] = dict(encode_event(event))
+            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        return [str(entry_id) for entry_id in await pipe.execute()]
+
     async def tail(
         self, *, block_ms: int = 1000, start: str = "$"
     ) -> AsyncIterator[tuple[str, Event]]:

@@ -109,9 +109,11 @@ class LiveContact:
     channel: str
     customer_id: str
     broadcast: bool = False  # offered to several agents at once; agent_id is None then
+    deadline_ms: int | None = None  # while offered: when the offer lapses
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> LiveContact:
+        deadline = h.get("deadline_ms")
         return cls(
             h["contact_id"],
             h["queue"],
@@ -120,4 +122,5 @@ class LiveContact:
             h.get("channel", ""),
             h.get("customer_id", ""),
             h.get("broadcast") == "1",
+            int(deadline) if deadline else None,
         )
