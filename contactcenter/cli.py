@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -15,6 +20,15 @@ from aiohttp import web
 from contactcenter.errors import ConfigError
 from contactcenter.logs import configure_logging
 from contactcenter.settings import HubSettings, settings_from_environment
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from contactcenter.crm_settings import CrmSettings
+    from contactcenter.demo_data import DemoReport
+    from contactcenter.tiers import RecomputeReport
+
+T = TypeVar("T")
 
 DESCRIPTION = """\
 An omnichannel contact-center hub: customers' chats go through skills-based routing (Redis)
@@ -34,6 +48,74 @@ examples:
   contactcenter check-config               validate config/ and say what is wrong
   contactcenter migrate                    apply database migrations and exit
   contactcenter services                   run only the embedded Redis and PostgreSQL
+  contactcenter demo-data                  fill the CRM with 5,000 demo customers and histories
+  contactcenter crm import customers c.csv import customers from a CSV file
+  contactcenter crm recompute              re-rank every customer into value tiers
+"""
+
+CRM_EPILOG = """\
+Rules (value tiers, lifecycle, RFM) and CSV formats: docs/tiers.md. Settings: config/crm.toml.
+Like every command, these use DATABASE_URL, or start the embedded PostgreSQL when it is unset.
+
+examples:
+  contactcenter crm recompute
+  contactcenter crm import customers customers.csv
+  contactcenter crm import orders orders.csv
+"""
+
+RECOMPUTE_HELP = """\
+Recompute every customer's figures from their orders, in one transaction: value over the
+window (config/crm.toml value.window_months), order count, first and last order, lifecycle
+stage, RFM scores, and the value tier by rank percentile. Order changes made through the hub
+update their customer at once, but only this re-ranks everyone: run it nightly (cron) and after
+changing config/crm.toml. It prints how many customers changed and how many are in each tier.
+
+example:
+  contactcenter crm recompute
+"""
+
+IMPORT_CUSTOMERS_HELP = """\
+Import customers from a CSV file with a header row. Columns: external_id (required), name,
+email, phone, language, tier_by_hand. Phone numbers without a country code are read in
+identities.default_phone_region of config/crm.toml. Every row is checked first: any bad row is
+reported with its line number and reason, and then nothing is imported (exit status 1).
+A customer already imported (same external_id) is updated; importing the same file twice
+changes nothing. Then every customer is recomputed.
+
+example:
+  contactcenter crm import customers customers.csv
+    external_id,name,email,phone,language,tier_by_hand
+    C-1001,Ada Lovelace,ada@example.com,+44 20 7946 0958,en,
+"""
+
+IMPORT_ORDERS_HELP = """\
+Import orders from a CSV file with a header row. Columns: external_id, amount, currency,
+ordered_at (ISO 8601; UTC when no offset is given) and one of customer_external_id,
+customer_email, customer_phone (required), status (placed, paid, shipped, delivered, cancelled,
+refunded; default placed). Amounts are converted to the base currency at the rates of
+config/crm.toml. Every row is checked first: a bad row (a malformed value, an unknown currency,
+a customer not found) is reported with its line number and reason, and then nothing is
+imported (exit status 1). Importing the same file twice changes nothing; a changed row updates
+its order. Then every customer is recomputed.
+
+example:
+  contactcenter crm import orders orders.csv
+    external_id,customer_external_id,amount,currency,ordered_at,status
+    O-1,C-1001,129.90,EUR,2026-03-01T14:05:00+01:00,delivered
+"""
+
+DEMO_HELP = """\
+Fill the CRM with a realistic demo data set: customers (5,000 by default) in five countries
+with emails and valid phone numbers, two years of orders with a skewed value distribution
+(some customers stopped buying), past contacts on every channel handled by the demo agents
+(alice, bob; created if missing) with disposition, summary and transcript, open complaints,
+notes and tags; then every customer is recomputed, so the console shows real tiers and
+histories. The same --seed on the same day gives the same data. When demo customers are
+already there, it changes nothing and says so.
+
+examples:
+  contactcenter demo-data
+  contactcenter demo-data --customers 20000 --seed 7
 """
 
 
@@ -51,7 +133,46 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply PostgreSQL schema migrations, then exit")
     sub.add_parser("check-config", help="validate the config folder and report every key's source")
     sub.add_parser("services", help="run the embedded Redis and PostgreSQL only, print their URLs")
+    _crm_parsers(sub)
     return parser
+
+
+def _crm_parsers(sub: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    crm = sub.add_parser(
+        "crm",
+        help="CRM upkeep: recompute value tiers, import customers and orders from CSV",
+        description="CRM upkeep: value tiers, lifecycle and RFM; CSV imports.",
+        epilog=CRM_EPILOG,
+        formatter_class=raw,
+    )
+    crm_sub = crm.add_subparsers(dest="crm_command", metavar="CRM_COMMAND", required=True)
+    crm_sub.add_parser(
+        "recompute",
+        help="re-rank every customer: value, tier, lifecycle, RFM",
+        description=RECOMPUTE_HELP,
+        formatter_class=raw,
+    )
+    imports = crm_sub.add_parser(
+        "import", help="import customers or orders from a CSV file", epilog=CRM_EPILOG,
+        formatter_class=raw,
+    )  # fmt: skip
+    kinds = imports.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    for kind, text in (("customers", IMPORT_CUSTOMERS_HELP), ("orders", IMPORT_ORDERS_HELP)):
+        p = kinds.add_parser(
+            kind, help=f"import {kind} from a CSV file", description=text, formatter_class=raw
+        )
+        p.add_argument("file", type=Path, metavar="FILE", help="the CSV file (UTF-8)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo = sub.add_parser(
+        "demo-data",
+        help="fill the CRM with demo customers, orders, contacts and complaints",
+        description=DEMO_HELP,
+        formatter_class=raw,
+    )
+    demo.add_argument("--customers", type=int, default=5000, help="how many (default 5000)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 @contextlib.contextmanager
@@ -184,7 +305,137 @@ def _check_config(settings: HubSettings) -> int:
         print(f"  rule {rule.name!r}: {dict(rule.conditions)} -> queue {target.queue}")
     if settings.default_route is not None:
         print(f"  default -> queue {settings.default_route.queue}")
+    if _check_crm_config(settings):
+        return 2
     print("configuration is valid")
+    return 0
+
+
+def _check_crm_config(settings: HubSettings) -> int:
+    try:
+        crm = _crm_settings(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    tiers = ", ".join(f"{t.name} top {t.top_percent}%" for t in crm.tiers)
+    print(
+        f"  crm: value over {crm.window_months} months in {crm.base_currency}"
+        f" ({len(crm.exchange_rates)} currencies); tiers {tiers};"
+        f" no orders: {crm.no_orders_tier}; phone region {crm.default_phone_region}"
+    )
+    return 0
+
+
+def _crm_settings(settings: HubSettings) -> CrmSettings:
+    # Read beside the hub's settings, from the same folder and environment.
+    from contactcenter.crm_settings import load_crm_settings
+
+    return load_crm_settings(settings.config_dir, dict(os.environ))
+
+
+def _with_pool(settings: HubSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run `work` on a pool of the environment's or the embedded PostgreSQL, migrated first."""
+    from contactcenter.db import create_pool, migrate
+
+    async def run(url: str) -> T:
+        pool = await create_pool(url, size=2)
+        try:
+            await migrate(pool)
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    with storage(settings, redis=False) as live:
+        assert live.database_url
+        return asyncio.run(run(live.database_url))
+
+
+def _print_recompute(report: RecomputeReport, crm: CrmSettings) -> None:
+    tiers = []
+    for cut in report.cuts:
+        start = f" from {cut.min_value_amount} {crm.base_currency}" if cut.min_value_amount else ""
+        tiers.append(f"{cut.tier} {report.tier_counts.get(cut.tier, 0)}{start}")
+    print(
+        f"recomputed: {report.customers_changed} customer(s) changed;"
+        f" {report.ranked_customers} ranked by value over {crm.window_months} months: "
+        + ", ".join(tiers)
+    )
+
+
+def _crm(settings: HubSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
+    from contactcenter.csv_import import ImportRejected, import_customers, import_orders
+    from contactcenter.tiers import recompute_all
+
+    now = datetime.now(UTC)
+    if args.crm_command == "recompute":
+        started = time.perf_counter()
+        report = _with_pool(settings, lambda pool: recompute_all(pool, crm, now))
+        _print_recompute(report, crm)
+        print(f"in {time.perf_counter() - started:.1f} s")
+        return 0
+    path: Path = args.file
+    importer = import_customers if args.import_kind == "customers" else import_orders
+    try:
+        result = _with_pool(
+            settings,
+            lambda pool: importer(pool, path, crm, now=now, show_progress=not args.quiet),
+        )
+    except ImportRejected as exc:
+        for error in exc.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} bad row(s), nothing was imported", file=sys.stderr)
+        return 1
+    print(
+        f"{path}: {result.rows} {args.import_kind}: {result.created} created,"
+        f" {result.updated} updated, {result.unchanged} unchanged"
+    )
+    _print_recompute(result.recompute, crm)
+    return 0
+
+
+def _demo_data(settings: HubSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
+    from contactcenter.auth import AgentStore
+    from contactcenter.demo_data import seed_demo_data
+    from contactcenter.seed import DEMO_AGENTS, demo_password, seed_demo
+
+    if args.customers < 1:
+        print("demo-data: --customers must be at least 1", file=sys.stderr)
+        return 2
+    queue = settings.queues[0] if settings.queues else None
+    # midnight UTC: the same seed on the same day gives the same data
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def work(pool: asyncpg.Pool) -> DemoReport:
+        if settings.demo_seed:
+            password = demo_password(settings.data_dir, settings.demo_password)
+            await seed_demo(AgentStore(pool), password, settings.chat_capacity)
+        names = [name for name, _, role, _ in DEMO_AGENTS if role == "agent"]
+        rows = await pool.fetch(
+            "SELECT id FROM agents WHERE role = 'agent' ORDER BY username = ANY($1::text[]) DESC,"
+            " username LIMIT $2",
+            names,
+            len(names),
+        )
+        return await seed_demo_data(
+            pool, crm, customers=args.customers, seed=args.seed, now=today,
+            agents=[r["id"] for r in rows], queue=queue.name if queue else "support",
+            dispositions=queue.dispositions if queue else ("resolved",),
+            show_progress=not args.quiet,
+        )  # fmt: skip
+
+    try:
+        report = _with_pool(settings, work)
+    except ValueError as exc:
+        print(f"demo-data: {exc}", file=sys.stderr)
+        return 1
+    if report.already_there:
+        print(
+            f"demo data is already there ({report.already_there} demo customers); nothing changed"
+        )
+        return 0
+    print("demo data: " + ", ".join(f"{n} {table}" for table, n in report.counts.items()))
+    assert report.recompute is not None
+    _print_recompute(report.recompute, crm)
     return 0
 
 
@@ -200,6 +451,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in ("crm", "demo-data"):
+        try:
+            crm = _crm_settings(settings)
+        except ConfigError as exc:
+            print(f"configuration error: {exc.message}", file=sys.stderr)
+            return 2
+        if args.command == "demo-data":
+            return _demo_data(settings, crm, args)
+        return _crm(settings, crm, args)
     if args.command == "services":
         from contactcenter.embedded import main_services
 

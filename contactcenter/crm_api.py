@@ -1,0 +1,461 @@
+"""The CRM's REST API under /api: customers, identities, notes, tags, cases, interactions,
+merges and the merge review list, with its OpenAPI document and a docs page.
+
+Roles (docs/crm.md, "The API"): agents read and annotate (profile, identities, notes, tags,
+cases); supervisors and admins also merge, unmerge, decide reviews, set value tiers by hand
+and account managers, and delete (notes, identities). Changes a console may be showing are
+published as CRM events (contactcenter/crm_events.py) once stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from contactcenter import crm_events as ce
+from contactcenter import crm_schemas as s
+from contactcenter.cases import CaseStore
+from contactcenter.context import customer_context, interactions
+from contactcenter.crm_settings import CrmSettings
+from contactcenter.customers import Customer, CustomerNotFound, CustomerStore
+from contactcenter.errors import Forbidden
+from contactcenter.events import Event
+from contactcenter.merge_reviews import ReviewStore
+from contactcenter.merges import Merge, MergeStore
+from contactcenter.notes import NoteStore
+from contactcenter.openapi import DOCS_HTML, Call, Operation, add_operations, openapi_document
+from contactcenter.orders import OrderStore
+
+log = structlog.get_logger("contactcenter.crm_api")
+
+CRM_SETTINGS = web.AppKey("crm_settings", CrmSettings)
+
+
+@dataclass(frozen=True)
+class Stores:
+    customers: CustomerStore
+    notes: NoteStore
+    cases: CaseStore
+    merges: MergeStore
+    reviews: ReviewStore
+
+
+def stores(call: Call) -> Stores:
+    from contactcenter.app import POOL
+
+    app = call.request.app
+    pool = app[POOL]
+    settings = app.get(CRM_SETTINGS)
+    region = settings.default_phone_region if settings else None
+    return Stores(
+        CustomerStore(pool, default_region=region),
+        NoteStore(pool),
+        CaseStore(pool),
+        MergeStore(pool),
+        ReviewStore(pool),
+    )
+
+
+async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -> None:
+    """Tell the consoles; the change is stored already, so a lost event only delays them."""
+    from contactcenter.app import BUS, CLOCK
+    from routing.worker import wall_clock_ms
+
+    app = call.request.app
+    at_ms = app.get(CLOCK, wall_clock_ms)()
+    agent_id = call.who.agent_id if call.who else None
+    event = event_type(at_ms=at_ms, agent_id=agent_id, **fields)
+    try:
+        await app[BUS].publish(event)
+    except (RedisError, OSError) as exc:
+        log.warning("crm_event_not_published", event_type=event.type, error=str(exc))
+
+
+async def recompute(call: Call, *customer_ids: str) -> None:
+    """Value figures follow orders that moved (a merge) or a tier set by hand."""
+    from contactcenter.app import POOL
+
+    settings = call.request.app.get(CRM_SETTINGS)
+    if settings is None:
+        return
+    orders = OrderStore(call.request.app[POOL], settings)
+    for customer_id in customer_ids:
+        await orders.recompute_customer(customer_id)
+
+
+# --- customers -------------------------------------------------------------------------------
+
+
+async def search_customers(call: Call) -> Any:
+    q = call.query_as(s.CustomerSearch)
+    page = await stores(call).customers.search(
+        name=q.name, phone=q.phone, email=q.email, region=q.region, window=q.window()
+    )
+    return page.wire(Customer.wire)
+
+
+async def create_customer(call: Call) -> Any:
+    body = call.body_as(s.CustomerIn)
+    customers = stores(call).customers
+    customer = await customers.create(
+        body.display_name,
+        language=body.language,
+        # each with its own region: normalised here, the store's normalising leaves E.164 be
+        identities=[
+            (i.kind, customers.normalise(i.kind, i.value, i.region), i.shared)
+            for i in body.identities
+        ],
+    )
+    return customer.wire()
+
+
+async def get_customer(call: Call) -> Any:
+    return (await stores(call).customers.get(call.path("customer_id"))).wire()
+
+
+async def update_customer(call: Call) -> Any:
+    changes = call.body_as(s.CustomerPatch).model_dump(exclude_unset=True)
+    if "tier_by_hand" in changes and not call.agent.is_supervisor:
+        raise Forbidden("only supervisors and admins set a tier by hand", field="tier_by_hand")
+    customer = await stores(call).customers.update(call.path("customer_id"), changes)
+    if "tier_by_hand" in changes:
+        await recompute(call, customer.customer_id)
+        customer = await stores(call).customers.get(customer.customer_id)
+    await publish(call, ce.CustomerUpdated, customer_id=customer.customer_id, fields=list(changes))
+    return customer.wire()
+
+
+async def set_account_manager(call: Call) -> Any:
+    agent_id = call.body_as(s.AccountManagerIn).agent_id
+    customer = await stores(call).customers.set_account_manager(
+        call.path("customer_id"), str(agent_id) if agent_id else None
+    )
+    await publish(
+        call, ce.CustomerUpdated, customer_id=customer.customer_id, fields=["account_manager"]
+    )
+    return customer.wire()
+
+
+async def get_context(call: Call) -> Any:
+    from contactcenter.app import POOL
+
+    context = await customer_context(call.request.app[POOL], call.path("customer_id"))
+    if context is None:
+        raise CustomerNotFound("no such customer", customer_id=call.path("customer_id"))
+    return context
+
+
+async def list_interactions(call: Call) -> Any:
+    from contactcenter.app import POOL
+
+    window = call.query_as(s.PageQuery).window()
+    page = await interactions(call.request.app[POOL], call.path("customer_id"), window)
+    return page.wire(lambda i: i)
+
+
+# --- identities ------------------------------------------------------------------------------
+
+
+async def list_identities(call: Call) -> Any:
+    customer = await stores(call).customers.get(call.path("customer_id"))
+    return {"identities": [i.wire() for i in customer.identities]}
+
+
+async def add_identity(call: Call) -> Any:
+    body = call.body_as(s.IdentityIn)
+    customers = stores(call).customers
+    customer = await customers.get(call.path("customer_id"))
+    identity = await customers.add_identity(
+        customer.customer_id,
+        body.kind,
+        body.value,
+        shared=body.shared,
+        primary=body.primary,
+        region=body.region,
+    )
+    await publish(call, ce.CustomerUpdated, customer_id=customer.customer_id, fields=["identities"])
+    return identity.wire()
+
+
+async def remove_identity(call: Call) -> Any:
+    region = call.query_as(s.RegionQuery).region
+    customers = stores(call).customers
+    customer = await customers.get(call.path("customer_id"))
+    await customers.remove_identity(
+        customer.customer_id, call.path("kind"), call.path("value"), region=region
+    )
+    await publish(call, ce.CustomerUpdated, customer_id=customer.customer_id, fields=["identities"])
+    return await list_identities(call)
+
+
+# --- notes and tags --------------------------------------------------------------------------
+
+
+async def list_notes(call: Call) -> Any:
+    window = call.query_as(s.PageQuery).window()
+    page = await stores(call).notes.notes(call.path("customer_id"), window)
+    return page.wire(lambda n: n.wire())
+
+
+async def add_note(call: Call) -> Any:
+    text = call.body_as(s.NoteIn).body
+    note = await stores(call).notes.add_note(call.path("customer_id"), call.agent.agent_id, text)
+    await publish(
+        call, ce.CustomerNoteAdded, customer_id=note.customer_id, note_id=note.note_id, body=text
+    )
+    return note.wire()
+
+
+async def delete_note(call: Call) -> Any:
+    note = await stores(call).notes.delete_note(call.path("customer_id"), call.path("note_id"))
+    await publish(call, ce.CustomerNoteDeleted, customer_id=note.customer_id, note_id=note.note_id)
+    return note.wire()
+
+
+async def list_tags(call: Call) -> Any:
+    return {"tags": await stores(call).notes.tags(call.path("customer_id"))}
+
+
+async def _tags_changed(call: Call, tags: list[str]) -> Any:
+    customer_id = await _survivor_id(call)
+    await publish(call, ce.CustomerTagsChanged, customer_id=customer_id, tags=tags)
+    return {"tags": tags}
+
+
+async def add_tags(call: Call) -> Any:
+    new = call.body_as(s.TagsIn).tags
+    return await _tags_changed(
+        call, await stores(call).notes.add_tags(call.path("customer_id"), new)
+    )
+
+
+async def remove_tag(call: Call) -> Any:
+    tag = call.path("tag")
+    return await _tags_changed(
+        call, await stores(call).notes.remove_tag(call.path("customer_id"), tag)
+    )
+
+
+async def _survivor_id(call: Call) -> str:
+    from contactcenter.app import POOL
+    from contactcenter.customers import survivor_of
+
+    return str(await survivor_of(call.request.app[POOL], call.path("customer_id")))
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+
+async def list_customer_cases(call: Call) -> Any:
+    q = call.query_as(s.CaseListQuery)
+    page = await stores(call).cases.for_customer(
+        call.path("customer_id"), open_only=q.status == "open", window=q.window()
+    )
+    return page.wire(lambda c: c.wire())
+
+
+async def open_case(call: Call) -> Any:
+    body = call.body_as(s.CaseIn)
+    case = await stores(call).cases.open_case(
+        str(body.customer_id),
+        body.kind,
+        body.subject,
+        priority=body.priority,
+        owner_id=str(body.owner_id) if body.owner_id else None,
+        due_at_ms=body.due_at_ms,
+        created_by=call.agent.agent_id,
+        contact_ids=[str(c) for c in body.contact_ids],
+    )
+    await publish(
+        call,
+        ce.CaseOpened,
+        customer_id=case.customer_id,
+        case_id=case.case_id,
+        kind=case.kind,
+        subject=case.subject,
+        priority=case.priority,
+    )
+    return case.wire()
+
+
+async def get_case(call: Call) -> Any:
+    return (await stores(call).cases.get(call.path("case_id"))).wire()
+
+
+async def _case_changed(call: Call, wire: dict[str, Any]) -> Any:
+    await publish(
+        call,
+        ce.CaseUpdated,
+        customer_id=wire["customer_id"],
+        case_id=wire["case_id"],
+        status=wire["status"],
+        priority=wire["priority"],
+        owner_id=wire["owner_id"],
+        due_at_ms=wire["due_at_ms"],
+    )
+    return wire
+
+
+async def update_case(call: Call) -> Any:
+    changes = call.body_as(s.CasePatch).model_dump(exclude_unset=True)
+    if changes.get("owner_id") is not None:
+        changes["owner_id"] = str(changes["owner_id"])
+    case = await stores(call).cases.update(call.path("case_id"), changes)
+    return await _case_changed(call, case.wire())
+
+
+async def link_contact(call: Call) -> Any:
+    contact_id = str(call.body_as(s.CaseLinkIn).contact_id)
+    case = await stores(call).cases.link_contact(call.path("case_id"), contact_id)
+    return await _case_changed(call, case.wire())
+
+
+# --- merges and reviews ----------------------------------------------------------------------
+
+
+async def _merged(call: Call, merge: Merge, undone: bool = False) -> Any:
+    await recompute(call, merge.survivor_id, *([merge.merged_id] if undone else []))
+    await publish(
+        call,
+        ce.CustomersUnmerged if undone else ce.CustomersMerged,
+        customer_id=merge.survivor_id,
+        merge_id=merge.merge_id,
+        merged_id=merge.merged_id,
+    )
+    return merge.wire()
+
+
+async def merge_customers(call: Call) -> Any:
+    body = call.body_as(s.MergeIn)
+    merge = await stores(call).merges.merge(
+        str(body.survivor_id), str(body.merged_id), actor_id=call.agent.agent_id, reason=body.reason
+    )
+    return await _merged(call, merge)
+
+
+async def get_merge(call: Call) -> Any:
+    return (await stores(call).merges.get(call.path("merge_id"))).wire()
+
+
+async def undo_merge(call: Call) -> Any:
+    merge = await stores(call).merges.unmerge(call.path("merge_id"), actor_id=call.agent.agent_id)
+    return await _merged(call, merge, undone=True)
+
+
+async def list_reviews(call: Call) -> Any:
+    q = call.query_as(s.ReviewListQuery)
+    page = await stores(call).reviews.reviews(q.status, q.window())
+    return page.wire(lambda r: r.wire())
+
+
+async def decide_review(call: Call) -> Any:
+    body = call.body_as(s.DecisionIn)
+    review, merge = await stores(call).reviews.decide(
+        call.path("review_id"),
+        body.decision,
+        actor_id=call.agent.agent_id,
+        survivor_id=str(body.survivor_id) if body.survivor_id else None,
+    )
+    return {"review": review.wire(), "merge": await _merged(call, merge) if merge else None}
+
+
+# --- the table -------------------------------------------------------------------------------
+
+C = "/api/customers/{customer_id}"
+E404, E409 = (404,), (404, 409)
+
+
+def _op(
+    method: str, path: str, answer: Any, summary: str, role: Any, tag: str, **kw: Any
+) -> Operation:
+    return Operation(method, path, answer.__name__, summary, role, tag, answer=answer, **kw)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    _op("GET", "/api/customers", search_customers, "Search customers by name prefix, phone or"
+        " email", "agent", "customers", query=s.CustomerSearch, response=s.CustomerPage),
+    _op("POST", "/api/customers", create_customer, "Create a customer with its identities",
+        "agent", "customers", body=s.CustomerIn, response=s.CustomerOut, status=201,
+        errors=(409,)),
+    _op("GET", C, get_customer, "A customer (a merged one: its survivor)", "agent", "customers",
+        response=s.CustomerOut, errors=E404),
+    _op("PATCH", C, update_customer, "Change name, language or (supervisors) tier by hand",
+        "agent", "customers", body=s.CustomerPatch, response=s.CustomerOut, errors=(403, 404)),
+    _op("PUT", C + "/account-manager", set_account_manager, "Set or clear the account manager",
+        "supervisor", "customers", body=s.AccountManagerIn, response=s.CustomerOut, errors=E404),
+    _op("GET", C + "/context", get_context, "The context that travels with routing offers",
+        "agent", "customers", response=s.ContextOut, errors=E404),
+    _op("GET", C + "/interactions", list_interactions, "Contact history on every channel,"
+        " newest first", "agent", "customers", query=s.PageQuery, response=s.InteractionPage,
+        errors=E404),
+    _op("GET", C + "/identities", list_identities, "The customer's identities", "agent",
+        "identities", response=s.IdentitiesOut, errors=E404),
+    _op("POST", C + "/identities", add_identity, "Add an identity (shared: a second holder)",
+        "agent", "identities", body=s.IdentityIn, response=s.IdentityOut, status=201,
+        errors=E409),
+    _op("DELETE", C + "/identities/{kind}/{value}", remove_identity, "Remove an identity (a"
+        " shared one's next holder becomes primary)", "supervisor", "identities",
+        query=s.RegionQuery, response=s.IdentitiesOut, errors=E404),
+    _op("GET", C + "/notes", list_notes, "Notes, newest first", "agent", "notes",
+        query=s.PageQuery, response=s.NotePage, errors=E404),
+    _op("POST", C + "/notes", add_note, "Write a note", "agent", "notes", body=s.NoteIn,
+        response=s.NoteOut, status=201, errors=E404),
+    _op("DELETE", C + "/notes/{note_id}", delete_note, "Delete a note", "supervisor", "notes",
+        response=s.NoteOut, errors=E404),
+    _op("GET", C + "/tags", list_tags, "Tags", "agent", "tags", response=s.TagsOut,
+        errors=E404),
+    _op("POST", C + "/tags", add_tags, "Add tags (lower-cased)", "agent", "tags",
+        body=s.TagsIn, response=s.TagsOut, errors=E404),
+    _op("DELETE", C + "/tags/{tag}", remove_tag, "Remove a tag", "agent", "tags",
+        response=s.TagsOut, errors=E404),
+    _op("GET", C + "/cases", list_customer_cases, "The customer's cases, newest first",
+        "agent", "cases", query=s.CaseListQuery, response=s.CasePage, errors=E404),
+    _op("POST", "/api/cases", open_case, "Open a complaint or a request", "agent", "cases",
+        body=s.CaseIn, response=s.CaseOut, status=201, errors=E409),
+    _op("GET", "/api/cases/{case_id}", get_case, "A case", "agent", "cases",
+        response=s.CaseOut, errors=E404),
+    _op("PATCH", "/api/cases/{case_id}", update_case, "Change status, priority, owner, due"
+        " time or subject", "agent", "cases", body=s.CasePatch, response=s.CaseOut,
+        errors=E404),
+    _op("POST", "/api/cases/{case_id}/contacts", link_contact, "Link a contact of the same"
+        " customer", "agent", "cases", body=s.CaseLinkIn, response=s.CaseOut, errors=E409),
+    _op("POST", "/api/merges", merge_customers, "Merge a customer into another", "supervisor",
+        "merges", body=s.MergeIn, response=s.MergeOut, status=201, errors=E409),
+    _op("GET", "/api/merges/{merge_id}", get_merge, "A merge", "supervisor", "merges",
+        response=s.MergeOut, errors=E404),
+    _op("POST", "/api/merges/{merge_id}/undo", undo_merge, "Undo a merge exactly",
+        "supervisor", "merges", response=s.MergeOut, errors=E409),
+    _op("GET", "/api/merge-reviews", list_reviews, "Pairs the automatic merge left to a"
+        " person, oldest first", "supervisor", "merges", query=s.ReviewListQuery,
+        response=s.ReviewPage),
+    _op("POST", "/api/merge-reviews/{review_id}/decision", decide_review, "Merge or dismiss a"
+        " pending review", "supervisor", "merges", body=s.DecisionIn, response=s.DecisionOut,
+        errors=E409),
+)  # fmt: skip
+
+
+def setup_crm_api(app: web.Application, *, crm_settings: CrmSettings | None = None) -> None:
+    """Serve the CRM API, /api/openapi.json and /api/docs on `app` (before it starts).
+    With `crm_settings`, national phone numbers are read in its default region and value
+    figures are recomputed after merges and tiers set by hand."""
+    if crm_settings is not None:
+        app[CRM_SETTINGS] = crm_settings
+
+    async def openapi_json(_call: Call) -> Any:
+        return document
+
+    async def api_docs(_call: Call) -> Any:
+        return web.Response(text=DOCS_HTML, content_type="text/html")
+
+    docs = (
+        _op("GET", "/api/openapi.json", openapi_json, "This document", "public", "docs"),
+        _op("GET", "/api/docs", api_docs, "A page rendering this document", "public", "docs",
+            content_type="text/html"),
+    )  # fmt: skip
+    document = openapi_document([*OPERATIONS, *docs])
+    add_operations(app, [*OPERATIONS, *docs])
