@@ -105,7 +105,7 @@ async def _send_snapshot(
     agent_fields = await service.routing.agent_fields(principal.agent_id)
     contacts = []
     for contact_id in sorted(held):
-        view = await service.contact_view(contact_id, with_messages=True)
+        view = await service.contact_view(contact_id, with_messages=True, with_context=True)
         if view is not None:
             contacts.append(view)
     conn.send(

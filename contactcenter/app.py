@@ -24,6 +24,7 @@ from contactcenter import api
 from contactcenter.auth import AgentStore
 from contactcenter.conversations import ConversationService
 from contactcenter.crm import CrmStore
+from contactcenter.crm_api import setup_crm_api
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
@@ -62,11 +63,10 @@ def _enricher(
     service: ConversationService, agents: AgentStore
 ) -> Callable[[Delivery], Awaitable[dict[str, Any] | None]]:
     async def enrich(d: Delivery) -> dict[str, Any] | None:
-        if d.enrich == "offer":
-            contact = await service.contact_view(d.extra["contact_id"], with_messages=True)
-            return None if contact is None else {**d.frame, "contact": contact}
-        if d.enrich == "assigned":
-            contact = await service.contact_view(d.extra["contact_id"], with_messages=True)
+        if d.enrich in ("offer", "assigned"):
+            contact = await service.contact_view(
+                d.extra["contact_id"], with_messages=True, with_context=True
+            )
             return None if contact is None else {**d.frame, "contact": contact}
         if d.enrich == "agent_joined":
             agent = await agents.get(d.extra["agent_id"])
@@ -269,6 +269,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_workers)
     api.add_routes(app)
+    setup_crm_api(app, crm_settings=settings.crm)
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         principal = await api.require_principal(request)

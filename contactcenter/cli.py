@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -327,10 +326,7 @@ def _check_crm_config(settings: HubSettings) -> int:
 
 
 def _crm_settings(settings: HubSettings) -> CrmSettings:
-    # Read beside the hub's settings, from the same folder and environment.
-    from contactcenter.crm_settings import load_crm_settings
-
-    return load_crm_settings(settings.config_dir, dict(os.environ))
+    return settings.crm
 
 
 def _with_pool(settings: HubSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:

@@ -14,7 +14,9 @@ import structlog
 
 from contactcenter import events as ev
 from contactcenter.auth import AgentStore, Principal
-from contactcenter.crm import CrmStore, StoredMessage, resolve_identity
+from contactcenter.context import customer_context
+from contactcenter.crm import CrmStore, StoredMessage
+from contactcenter.customers import CustomerStore
 from contactcenter.errors import (
     AgentUnavailable,
     ContactNotAssigned,
@@ -74,7 +76,10 @@ class ConversationService:
     # --- customers -------------------------------------------------------------------------
 
     async def identify_visitor(self, visitor_id: str, name: str) -> str:
-        return await resolve_identity(self.crm, "visitor", visitor_id, name)
+        customers = CustomerStore(
+            self.crm.pool, default_region=self.settings.crm.default_phone_region
+        )
+        return (await customers.resolve("visitor", visitor_id, display_name=name)).customer_id
 
     async def open_contact(self, customer_id: str, channel: str) -> tuple[str, str] | None:
         """The customer's open contact on `channel` and its live state, if there is one."""
@@ -360,8 +365,11 @@ class ConversationService:
         # the insert and the publish. Consumers de-duplicate on message_id.
         await self.bus.publish(_message_sent(msg, agent_id))
 
-    async def contact_view(self, contact_id: str, *, with_messages: bool) -> dict[str, Any] | None:
-        """A contact object as docs/protocol.md describes it."""
+    async def contact_view(
+        self, contact_id: str, *, with_messages: bool, with_context: bool = False
+    ) -> dict[str, Any] | None:
+        """A contact object as docs/protocol.md describes it; with `with_context`, its
+        customer's context (docs/crm.md) as `customer.context`."""
         record, transcript = await self.crm.contact_with_transcript(
             contact_id, messages=with_messages
         )
@@ -378,6 +386,8 @@ class ConversationService:
         }
         if live is not None and live.state == "offered":
             view["deadline_ms"] = live.deadline_ms
+        if with_context:
+            view["customer"]["context"] = await customer_context(self.crm.pool, record.customer_id)
         return view
 
 

@@ -1,4 +1,4 @@
-"""The CRM store: customers, identities, contacts and their messages in PostgreSQL."""
+"""Contacts and their messages in PostgreSQL (customers and identities: contactcenter.customers)."""
 
 from __future__ import annotations
 
@@ -98,40 +98,6 @@ def _contact_args(
 class CrmStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-
-    async def resolve_identity(self, kind: str, value: str, display_name: str) -> str:
-        """The customer behind an identity; an unknown identity creates a customer."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT customer_id FROM identities WHERE kind = $1 AND value = $2 AND is_primary",
-                kind,
-                value,
-            )
-            if row:
-                if display_name:
-                    await conn.execute(
-                        "UPDATE customers SET display_name = $2 WHERE id = $1"
-                        " AND display_name = ''",
-                        row["customer_id"],
-                        display_name,
-                    )
-                return str(row["customer_id"])
-            customer_id = uuid.uuid4()
-            await conn.execute(
-                "INSERT INTO customers (id, display_name) VALUES ($1, $2)",
-                customer_id,
-                display_name,
-            )
-            inserted = await conn.fetchrow(
-                "INSERT INTO identities (kind, value, customer_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING customer_id",
-                kind,
-                value,
-                customer_id,
-            )
-            if inserted is None:  # another request created it first: use theirs
-                raise _Retry
-            return str(customer_id)
 
     async def create_contact(
         self,
@@ -296,16 +262,3 @@ class CrmStore:
             uuid.UUID(contact_id),
         )
         return [_message(r, created=False) for r in rows]
-
-
-class _Retry(Exception):
-    """An identity was created concurrently; the caller looks it up again."""
-
-
-async def resolve_identity(crm: CrmStore, kind: str, value: str, display_name: str) -> str:
-    for _ in range(3):
-        try:
-            return await crm.resolve_identity(kind, value, display_name)
-        except _Retry:
-            continue
-    raise RuntimeError("identity kept changing under us")

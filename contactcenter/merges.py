@@ -173,6 +173,10 @@ class MergeStore:
 async def lock_customers(
     conn: asyncpg.Connection, *ids: uuid.UUID
 ) -> dict[uuid.UUID, asyncpg.Record]:
+    # The orders table first, in the mode order writes take, then the customers: a full
+    # recompute locks orders before it updates customers, so taking them in that order too
+    # keeps a merge and a recompute from deadlocking (one waits for the other instead).
+    await conn.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")
     # NO KEY UPDATE: rows elsewhere that reference these customers may still be written.
     rows = await conn.fetch(
         "SELECT * FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",

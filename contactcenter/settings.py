@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from contactcenter.crm_settings import CrmSettings, load_crm_settings
 from contactcenter.errors import ConfigError
 from contactcenter.routing_config import (
     QueueSettings,
@@ -58,6 +59,7 @@ class HubSettings:
     queues: tuple[QueueSettings, ...] = ()
     rules: tuple[RoutingRule, ...] = ()
     default_route: RuleTarget | None = None
+    crm: CrmSettings = field(default_factory=CrmSettings)
 
     @cached_property
     def policies(self) -> dict[str, QueuePolicy]:
@@ -189,6 +191,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         raise ConfigError("routing.domain", "must be non-empty, without braces, colons or spaces")
     return HubSettings(
         **values,
+        crm=load_crm_settings(config_dir, env),
         redis_url=env.get("REDIS_URL") or None,
         database_url=env.get("DATABASE_URL") or None,
         demo_password=env.get("CC_DEMO_PASSWORD") or None,

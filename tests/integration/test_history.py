@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from contactcenter import events as ev
 from contactcenter.crm import CrmStore
+from contactcenter.customers import CustomerStore
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
@@ -27,7 +28,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 async def _contact(pool: asyncpg.Pool) -> str:
     crm = CrmStore(pool)
-    customer = await crm.resolve_identity("visitor", uuid.uuid4().hex, "Ida")
+    customer = (
+        await CustomerStore(pool).resolve("visitor", uuid.uuid4().hex, display_name="Ida")
+    ).customer_id
     return await crm.create_contact(
         customer_id=customer, channel="chat", queue="support", arrived_at_ms=1_700_000_000_000
     )

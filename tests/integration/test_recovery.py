@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from contactcenter import events as ev
 from contactcenter.crm import CrmStore
+from contactcenter.customers import CustomerStore
 from contactcenter.db import create_pool, migrate
 from contactcenter.history import HistoryWriter
 from contactcenter.recovery import requeue_orphans
@@ -34,7 +35,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 async def _stored_contact(pool: asyncpg.Pool, domain: str) -> str:
     crm = CrmStore(pool)
-    customer = await crm.resolve_identity("visitor", uuid.uuid4().hex, "Jo")
+    customer = (
+        await CustomerStore(pool).resolve("visitor", uuid.uuid4().hex, display_name="Jo")
+    ).customer_id
     return await crm.create_contact(
         customer_id=customer,
         channel="chat",

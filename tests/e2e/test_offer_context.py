@@ -1,0 +1,60 @@
+"""End to end: the customer's context (docs/crm.md) travels with the offer to the agent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from contactcenter.cases import CaseStore
+from contactcenter.customers import CustomerStore
+from contactcenter.notes import NoteStore
+from contactcenter.orders import OrderStore
+from tests.conftest import LiveHub
+from tests.e2e.clients import AgentClient, ChatClient
+
+
+async def test_an_offer_carries_who_the_customer_is_and_what_happened_before(
+    hub: LiveHub,
+) -> None:
+    visitor_id = uuid.uuid4().hex
+    pool = await asyncpg.create_pool(hub.settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        customer = await CustomerStore(pool).create(
+            "Greta Known", language="de", identities=[("visitor", visitor_id, False)]
+        )
+        notes = NoteStore(pool)
+        await notes.add_note(customer.customer_id, None, "Prefers email follow-ups")
+        await notes.add_tags(customer.customer_id, ["vip", "b2b"])
+        await CaseStore(pool).open_case(customer.customer_id, "complaint", "Parcel arrived broken")
+        await OrderStore(pool, hub.settings.crm).create_order(
+            customer.customer_id,
+            amount=Decimal("420.00"),
+            currency=hub.settings.crm.base_currency,
+            ordered_at=datetime.now(UTC) - timedelta(days=30),
+            status="delivered",
+        )
+    finally:
+        await pool.close()
+
+    agent = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    await agent.go_available()
+    chat = await ChatClient.connect(hub.base_url, "Greta", visitor_id=visitor_id)
+    await chat.say("The replacement has not come either")
+    offer = await agent.expect("offer")
+
+    who = offer["contact"]["customer"]
+    assert who["customer_id"] == customer.customer_id
+    context = who["context"]
+    assert context["name"] == "Greta Known" and context["language"] == "de"
+    assert [n["body"] for n in context["notes"]] == ["Prefers email follow-ups"]
+    assert sorted(context["tags"]) == ["b2b", "vip"]
+    assert [c["subject"] for c in context["open_cases"]] == ["Parcel arrived broken"]
+    assert context["has_open_complaint"] is True
+    assert Decimal(context["value"]["value_amount"]) == Decimal("420.00")
+    assert context["value"]["tier"]  # ranked among the customers with orders
+    # The contact being offered is already part of the history.
+    assert [i["channel"] for i in context["interactions"]][:1] == ["chat"]
