@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -107,8 +108,17 @@ class ConversationService:
         client_msg_id: str | None,
         attributes: ContactAttributes | None = None,
     ) -> str:
-        """A new contact with its first message, queued where the routing rules send it."""
+        """A new contact with its first message, queued where the routing rules send it.
+        What the channel did not tell of the customer (tier, language, an open complaint)
+        comes from the CRM."""
         facts = attributes or ContactAttributes(channel=channel)
+        known = await self.crm.customer_facts(customer_id, self.settings.crm.no_orders_tier)
+        facts = replace(
+            facts,
+            tier=facts.tier or known.tier,
+            language=facts.language or known.language,
+            open_complaint=facts.open_complaint or known.open_complaint,
+        )
         routed = route(facts, self.settings.rules, self._default_route())
         queue = self.settings.queue(routed.target.queue)
         priority = queue.priority if routed.target.priority is None else routed.target.priority
@@ -151,6 +161,7 @@ class ConversationService:
             aging_ms=int(queue.aging_s * 1000) if queue.aging_s else None,
             required_skills=routed.target.skills,
             language=facts.language,
+            preferred_agent_id=known.preferred_agent_id,
             max_length=queue.max_length,
         )
         if status is EnqueueStatus.QUEUE_FULL:

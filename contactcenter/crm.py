@@ -95,6 +95,16 @@ def _contact_args(
     ]
 
 
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What routing rules and the sticky strategy need to know of a customer."""
+
+    tier: str | None
+    language: str | None
+    open_complaint: bool
+    preferred_agent_id: str | None  # the account manager, else the last agent who served them
+
+
 class CrmStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -152,6 +162,28 @@ class CrmStore:
         )  # fmt: skip
         assert row is not None
         return str(contact_id), _message(row, created=True)
+
+    async def customer_facts(self, customer_id: str, default_tier: str | None) -> CustomerFacts:
+        """A customer's tier (`default_tier` while they have none), language, whether a
+        complaint of theirs is open, and the agent they would be best served by. One query."""
+        row = await self.pool.fetchrow(
+            "SELECT coalesce(c.tier, c.tier_by_hand) AS tier, c.language,"
+            " EXISTS (SELECT 1 FROM cases k WHERE k.customer_id = c.id"
+            "  AND k.kind = 'complaint' AND k.status IN ('open', 'pending')) AS open_complaint,"
+            " coalesce(c.account_manager, (SELECT x.agent_id FROM contacts x"
+            "  WHERE x.customer_id = c.id AND x.agent_id IS NOT NULL"
+            "  ORDER BY x.arrived_at DESC LIMIT 1)) AS preferred"
+            " FROM customers c WHERE c.id = $1",
+            uuid.UUID(customer_id),
+        )
+        if row is None:
+            return CustomerFacts(default_tier, None, False, None)
+        return CustomerFacts(
+            row["tier"] or default_tier,
+            row["language"],
+            row["open_complaint"],
+            str(row["preferred"]) if row["preferred"] else None,
+        )
 
     async def set_state(self, contact_id: str, state: str) -> None:
         await self.pool.execute(
