@@ -40,6 +40,8 @@ typecheck: $(STAMP) ## mypy --strict on the four packages
 bench: $(STAMP) ## benchmarks (print figures beside a baseline; never fail on timing)
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.routing
+	$(BIN)/python -m bench.context
+	$(BIN)/python -m bench.crm
 
 clean: ## remove the virtual environment and caches (not the data folder)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

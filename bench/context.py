@@ -5,7 +5,11 @@ identities, 0 to 200 past contacts on four channels (most have few, some have ma
 with its first customer message, a third with a summary), 0 to 50 orders, a few cases,
 notes and tags, and 50 agents; then ANALYZE. Then `contactcenter.context.customer_context`
 is timed for random customers, each lookup alternating with the baseline: a bare round trip
-(`SELECT 1`) on the same pool, so both see the same machine at the same moment. The heaviest
+(`SELECT 1`) on the same pool, so both see the same machine at the same moment. Then the
+offer path itself: what the hub does to enrich an offer frame (`ConversationService.
+contact_view`: the contact, its transcript, its live state in Redis) with the context and
+without it, alternating, for the latest contact of random customers; the difference of the
+two p99s is what the context adds to routing's offer. The heaviest
 customers (200 contacts and 50 orders) are timed on their own too, and their plan is printed
 with EXPLAIN ANALYZE to show that every table is reached through an index.
 
@@ -33,13 +37,20 @@ from bench._common import (
     BenchBroken,
     LogTally,
     capture_logs,
+    hub_settings,
     percentile,
     progress,
     scratch_database,
     servers,
 )
+from contactcenter.auth import AgentStore
 from contactcenter.context import CONTEXT_SQL, customer_context
+from contactcenter.conversations import ConversationService
+from contactcenter.crm import CrmStore
 from contactcenter.db import create_pool, migrate
+from contactcenter.eventbus import EventBus
+from contactcenter.redisconn import redis_client
+from routing.store import RoutingStore
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 EPILOG = (
@@ -48,7 +59,9 @@ EPILOG = (
 
 Result line:
 context: lookups=N p50_ms=X p99_ms=Y baseline_p99_ms=Z added_p99_ms=W
-where added_p99_ms = p99_ms - baseline_p99_ms: what the context costs over a bare round trip."""
+         offer_p99_ms=A offer_without_p99_ms=B offer_added_p99_ms=C   (on one line)
+where added_p99_ms = p99_ms - baseline_p99_ms: what the context costs over a bare round trip;
+offer_*: the offer frame's enrichment with and without the context, and their difference."""
 )
 
 CHANNELS = ("chat", "email", "sms", "voice")
@@ -258,6 +271,53 @@ async def measure(
     return context_ms, baseline_ms
 
 
+async def measure_offer(
+    service: ConversationService, contact_ids: list[str], lookups: int, rng: random.Random
+) -> tuple[list[float], list[float]]:
+    """(with context ms, without ms): an offer frame's enrichment, alternating."""
+    with_ms: list[float] = []
+    without_ms: list[float] = []
+    for _ in range(lookups):
+        contact_id = rng.choice(contact_ids)
+        t0 = time.perf_counter_ns()
+        plain = await service.contact_view(contact_id, with_messages=True)
+        t1 = time.perf_counter_ns()
+        full = await service.contact_view(contact_id, with_messages=True, with_context=True)
+        t2 = time.perf_counter_ns()
+        if plain is None or full is None or full["customer"].get("context") is None:
+            raise BenchBroken("a seeded contact has no view or no context")
+        without_ms.append((t1 - t0) / 1e6)
+        with_ms.append((t2 - t1) / 1e6)
+    return with_ms, without_ms
+
+
+async def offer_path(
+    pool: asyncpg.Pool, redis_url: str, ids: list[uuid.UUID], args: argparse.Namespace
+) -> tuple[list[float], list[float]]:
+    rows = await pool.fetch(
+        "SELECT DISTINCT ON (customer_id) id FROM contacts WHERE customer_id = ANY($1::uuid[])"
+        " ORDER BY customer_id, arrived_at DESC",
+        ids,
+    )
+    contact_ids = [str(r["id"]) for r in rows]
+    settings = hub_settings(redis_url, "postgresql://unused", 0)
+    redis = redis_client(redis_url)
+    try:
+        routing = RoutingStore(redis, settings.routing_domain)
+        bus = EventBus(redis, routing.keys.events)
+        service = ConversationService(
+            settings, CrmStore(pool), AgentStore(pool), routing, bus, lambda: 0
+        )
+        rng = random.Random(args.seed + 2)
+        await measure_offer(service, contact_ids, args.warmup, rng)
+        with_ms, without_ms = await measure_offer(service, contact_ids, args.lookups, rng)
+        progress(summary("offer enrichment with the context", with_ms))
+        progress(summary("offer enrichment without it", without_ms))
+        return with_ms, without_ms
+    finally:
+        await redis.aclose()
+
+
 def summary(label: str, values: list[float]) -> str:
     v = sorted(values)
     return (
@@ -266,7 +326,10 @@ def summary(label: str, values: list[float]) -> str:
     )
 
 
-async def run(admin_url: str, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+Figures = tuple[list[float], list[float], list[float], list[float]]
+
+
+async def run(admin_url: str, redis_url: str, args: argparse.Namespace) -> Figures:
     async with scratch_database(admin_url) as database_url:
         pool = await create_pool(database_url, size=4)
         try:
@@ -282,7 +345,8 @@ async def run(admin_url: str, args: argparse.Namespace) -> tuple[list[float], li
             context_ms, baseline_ms = await measure(pool, ids, args.lookups, rng)
             progress(summary("random customers", context_ms))
             progress(summary("baseline (SELECT 1)", baseline_ms))
-            return context_ms, baseline_ms
+            with_ms, without_ms = await offer_path(pool, redis_url, ids, args)
+            return context_ms, baseline_ms, with_ms, without_ms
         finally:
             await pool.close()
 
@@ -329,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with servers() as found:
             progress(f"storage: {'embedded servers' if found.embedded else 'DATABASE_URL'}")
-            context_ms, baseline_ms = asyncio.run(run(found.admin_database_url, args))
+            context_ms, baseline_ms, with_ms, without_ms = asyncio.run(
+                run(found.admin_database_url, found.redis_url, args)
+            )
     except BenchBroken as exc:
         print(f"context: broken: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -342,9 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"total run time {time.perf_counter() - started:.1f} s")
     c, b = sorted(context_ms), sorted(baseline_ms)
     p99, b99 = percentile(c, 99), percentile(b, 99)
+    o99, n99 = percentile(sorted(with_ms), 99), percentile(sorted(without_ms), 99)
     print(
         f"context: lookups={len(c)} p50_ms={percentile(c, 50):.3f} p99_ms={p99:.3f}"
-        f" baseline_p99_ms={b99:.3f} added_p99_ms={p99 - b99:.3f}",
+        f" baseline_p99_ms={b99:.3f} added_p99_ms={p99 - b99:.3f}"
+        f" offer_p99_ms={o99:.3f} offer_without_p99_ms={n99:.3f}"
+        f" offer_added_p99_ms={o99 - n99:.3f}",
         flush=True,
     )
     return 0

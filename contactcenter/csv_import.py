@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import structlog
-from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+from tqdm import tqdm
 
 from contactcenter.crm_settings import ORDER_STATUSES, CrmSettings
 from contactcenter.errors import InvalidInput

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import phonenumbers
 import structlog
-from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+from tqdm import tqdm
 
 from contactcenter.crm_settings import CrmSettings
 from contactcenter.identity import InvalidIdentity, normalise
