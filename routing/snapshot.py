@@ -37,8 +37,9 @@ class SnapshotReader:
             *_split(keys.declined(marker)),
             *_split(keys.offered_to(marker)),
         ]
-        self._agents: dict[tuple[str, ...], AgentView] = {}
-        self._contacts: dict[tuple[tuple[str, ...], ...], ContactView] = {}
+        # Keyed by the packed hash as read: an unchanged hash finds its view again.
+        self._agents: dict[str, AgentView] = {}
+        self._contacts: dict[str, ContactView] = {}
         self._last_agents: tuple[float, dict[str, AgentView]] | None = None
 
     async def agents(self, max_age_ms: float = 0) -> dict[str, AgentView]:
@@ -58,23 +59,24 @@ class SnapshotReader:
         args = [head, "1" if agents_only else "0", *self._templates]
         read_at = time.monotonic()
         raw_agents, raw_contacts = await self._script(keys=keys, args=args)
-        seen_agents: dict[tuple[str, ...], AgentView] = {}
-        for flat in raw_agents:
-            k = tuple(flat)
-            view = self._agents.get(k)
+        seen_agents: dict[str, AgentView] = {}
+        for packed in raw_agents:
+            view = self._agents.get(packed)
             if view is None:
+                flat = packed.split("\0")
                 if "agent_id" not in flat[::2]:
                     continue
                 view = _agent_view(dict(zip(flat[::2], flat[1::2], strict=True)))
-            seen_agents[k] = view
-        seen_contacts: dict[tuple[tuple[str, ...], ...], ContactView] = {}
-        for flat, declined, offered in raw_contacts:
-            ck = (tuple(flat), tuple(sorted(declined)), tuple(sorted(offered)))
-            cview = self._contacts.get(ck)
+            seen_agents[packed] = view
+        seen_contacts: dict[str, ContactView] = {}
+        for packed in raw_contacts:
+            cview = self._contacts.get(packed)
             if cview is None:
+                hash_part, declined, offered = packed.split("\1")
+                flat = hash_part.split("\0")
                 h = dict(zip(flat[::2], flat[1::2], strict=True))
-                cview = contact_view(h, set(declined), set(offered))
-            seen_contacts[ck] = cview
+                cview = contact_view(h, _ids(declined), _ids(offered))
+            seen_contacts[packed] = cview
         self._agents = seen_agents
         if not agents_only:  # an agents-only read says nothing of the contacts
             self._contacts = seen_contacts
@@ -84,6 +86,10 @@ class SnapshotReader:
             agents=dict(agents),
             contacts={c.contact_id: c for c in seen_contacts.values() if c.state in _LIVE},
         )
+
+
+def _ids(packed: str) -> set[str]:
+    return set(packed.split("\0")) if packed else set()
 
 
 def _int(h: dict[str, str], key: str) -> int:

@@ -5,9 +5,12 @@
 -- ARGV: 1 head (contacts read per queue), 2 agents only ("1": skip every contact),
 --       3,4 agent hash key = ARGV[3] .. id .. ARGV[4]; 5,6 the agent's contacts set;
 --       7,8 contact hash; 9,10 declined set; 11,12 offered-to set
--- Returns: {agents, contacts}: agents = {agent hash as a flat list, ...} sorted by agent id;
---          contacts = {{contact hash, declined ids, offered-to ids}, ...}, conversations in
---          progress (state "assigned") left out
+-- Hash values never hold "\0" or "\1" (ids, names, numbers and JSON, which escapes them).
+-- Returns: {agents, contacts}, each item one string (one reply element to parse instead of
+--          dozens): agents = {agent hash's fields and values joined by "\0", ...} sorted
+--          by agent id; contacts = {contact hash joined by "\0", then "\1" and the ids of
+--          the agents who declined it, then "\1" and those it is broadcast to}, conversations
+--          in progress (state "assigned") left out
 local function key(n, id)
   return ARGV[n] .. id .. ARGV[n + 1]
 end
@@ -27,7 +30,7 @@ local function want(list)
   end
 end
 for i, id in ipairs(ids) do
-  agents[i] = redis.call('HGETALL', key(3, id))
+  agents[i] = table.concat(redis.call('HGETALL', key(3, id)), '\0')
   if not agents_only then
     want(redis.call('SMEMBERS', key(5, id)))
   end
@@ -46,8 +49,9 @@ if not agents_only then
       h = redis.call('HGETALL', key(7, c))
     end
     if #h > 0 then
-      contacts[#contacts + 1] = {h, redis.call('SMEMBERS', key(9, c)),
-        redis.call('SMEMBERS', key(11, c))}
+      contacts[#contacts + 1] = table.concat(h, '\0') .. '\1'
+        .. table.concat(redis.call('SMEMBERS', key(9, c)), '\0') .. '\1'
+        .. table.concat(redis.call('SMEMBERS', key(11, c)), '\0')
     end
   end
 end
