@@ -304,9 +304,11 @@ class ConversationService:
 
     async def wait_status(self, contact_id: str, *, fresh: bool = True) -> dict[str, Any] | None:
         """Position and estimated wait of a waiting contact (docs/routing.md), or None."""
-        placed = await self.routing.position(contact_id)
         contact = await self.routing.contact_view(contact_id)
-        if placed is None or contact is None:
+        if contact is None:
+            return None
+        placed = await self.routing.position(contact_id, contact.queue)
+        if placed is None:
             return None
         queue, position = placed
         now_ms = self.clock()

@@ -211,47 +211,45 @@ class CustomerStore:
     ) -> Resolution:
         """The customer a contact from this identity belongs to: its primary holder (followed
         to its survivor if merged); an unknown identity creates a customer. Safe under
-        concurrency: two first contacts from one new number give one customer."""
+        concurrency: two first contacts from one new number give one customer. The usual
+        cases take one round trip (a known identity) or two (a new one)."""
         value = self.normalise(kind, raw, region)
-        async with self.pool.acquire() as conn, conn.transaction():
-            found = await self._holders(conn, kind, value)
-            if found is None:
-                customer_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO customers (id, display_name) VALUES ($1, $2)",
-                    customer_id,
-                    display_name,
-                )
-                inserted = await conn.fetchval(
-                    "INSERT INTO identities (kind, value, customer_id) VALUES ($1, $2, $3)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    kind,
-                    value,
-                    customer_id,
-                )
-                if inserted:
-                    log.info("customer_created", customer_id=str(customer_id), kind=kind)
-                    return Resolution(str(customer_id), True, (str(customer_id),))
-                # Another first contact won the race: its customer (committed, so visible to
-                # this new statement) is the one; ours was never seen by anyone.
-                await conn.execute("DELETE FROM customers WHERE id = $1", customer_id)
-                found = await self._holders(conn, kind, value)
-                assert found is not None
-            primary, holders = found
-            if display_name:
-                await conn.execute(
-                    "UPDATE customers SET display_name = $2, updated_at = now()"
-                    " WHERE id = $1 AND display_name = ''",
-                    primary,
-                    display_name,
-                )
-            return Resolution(str(primary), False, tuple(str(h) for h in holders))
+        found = await self._holders(self.pool, kind, value)
+        if found is None:
+            customer_id = uuid.uuid4()
+            created = await self.pool.fetchval(
+                "WITH c AS (INSERT INTO customers (id, display_name) VALUES ($3, $4)"
+                " RETURNING id) INSERT INTO identities (kind, value, customer_id)"
+                " SELECT $1, $2, id FROM c ON CONFLICT DO NOTHING RETURNING true",
+                kind,
+                value,
+                customer_id,
+                display_name,
+            )
+            if created:
+                log.info("customer_created", customer_id=str(customer_id), kind=kind)
+                return Resolution(str(customer_id), True, (str(customer_id),))
+            # Another first contact won the race: ours was never seen by anyone.
+            await self.pool.execute("DELETE FROM customers WHERE id = $1", customer_id)
+            found = await self._holders(self.pool, kind, value)
+            assert found is not None
+        primary, holders, name = found
+        if display_name and not name:
+            await self.pool.execute(
+                "UPDATE customers SET display_name = $2, updated_at = now()"
+                " WHERE id = $1 AND display_name = ''",
+                primary,
+                display_name,
+            )
+        return Resolution(str(primary), False, tuple(str(h) for h in holders))
 
     async def _holders(
-        self, conn: asyncpg.Connection, kind: str, value: str
-    ) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
-        rows = await conn.fetch(
-            "SELECT i.customer_id, i.is_primary, c.merged_into FROM identities i"
+        self, db: asyncpg.Pool | asyncpg.Connection, kind: str, value: str
+    ) -> tuple[uuid.UUID, list[uuid.UUID], str | None] | None:
+        """The primary holder (its survivor if merged), every holder, and the primary's
+        display name (None: not read)."""
+        rows = await db.fetch(
+            "SELECT i.customer_id, i.is_primary, c.merged_into, c.display_name FROM identities i"
             " JOIN customers c ON c.id = i.customer_id WHERE i.kind = $1 AND i.value = $2"
             " ORDER BY i.is_primary DESC, i.created_at, i.customer_id",
             kind,
@@ -259,10 +257,11 @@ class CustomerStore:
         )
         if not rows:
             return None
-        primary = rows[0]["customer_id"]
-        if rows[0]["merged_into"] is not None:  # a merge in flight moved it meanwhile
-            primary = await conn.fetchval(f"{SURVIVOR_CTE} SELECT id FROM survivor", primary)
-        return primary, [r["customer_id"] for r in rows]
+        primary, name = rows[0]["customer_id"], rows[0]["display_name"]
+        if rows[0]["merged_into"] is not None:  # merged: its survivor is the one
+            primary = await db.fetchval(f"{SURVIVOR_CTE} SELECT id FROM survivor", primary)
+            name = None
+        return primary, [r["customer_id"] for r in rows], name
 
     # --- identities ------------------------------------------------------------------------
 

@@ -118,9 +118,11 @@ class ContactMoves(BroadcastMoves):
             )
         )
 
-    async def position(self, contact_id: str) -> tuple[str, int] | None:
-        """The contact's queue and 1-based place in it, while it waits there."""
-        queue = await self.redis.hget(self.keys.contact(contact_id), "queue")  # type: ignore[misc]
+    async def position(self, contact_id: str, queue: str | None = None) -> tuple[str, int] | None:
+        """The contact's queue and 1-based place in it, while it waits there (`queue`, when
+        the caller knows it, saves a read)."""
+        if queue is None:
+            queue = await self.redis.hget(self.keys.contact(contact_id), "queue")  # type: ignore[misc]
         if not queue:
             return None
         rank = await self.redis.zrank(self.keys.queue(queue), contact_id)

@@ -365,11 +365,13 @@ class RoutingStore(ContactMoves):
 
     async def contact_view(self, contact_id: str) -> ContactView | None:
         """The contact as routing sees it, wherever it is in its queue."""
-        h = await self.redis.hgetall(self.keys.contact(contact_id))  # type: ignore[misc]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.contact(contact_id))
+        pipe.smembers(self.keys.declined(contact_id))
+        pipe.smembers(self.keys.offered_to(contact_id))
+        h, declined, offered = await pipe.execute()
         if not h:
             return None
-        declined = await self.redis.smembers(self.keys.declined(contact_id))  # type: ignore[misc]
-        offered = await self.redis.smembers(self.keys.offered_to(contact_id))  # type: ignore[misc]
         return contact_view(h, set(declined), set(offered))
 
     async def snapshot(self, queue_names: Iterable[str], head: int = 100) -> RoutingState:
