@@ -28,6 +28,7 @@ from contactcenter.crm_api import setup_crm_api
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
+from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
 from contactcenter.redisconn import RedisClient, redis_client
 from contactcenter.reload import ConfigWatcher
@@ -269,7 +270,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_workers)
     api.add_routes(app)
-    setup_crm_api(app, crm_settings=settings.crm)
+    setup_crm_api(app, crm_settings=settings.crm, more=ORDER_OPERATIONS)
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         principal = await api.require_principal(request)

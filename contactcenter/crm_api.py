@@ -439,7 +439,12 @@ OPERATIONS: tuple[Operation, ...] = (
 )  # fmt: skip
 
 
-def setup_crm_api(app: web.Application, *, crm_settings: CrmSettings | None = None) -> None:
+def setup_crm_api(
+    app: web.Application,
+    *,
+    crm_settings: CrmSettings | None = None,
+    more: tuple[Operation, ...] = (),
+) -> None:
     """Serve the CRM API, /api/openapi.json and /api/docs on `app` (before it starts).
     With `crm_settings`, national phone numbers are read in its default region and value
     figures are recomputed after merges and tiers set by hand."""
@@ -457,5 +462,5 @@ def setup_crm_api(app: web.Application, *, crm_settings: CrmSettings | None = No
         _op("GET", "/api/docs", api_docs, "A page rendering this document", "public", "docs",
             content_type="text/html"),
     )  # fmt: skip
-    document = openapi_document([*OPERATIONS, *docs])
-    add_operations(app, [*OPERATIONS, *docs])
+    document = openapi_document([*OPERATIONS, *more, *docs])
+    add_operations(app, [*OPERATIONS, *more, *docs])

@@ -8,7 +8,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -18,11 +18,13 @@ from pydantic import BaseModel
 
 from contactcenter import crm_events as ce
 from contactcenter import crm_schemas as s
+from contactcenter import orders_api as oa
 from contactcenter.app import AGENTS, BUS, POOL, init
-from contactcenter.crm_api import OPERATIONS, setup_crm_api
+from contactcenter.crm_api import OPERATIONS as CRM_OPERATIONS
 from contactcenter.crm_settings import CrmSettings
 from contactcenter.events import decode_event
 from contactcenter.merge_reviews import ReviewStore
+from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.settings import HubSettings
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import login
@@ -64,8 +66,7 @@ class Api:
 
 @pytest.fixture
 async def api(settings: HubSettings, redis: Any) -> AsyncIterator[Api]:
-    app = init(settings)
-    setup_crm_api(app, crm_settings=CrmSettings(default_phone_region="FR"))
+    app = init(replace(settings, crm=CrmSettings(default_phone_region="FR")))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.port).start()
@@ -76,6 +77,9 @@ async def api(settings: HubSettings, redis: Any) -> AsyncIterator[Api]:
         yield Api(base, app, session, tokens)
     await runner.cleanup()
     await asyncio.sleep(0)
+
+
+OPERATIONS = (*CRM_OPERATIONS, *ORDER_OPERATIONS)
 
 
 def concrete(path: str) -> str:
@@ -380,3 +384,35 @@ async def test_the_openapi_document_covers_every_api_route_and_resolves(api: Api
     assert doc["paths"]["/api/login"]["post"]["requestBody"]
     status, page = await api.call("GET", "/api/docs", None)
     assert status == 200 and "openapi.json" in page and "<script>" in page
+
+
+async def test_orders_through_the_api_move_the_customer_value(api: Api) -> None:
+    customer = await api.ok("POST", "/api/customers", s.CustomerOut, json={"display_name": "Ola"})
+    c = f"/api/customers/{customer['customer_id']}"
+    order_in = {"amount": "120.50", "currency": "EUR", "ordered_at_ms": 1_790_000_000_000}
+    status, body = await api.call("POST", c + "/orders", "agent", json=order_in)
+    assert (status, body["error_id"]) == (403, "auth.forbidden")
+    order = await api.ok("POST", c + "/orders", oa.OrderOut, "supervisor", json=order_in)
+    assert (order["amount"], order["status"]) == ("120.50", "placed")
+    listed = await api.ok("GET", c + "/orders", oa.OrderPage)
+    assert [o["order_id"] for o in listed["items"]] == [order["order_id"]]
+    context = await api.ok("GET", c + "/context", s.ContextOut)
+    assert context["value"]["order_count"] == 1
+
+    bad = {**order_in, "currency": "eur", "amount": "-3"}
+    status, body = await api.call("POST", c + "/orders", "supervisor", json=bad)
+    assert (status, body["error_id"]) == (400, "request.invalid")
+
+    cancelled = await api.ok(
+        "DELETE", f"/api/orders/{order['order_id']}", oa.OrderOut, "supervisor"
+    )
+    assert cancelled["status"] == "cancelled"
+    context = await api.ok("GET", c + "/context", s.ContextOut)
+    assert context["value"]["order_count"] == 0
+
+
+async def test_an_interaction_is_read_with_its_transcript(api: Api) -> None:
+    status, body = await api.call("GET", f"/api/contacts/{uuid.uuid4()}/transcript", "agent")
+    assert (status, body["error_id"]) == (404, "contact.not_found")
+    status, body = await api.call("GET", "/api/contacts/not-a-uuid/transcript", "agent")
+    assert (status, body["error_id"]) == (404, "contact.not_found")
