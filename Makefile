@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install the hub with its development tools
 
 run: $(STAMP) ## start the hub (embedded Redis and PostgreSQL unless REDIS_URL / DATABASE_URL are set)
-	$(BIN)/contactcenter serve
+	$(BIN)/contactcenter serve --demo-data
 
 test: $(STAMP) ## the whole test suite (browser tests skip when no Chromium is installed)
 	$(BIN)/python -m pytest -q

@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the hub (HTTP, websockets, routing, history)")
     serve.add_argument("--host", help="address to bind (default from CC_HOST or hub.toml)")
     serve.add_argument("--port", type=int, help="port to bind (default from CC_PORT or hub.toml)")
+    serve.add_argument(
+        "--demo-data",
+        action="store_true",
+        help="first fill the CRM with the demo data set unless it is there already"
+        " (as `contactcenter demo-data`; `make run` does this)",
+    )
     sub.add_parser("migrate", help="apply PostgreSQL schema migrations, then exit")
     sub.add_parser("check-config", help="validate the config folder and report every key's source")
     sub.add_parser("services", help="run the embedded Redis and PostgreSQL only, print their URLs")
@@ -223,6 +229,10 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
             settings, demo_password=demo_password(settings.data_dir, settings.demo_password)
         )
     with storage(settings) as live:
+        if args.demo_data:
+            demo = argparse.Namespace(customers=5000, seed=1, quiet=False)
+            if _demo_data(live, live.crm, demo) != 0:
+                return 1
         base = f"http://{live.host}:{live.port}"
         lines = [
             f"Contact-center hub on {base}",
