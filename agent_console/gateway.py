@@ -217,7 +217,7 @@ async def _chat_command(
 async def _hello(cmd: p.Hello, chat: _Chat, service: ConversationService, hub: ConsoleHub) -> None:
     visitor_id = cmd.visitor_id or secrets.token_urlsafe(18)
     chat.name = cmd.name
-    chat.customer_id = await service.identify_visitor(visitor_id, cmd.name)
+    chat.customer_id = await service.identify_visitor(visitor_id, cmd.name, cmd.email)
     found = await service.open_contact(chat.customer_id, "chat")
     messages: list[dict[str, Any]] = []
     status = "new"

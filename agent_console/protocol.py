@@ -93,6 +93,7 @@ class Hello(_Frame):
     type: Literal["hello"]
     name: Annotated[str, Field(min_length=1, max_length=100)]
     visitor_id: Annotated[str, Field(min_length=8, max_length=64)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
 
 
 class CustomerMessage(_Frame):

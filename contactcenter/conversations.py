@@ -17,7 +17,8 @@ from contactcenter import events as ev
 from contactcenter.auth import AgentStore, Principal
 from contactcenter.context import customer_context
 from contactcenter.crm import CrmStore, StoredMessage
-from contactcenter.customers import CustomerStore
+from contactcenter.crm_events import CustomersMerged
+from contactcenter.customers import CustomerStore, IdentityInUse
 from contactcenter.errors import (
     AgentUnavailable,
     ContactNotAssigned,
@@ -33,6 +34,7 @@ from contactcenter.errors import (
     UnknownQueue,
 )
 from contactcenter.eventbus import EventBus
+from contactcenter.merge_reviews import ReviewStore
 from contactcenter.recovery import requeue_orphans, restore_conversations
 from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
@@ -76,11 +78,48 @@ class ConversationService:
 
     # --- customers -------------------------------------------------------------------------
 
-    async def identify_visitor(self, visitor_id: str, name: str) -> str:
-        customers = CustomerStore(
-            self.crm.pool, default_region=self.settings.crm.default_phone_region
+    async def identify_visitor(self, visitor_id: str, name: str, email: str | None = None) -> str:
+        """The customer behind a web chat visitor. An email given with it (the pre-chat form)
+        becomes one of their identities; when it is another customer's, the two are merged
+        if that is safe, else put on the review list (docs/crm.md), and the chat goes on
+        with the visitor's customer meanwhile."""
+        region = self.settings.crm.default_phone_region
+        customers = CustomerStore(self.crm.pool, default_region=region)
+        if email is not None:
+            customers.normalise("email", email)  # bad input is refused before any write
+        customer_id = (
+            await customers.resolve("visitor", visitor_id, display_name=name)
+        ).customer_id
+        if email is None:
+            return customer_id
+        return await self._link_identity(customers, customer_id, "email", email)
+
+    async def _link_identity(
+        self, customers: CustomerStore, customer_id: str, kind: str, raw: str
+    ) -> str:
+        try:
+            await customers.add_identity(customer_id, kind, raw)
+            return customer_id
+        except IdentityInUse:
+            holder = (await customers.resolve(kind, raw)).customer_id
+        if holder == customer_id:
+            return customer_id
+        evidence = {"reason": f"one web chat visitor gave the {kind} of another customer"}
+        outcome = await ReviewStore(self.crm.pool).auto_merge(customer_id, holder, evidence)
+        log.info("identity_linked", customer_id=customer_id, kind=kind, outcome=outcome.outcome)
+        if outcome.merge is None:
+            return customer_id
+        merged = outcome.merge
+        await self.bus.publish(
+            CustomersMerged(
+                at_ms=self.clock(),
+                customer_id=merged.survivor_id,
+                agent_id=None,
+                merge_id=merged.merge_id,
+                merged_id=merged.merged_id,
+            )
         )
-        return (await customers.resolve("visitor", visitor_id, display_name=name)).customer_id
+        return merged.survivor_id
 
     async def open_contact(self, customer_id: str, channel: str) -> tuple[str, str] | None:
         """The customer's open contact on `channel` and its live state, if there is one."""

@@ -106,12 +106,16 @@ class ChatClient(FrameClient):
     welcome: dict[str, Any]
 
     @classmethod
-    async def connect(cls, base_url: str, name: str, visitor_id: str | None = None) -> ChatClient:
+    async def connect(
+        cls, base_url: str, name: str, visitor_id: str | None = None, email: str | None = None
+    ) -> ChatClient:
         ws = await websockets.connect(base_url.replace("http", "ws", 1) + "/ws/chat")
         client = cls(ws)
         hello: dict[str, Any] = {"type": "hello", "name": name}
         if visitor_id:
             hello["visitor_id"] = visitor_id
+        if email:
+            hello["email"] = email
         await client.ws.send(json.dumps(hello))
         client.welcome = await client.expect("welcome")
         return client
