@@ -4,6 +4,10 @@ Each connection has a bounded outbound queue drained by its own writer task, so 
 never stalls the hub: when its queue is full it is disconnected (close code 1013) and its
 console recovers through a fresh snapshot on reconnect. Events reach the hub from the stream
 tail of this process, so a console sees what happened on any hub process.
+
+The hub also keeps which contacts each local agent holds and, through a `CustomerIndex`, which
+customer each live contact belongs to, so that a change to a customer (a CRM event) reaches
+every console showing one of that customer's contacts.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, web
 
-from agent_console.fanout import Delivery, deliveries
+from agent_console.fanout import (
+    CustomerIndex,
+    Delivery,
+    crm_customers,
+    customer_holders,
+    deliveries,
+)
 from agent_console.protocol import Sequencer
 from contactcenter.events import Event
 
@@ -25,12 +35,20 @@ log = structlog.get_logger("agent_console.hub")
 CLOSE_TOO_SLOW = 1013  # RFC 6455 section 7.4.1 registry: "Try Again Later"
 
 Enricher = Callable[[Delivery], Awaitable[dict[str, Any] | None]]
+FrameObserver = Callable[[dict[str, Any]], None]
 
 
 class Connection:
     """One websocket and its outbound queue."""
 
-    def __init__(self, ws: web.WebSocketResponse, kind: str, key: str, queue_size: int) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        kind: str,
+        key: str,
+        queue_size: int,
+        observe: FrameObserver | None = None,
+    ) -> None:
         self.ws = ws
         self.kind = kind  # "agent", "supervisor" or "customer"
         self.key = key  # agent id, or contact id ('' until a customer has a contact)
@@ -39,6 +57,8 @@ class Connection:
         self.dropped = False
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[bool] | None = None
+        # Sees every frame queued here, the snapshot included (the hub learns from it).
+        self._observe = observe
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())
@@ -47,6 +67,8 @@ class Connection:
         """Queue a frame; a client whose queue is full is dropped, never waited for."""
         if self.dropped:
             return False
+        if self._observe is not None:
+            self._observe(frame)
         try:
             self.queue.put_nowait(self.seq.encode(frame))
             return True
@@ -103,7 +125,9 @@ class Dispatch:
 
 
 class ConsoleHub:
-    def __init__(self, enrich: Enricher, *, queue_size: int = 256) -> None:
+    def __init__(
+        self, enrich: Enricher, *, queue_size: int = 256, index: CustomerIndex | None = None
+    ) -> None:
         self.enrich = enrich
         self.queue_size = queue_size
         self.agents: dict[str, set[Connection]] = defaultdict(set)
@@ -111,9 +135,12 @@ class ConsoleHub:
         self.supervisors: set[Connection] = set()
         # Contacts each locally connected agent holds, kept current from events.
         self.holdings: dict[str, set[str]] = defaultdict(set)
+        # The customer of each live contact, for CRM events (which name a customer).
+        self.customer_index = index if index is not None else CustomerIndex()
 
     def connect(self, ws: web.WebSocketResponse, kind: str, key: str) -> Connection:
-        conn = Connection(ws, kind, key, self.queue_size)
+        observe = self.customer_index.learn_frame if kind != "customer" else None
+        conn = Connection(ws, kind, key, self.queue_size, observe)
         conn.start()
         if kind in ("agent", "supervisor"):
             self.agents[key].add(conn)
@@ -145,7 +172,11 @@ class ConsoleHub:
             self.holdings.pop(conn.key, None)
         await conn.stop()
 
-    def _holders(self, contact_id: str | None) -> frozenset[str]:
+    def _holders(self, event: Event) -> frozenset[str]:
+        customer_ids = crm_customers(event)
+        if customer_ids:
+            return customer_holders(customer_ids, self.customer_index, self.holdings)
+        contact_id = getattr(event, "contact_id", None)
         if not contact_id:
             return frozenset()
         return frozenset(a for a, held in self.holdings.items() if contact_id in held)
@@ -158,20 +189,28 @@ class ConsoleHub:
         """What `event` sends, to whom, decided now (in stream order), with the reads that
         enrich its frames already started, so that the next events' reads run meanwhile.
         `Dispatch.send`, awaited in the same order, queues the frames."""
-        holders = self._holders(getattr(event, "contact_id", None))
-        out: list[tuple[list[Connection], dict[str, Any] | asyncio.Task[Any]]] = []
+        holders = self._holders(event)
+        out: list[tuple[list[Connection], Any]] = []
+        # One frame given to several audiences (a CRM change: its holders and supervisors)
+        # is enriched once, and reaches a connection in two of them (a supervisor holding the
+        # customer's contact) once.
+        made: dict[int, tuple[set[Connection], Any]] = {}
         for d in deliveries(event, holders):
             targets = self._targets(d)
             if d.holds and d.audience_id in self.agents:
                 self.holdings[d.audience_id].add(d.holds)
             if d.releases and d.audience_id in self.holdings:
                 self.holdings[d.audience_id].discard(d.releases)
+            reached, payload = made.get(id(d.frame), (set(), None))
+            targets = [c for c in targets if c not in reached]
             if not targets:
                 continue
-            if d.enrich is None:
-                out.append((targets, d.frame))
-            else:
-                out.append((targets, asyncio.ensure_future(self.enrich(d))))
+            reached.update(targets)
+            if payload is None:
+                payload = d.frame if d.enrich is None else asyncio.ensure_future(self.enrich(d))
+            made[id(d.frame)] = (reached, payload)
+            out.append((targets, payload))
+        self.customer_index.apply(event)
         return Dispatch(out)
 
     def _targets(self, d: Delivery) -> list[Connection]:

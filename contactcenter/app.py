@@ -22,6 +22,7 @@ from agent_console.gateway import agent_socket, chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
 from contactcenter import api
 from contactcenter.auth import AgentStore
+from contactcenter.context import customer_context
 from contactcenter.conversations import ConversationService
 from contactcenter.crm import CrmStore
 from contactcenter.crm_api import setup_crm_api
@@ -69,6 +70,9 @@ def _enricher(
                 d.extra["contact_id"], with_messages=True, with_context=True
             )
             return None if contact is None else {**d.frame, "contact": contact}
+        if d.enrich == "customer":  # a CRM change: the customer's context as it is now
+            context = await customer_context(service.crm.pool, d.extra["customer_id"])
+            return {**d.frame, "context": context}
         if d.enrich == "agent_joined":
             agent = await agents.get(d.extra["agent_id"])
             return {**d.frame, "agent_name": agent.display_name if agent else "An agent"}

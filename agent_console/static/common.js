@@ -60,6 +60,53 @@
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  /* Date and time, short ("12 Mar, 14:05"); the year too when it is not this year's. */
+  function formatDateTime(ms) {
+    if (typeof ms !== "number" || !isFinite(ms)) return "";
+    const d = new Date(ms);
+    const opts = { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+    if (d.getFullYear() !== new Date().getFullYear()) opts.year = "numeric";
+    return d.toLocaleString([], opts);
+  }
+
+  /* A refusal of the hub's REST API: its stable `error_id`, `message` and `details`. */
+  class ApiError extends Error {
+    constructor(status, body) {
+      const b = body && typeof body === "object" ? body : {};
+      super(b.message || "The hub answered HTTP " + status + ".");
+      this.name = "ApiError";
+      this.status = status;
+      this.errorId = b.error_id || "http." + status;
+      this.details = b.details && typeof b.details === "object" ? b.details : {};
+    }
+
+    /* The message with the fields it names, for a person to read. */
+    describe() {
+      const errors = Array.isArray(this.details.errors) ? this.details.errors : [];
+      const parts = errors.map((e) => {
+        if (!e || typeof e !== "object") return String(e);
+        const what = e.message || e.problem || "";
+        return e.field ? e.field + ": " + what : what;
+      }).filter(Boolean);
+      return parts.length ? this.message + " (" + parts.join("; ") + ")" : this.message;
+    }
+  }
+
+  /* Call the hub's REST API with the session cookie; resolves to the JSON answer, rejects
+   * with an ApiError (HTTP refusals) or a TypeError (the hub cannot be reached). */
+  async function api(method, path, body) {
+    const init = { method, cache: "no-store", credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(path, init);
+    let answer = null;
+    try { answer = await res.json(); } catch (e) { answer = null; }
+    if (!res.ok) throw new ApiError(res.status, answer);
+    return answer;
+  }
+
   /* Scroll `box` to the bottom if it was (nearly) at the bottom before `change` ran. */
   function keepScrolledToBottom(box, change, force) {
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
@@ -211,7 +258,8 @@
       try {
         frame = JSON.parse(ev.data);
       } catch (e) {
-        console.warn("hub sent a frame that is not JSON", ev.data);
+        // Never the frame itself: it may hold what a customer said.
+        console.warn("hub sent a frame that is not JSON");
         return;
       }
       if (!frame || typeof frame !== "object") return;
@@ -228,7 +276,7 @@
       try {
         this.options.onFrame(frame);
       } catch (e) {
-        console.error("error handling frame", frame, e);
+        console.error("error handling a frame of type", String(frame.type), e);
       }
     }
 
@@ -255,5 +303,7 @@
     }
   }
 
-  global.CC = { HubSocket, randomId, el, formatTime, keepScrolledToBottom, wsUrl };
+  global.CC = {
+    HubSocket, ApiError, api, randomId, el, formatTime, formatDateTime, keepScrolledToBottom, wsUrl,
+  };
 })(window);

@@ -1,9 +1,13 @@
-/* Agent console: login, presence, offers, several conversations at once, wrap-up, and (for
- * supervisors) a live log of hub events. Speaks the /ws/agent protocol of docs/protocol.md. */
+/* Agent console: login, presence, offers, several conversations at once, wrap-up, the
+ * customer panel (who the customer is, their history, cases, notes and tags, kept live from
+ * `customer_changed` frames and edited through the CRM API), and (for supervisors) a live log
+ * of hub events. Speaks the /ws/agent protocol of docs/protocol.md.
+ *
+ * Nothing here writes customer data (names, messages, notes) to the browser's console. */
 "use strict";
 
 (function () {
-  const { HubSocket, randomId, el, formatTime, keepScrolledToBottom } = window.CC;
+  const { HubSocket, ApiError, api, randomId, el, formatTime, formatDateTime, keepScrolledToBottom } = window.CC;
 
   const DISPOSITIONS = ["resolved", "follow-up", "no-answer", "spam"];
   const STATES = ["available", "away", "offline"];
@@ -52,6 +56,9 @@
     activeId: null,
     pending: new Map(), // ref -> {kind, contactId}
     connected: false,
+    customers: new Map(), // customer_id -> {context, loading, again}
+    viewId: null, // the contact whose customer the customer panel shows
+    seenChanges: new Set(), // event ids of customer_changed frames applied (at least once)
   };
 
   /* ------------------------------------------------------------------ errors */
@@ -185,11 +192,12 @@
       case "conversation_ended": return onEnded(frame.contact_id, frame.ended_by);
       case "wrapup_done": return removeConversation(frame.contact_id);
       case "event": return appendEvent(frame.event);
+      case "customer_changed": return onCustomerChanged(frame);
       case "ack": return onAck(frame.ref);
       case "error": return onError(frame);
       case "pong": return undefined;
       default:
-        console.debug("unhandled frame", frame);
+        console.debug("unhandled frame type", String(frame.type));
         return undefined;
     }
   }
@@ -270,6 +278,8 @@
     if (previousActive && state.convs.has(previousActive)) activate(previousActive);
     else if (state.convs.size) activate(state.convs.keys().next().value);
     else activate(null);
+    // What changed about a customer while disconnected is in the snapshot's contexts.
+    forgetUnusedCustomers();
 
     // Re-send messages not yet acknowledged (same client_msg_id: stored once).
     for (const [ref, frame] of Array.from(socket.outbox)) {
@@ -331,9 +341,18 @@
       el("span", { class: "offer-progress", "aria-hidden": "true" }, bar),
       el("div", { class: "offer-actions" }, accept, reject));
 
-    const offer = { id, contact, deadlineAt, total, card, countdown, bar, accept, reject };
+    const view = el("button", {
+      type: "button", class: "btn btn-ghost btn-small offer-view", testid: "offer-view",
+      text: "Customer", "aria-label": "Show the customer of this offer",
+      onclick: () => showCustomerOf(id),
+    });
+    card.querySelector(".offer-meta").append(view);
+
+    const offer = { id, contact, deadlineAt, total, card, countdown, bar, accept, reject, view };
     state.offers.set(id, offer);
     ui.offers.append(card);
+    rememberContext(contact);
+    if (!state.viewId || !contactOf(state.viewId)) showCustomerOf(id);
     tickOffer(offer, now);
     updateCounts();
   }
@@ -366,7 +385,11 @@
     if (!offer) return;
     state.offers.delete(id);
     offer.card.remove();
-    if (!quiet) updateCounts();
+    if (state.viewId === id) showCustomerOf(null);
+    if (!quiet) {
+      forgetUnusedCustomers();
+      updateCounts();
+    }
   }
 
   function tickOffer(offer, now) {
@@ -391,7 +414,9 @@
     if (!contact || !contact.contact_id) return;
     removeOffer(contact.contact_id, null);
     const existing = state.convs.get(contact.contact_id);
+    rememberContext(contact);
     if (existing) {
+      existing.contact.customer = contact.customer || existing.contact.customer;
       for (const m of contact.messages || []) addMessage(existing, m);
       activate(existing.id);
       return;
@@ -496,6 +521,7 @@
     });
 
     for (const m of contact.messages || []) addMessage(conv, m, true);
+    rememberContext(contact);
     if (!fresh) conv.unread = 0;
     updateCounts();
     return conv;
@@ -605,7 +631,11 @@
         activate(next.done ? null : next.value);
       }
     }
-    if (!quiet) updateCounts();
+    if (state.viewId === id) showCustomerOf(null);
+    if (!quiet) {
+      forgetUnusedCustomers();
+      updateCounts();
+    }
   }
 
   function activate(id) {
@@ -622,7 +652,601 @@
         conv.transcript.scrollTop = conv.transcript.scrollHeight;
       }
     }
+    if (state.activeId) showCustomerOf(state.activeId);
+    else if (!state.viewId || !contactOf(state.viewId)) showCustomerOf(null);
     updateCounts();
+  }
+
+  /* ------------------------------------------------------------------ customer panel */
+
+  /* The customer of the selected contact: its context (docs/crm.md) as the offer, assigned
+   * and snapshot frames bring it, kept current by customer_changed frames (applied from their
+   * data, or replaced by the fresh `context` a frame may carry), and re-read from the CRM API
+   * when a change cannot be applied from the frame alone. Edits go through the API; their
+   * answer is applied at once, and the frame that follows is recognised by its ids. */
+
+  const MAX_NOTES = 5;
+  const MAX_SEEN_CHANGES = 500;
+  const OPEN_STATUSES = ["open", "pending"];
+
+  const cp = {
+    panel: $("customer-panel"),
+    empty: $("customer-empty"),
+    body: $("customer-body"),
+    name: $("customer-name"),
+    merged: $("customer-merged"),
+    tier: $("customer-tier"),
+    lifecycle: $("customer-lifecycle"),
+    language: $("customer-language"),
+    complaint: $("customer-complaint"),
+    status: $("customer-status"),
+    error: $("customer-error"),
+    errorText: $("customer-error-text"),
+    errorDismiss: $("customer-error-dismiss"),
+    value: $("customer-value"),
+    orders: $("customer-orders"),
+    rfm: $("customer-rfm"),
+    manager: $("customer-manager"),
+    identities: $("customer-identities"),
+    tags: $("customer-tags"),
+    tagForm: $("tag-form"),
+    tagInput: $("tag-input"),
+    cases: $("customer-cases"),
+    caseCount: $("customer-case-count"),
+    noCases: $("customer-no-cases"),
+    caseOpen: $("case-open"),
+    caseForm: $("case-form"),
+    caseKind: $("case-kind"),
+    caseSubject: $("case-subject"),
+    casePriority: $("case-priority"),
+    noteForm: $("note-form"),
+    noteInput: $("note-input"),
+    notes: $("customer-notes"),
+    noNotes: $("customer-no-notes"),
+    interactions: $("customer-interactions"),
+    noInteractions: $("customer-no-interactions"),
+  };
+
+  function contactOf(contactId) {
+    if (!contactId) return null;
+    const conv = state.convs.get(contactId);
+    if (conv) return conv.contact;
+    const offer = state.offers.get(contactId);
+    return offer ? offer.contact : null;
+  }
+
+  function customerIdOf(contact) {
+    return (contact && contact.customer && contact.customer.customer_id) || null;
+  }
+
+  function shownContacts() {
+    return [...Array.from(state.offers.values(), (o) => o.contact),
+      ...Array.from(state.convs.values(), (c) => c.contact)];
+  }
+
+  function customerEntry(customerId) {
+    let entry = state.customers.get(customerId);
+    if (!entry) {
+      entry = { context: null, loading: false, again: false };
+      state.customers.set(customerId, entry);
+    }
+    return entry;
+  }
+
+  /* Keep the context a contact object carries (the newest one wins: it was read last). */
+  function rememberContext(contact) {
+    const customerId = customerIdOf(contact);
+    const context = contact && contact.customer && contact.customer.context;
+    if (!customerId || !context || typeof context !== "object") return;
+    storeContext(customerId, context);
+  }
+
+  /* `context` was read for `customerId`; a merged customer's context is its survivor's. */
+  function storeContext(customerId, context) {
+    const survivorId = context.customer_id || customerId;
+    if (survivorId !== customerId) {
+      moveContacts(customerId, survivorId);
+      state.customers.delete(customerId);
+    }
+    const entry = customerEntry(survivorId);
+    if (entry.loading) entry.again = true; // a read in flight may be older than this
+    entry.context = context;
+    renderCustomerIf(survivorId);
+  }
+
+  function moveContacts(fromId, toId) {
+    for (const contact of shownContacts()) {
+      if (customerIdOf(contact) === fromId) contact.customer.customer_id = toId;
+    }
+  }
+
+  function forgetUnusedCustomers() {
+    const used = new Set(shownContacts().map(customerIdOf));
+    for (const customerId of Array.from(state.customers.keys())) {
+      if (!used.has(customerId)) state.customers.delete(customerId);
+    }
+  }
+
+  /* Read the customer afresh from the API. A change arriving meanwhile makes the answer
+   * possibly stale: it is then read once more. */
+  async function refreshCustomer(customerId) {
+    const entry = customerEntry(customerId);
+    if (entry.loading) {
+      entry.again = true;
+      return;
+    }
+    entry.loading = true;
+    renderCustomerIf(customerId);
+    try {
+      do {
+        entry.again = false;
+        const context = await api("GET", "/api/customers/" + encodeURIComponent(customerId) + "/context");
+        if (!entry.again && context && typeof context === "object") {
+          entry.loading = false;
+          storeContext(customerId, context);
+        }
+      } while (entry.again);
+    } catch (e) {
+      showCustomerError(e, "Could not read the customer");
+    } finally {
+      entry.loading = false;
+      renderCustomerIf(customerId);
+    }
+  }
+
+  /* ---- live changes */
+
+  function onCustomerChanged(frame) {
+    if (!frame || typeof frame.customer_id !== "string") return;
+    if (frame.event_id) {
+      if (state.seenChanges.has(frame.event_id)) return;
+      state.seenChanges.add(frame.event_id);
+      if (state.seenChanges.size > MAX_SEEN_CHANGES) {
+        state.seenChanges.delete(state.seenChanges.values().next().value);
+      }
+    }
+    const data = frame.data && typeof frame.data === "object" ? frame.data : {};
+    const customerId = frame.customer_id;
+    const used = new Set(shownContacts().map(customerIdOf));
+    const mergedId = typeof data.merged_id === "string" ? data.merged_id : null;
+    if (!used.has(customerId) && !(mergedId && used.has(mergedId))) return; // not shown here
+
+    if (frame.kind === "CustomersMerged" && mergedId) {
+      moveContacts(mergedId, customerId);
+      state.customers.delete(mergedId);
+    }
+    if (frame.kind === "CustomersUnmerged" && mergedId) {
+      splitAfterUnmerge(customerId, mergedId);
+      return;
+    }
+    const entry = customerEntry(customerId);
+    if (entry.loading) entry.again = true;
+    let complete = false;
+    if (frame.context && typeof frame.context === "object") {
+      storeContext(customerId, frame.context);
+      complete = true;
+    } else if (entry.context) {
+      complete = applyChange(entry.context, frame, data);
+    }
+    if (frame.agent_id !== (state.agent && state.agent.agent_id)) {
+      announce(changeText(frame.kind) + " by " + (frame.agent_id ? "a colleague" : "the hub"));
+    }
+    renderCustomerIf(customerId);
+    if (!complete) refreshCustomer(customerId);
+  }
+
+  /* Apply a change to `context` from the frame's data; false when the data is not enough
+   * (the caller then reads the customer afresh). */
+  function applyChange(context, frame, data) {
+    switch (frame.kind) {
+      case "CustomerNoteAdded": {
+        const notes = (context.notes || []).filter((n) => n.note_id !== data.note_id);
+        const mine = state.agent && frame.agent_id === state.agent.agent_id;
+        notes.unshift({
+          note_id: data.note_id, body: data.body, author_id: frame.agent_id,
+          author_name: mine ? state.agent.display_name || state.agent.username : null,
+          created_at_ms: frame.at_ms,
+        });
+        context.notes = notes.sort((a, b) => (b.created_at_ms || 0) - (a.created_at_ms || 0)).slice(0, MAX_NOTES);
+        return mine || frame.agent_id == null; // a colleague's name comes with a fresh read
+      }
+      case "CustomerNoteDeleted": {
+        const before = (context.notes || []).length;
+        context.notes = (context.notes || []).filter((n) => n.note_id !== data.note_id);
+        // With a note gone, an older one may belong among the latest five: read afresh.
+        return before < MAX_NOTES || context.notes.length === before;
+      }
+      case "CustomerTagsChanged":
+        if (!Array.isArray(data.tags)) return false;
+        context.tags = data.tags.slice().sort();
+        return true;
+      case "CaseOpened": {
+        const cases = (context.open_cases || []).filter((c) => c.case_id !== data.case_id);
+        cases.unshift({
+          case_id: data.case_id, kind: data.kind, subject: data.subject, status: "open",
+          priority: data.priority, owner_id: null, due_at_ms: null, created_at_ms: frame.at_ms,
+        });
+        context.open_cases = cases;
+        updateComplaintFlag(context);
+        return true;
+      }
+      case "CaseUpdated": {
+        const cases = context.open_cases || [];
+        const known = cases.find((c) => c.case_id === data.case_id);
+        if (!OPEN_STATUSES.includes(data.status)) {
+          context.open_cases = cases.filter((c) => c.case_id !== data.case_id);
+        } else if (known) {
+          Object.assign(known, {
+            status: data.status, priority: data.priority, owner_id: data.owner_id,
+            due_at_ms: data.due_at_ms,
+          });
+        } else {
+          return false; // reopened: its subject is not in the frame
+        }
+        updateComplaintFlag(context);
+        return true;
+      }
+      default:
+        return false; // profile, identities, account manager, merges: read afresh
+    }
+  }
+
+  function updateComplaintFlag(context) {
+    context.has_open_complaint = (context.open_cases || []).some(
+      (c) => c.kind === "complaint" && OPEN_STATUSES.includes(c.status));
+  }
+
+  /* After an unmerge, each contact shown as the survivor's may be the merged customer's
+   * again: it is, when it is among that customer's interactions. */
+  async function splitAfterUnmerge(survivorId, mergedId) {
+    try {
+      const merged = await api("GET", "/api/customers/" + encodeURIComponent(mergedId) + "/context");
+      const theirs = new Set((merged.interactions || []).map((i) => i.contact_id));
+      let moved = false;
+      for (const contact of shownContacts()) {
+        if (customerIdOf(contact) === survivorId && theirs.has(contact.contact_id)) {
+          contact.customer.customer_id = mergedId;
+          moved = true;
+        }
+      }
+      if (moved) storeContext(mergedId, merged);
+    } catch (e) {
+      showCustomerError(e, "Could not read the customer");
+    }
+    refreshCustomer(survivorId);
+    announce("The customer record was split");
+  }
+
+  function changeText(kind) {
+    return {
+      CustomerNoteAdded: "Note added",
+      CustomerNoteDeleted: "Note deleted",
+      CustomerTagsChanged: "Tags changed",
+      CaseOpened: "Case opened",
+      CaseUpdated: "Case updated",
+      CustomerUpdated: "Profile updated",
+      CustomersMerged: "Customer records merged",
+    }[kind] || "Customer updated";
+  }
+
+  function announce(text) {
+    cp.status.textContent = text + " · " + formatTime(Date.now());
+    cp.status.dataset.kind = "change";
+  }
+
+  /* ---- rendering */
+
+  function showCustomerOf(contactId) {
+    if (!contactId || !contactOf(contactId)) {
+      if (state.activeId && state.convs.has(state.activeId)) contactId = state.activeId;
+      else contactId = state.offers.size ? state.offers.keys().next().value : null;
+    }
+    if (state.viewId !== contactId) {
+      cp.status.textContent = "";
+      hideCustomerError();
+    }
+    state.viewId = contactId;
+    for (const offer of state.offers.values()) {
+      const on = offer.id === contactId;
+      offer.card.classList.toggle("is-viewed", on);
+      offer.view.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    renderCustomer();
+  }
+
+  function viewedCustomerId() {
+    return customerIdOf(contactOf(state.viewId));
+  }
+
+  function renderCustomerIf(customerId) {
+    if (viewedCustomerId() === customerId) renderCustomer();
+  }
+
+  function renderCustomer() {
+    const contact = contactOf(state.viewId);
+    const customerId = customerIdOf(contact);
+    cp.empty.hidden = !!contact;
+    cp.body.hidden = !contact;
+    cp.panel.dataset.contactId = contact ? contact.contact_id : "";
+    cp.panel.dataset.customerId = customerId || "";
+    if (!contact) return;
+    const entry = customerId ? state.customers.get(customerId) : null;
+    const context = entry && entry.context;
+    cp.panel.dataset.state = context ? "ready" : entry && entry.loading ? "loading" : "missing";
+    cp.name.textContent = (context && context.name) || customerName(contact);
+    for (const form of [cp.tagForm, cp.caseForm, cp.noteForm]) {
+      for (const control of form.elements) control.disabled = !context || form.dataset.busy === "1";
+    }
+    if (!context) {
+      clearCustomerDetails();
+      if (!customerId) cp.status.textContent = "No customer record for this contact.";
+      else if (entry && entry.loading) {
+        cp.status.textContent = "Reading the customer…";
+        cp.status.dataset.kind = "loading";
+      }
+      else if (!entry) refreshCustomer(customerId);
+      return;
+    }
+    if (cp.status.dataset.kind === "loading") {
+      cp.status.textContent = "";
+      delete cp.status.dataset.kind;
+    }
+    renderProfile(context);
+    renderTags(context.tags || []);
+    renderCases(context.open_cases || []);
+    renderNotes(context.notes || []);
+    renderInteractions(context.interactions || []);
+  }
+
+  function clearCustomerDetails() {
+    for (const node of [cp.tier, cp.lifecycle, cp.language, cp.value, cp.orders, cp.rfm,
+      cp.manager, cp.identities, cp.tags, cp.cases, cp.notes, cp.interactions]) {
+      node.textContent = "";
+    }
+    cp.merged.hidden = true;
+    cp.complaint.hidden = true;
+    cp.caseCount.hidden = true;
+  }
+
+  function orDash(value) {
+    return value === null || value === undefined || value === "" ? "—" : String(value);
+  }
+
+  function renderProfile(c) {
+    const value = c.value || {};
+    const tier = value.tier || value.tier_by_hand;
+    cp.tier.textContent = tier ? "Tier: " + tier : "";
+    cp.tier.dataset.tier = tier || "";
+    cp.lifecycle.textContent = c.lifecycle ? c.lifecycle.replace(/_/g, " ") : "";
+    cp.language.textContent = c.language || "";
+    cp.complaint.hidden = !c.has_open_complaint;
+    cp.merged.hidden = !c.merged_from;
+    cp.merged.textContent = c.merged_from ? "Merged from another record (" + shortId(c.merged_from) + ")" : "";
+    cp.value.textContent = value.value_amount != null
+      ? value.value_amount + (value.value_rank ? " · rank " + value.value_rank : "") : "—";
+    const orders = Number(value.order_count) || 0;
+    cp.orders.textContent = orders
+      ? orders + (value.last_order_at_ms ? " · last " + formatDateTime(value.last_order_at_ms) : "")
+      : "None";
+    const rfm = c.rfm || {};
+    cp.rfm.textContent = rfm.recency == null && rfm.frequency == null && rfm.monetary == null
+      ? "—" : "R " + orDash(rfm.recency) + " · F " + orDash(rfm.frequency) + " · M " + orDash(rfm.monetary);
+    cp.manager.textContent = (c.account_manager && c.account_manager.display_name) || "—";
+    cp.identities.textContent = "";
+    for (const i of c.identities || []) {
+      const flags = [i.is_primary ? null : "not primary", i.shared ? "shared" : null].filter(Boolean);
+      cp.identities.append(el("li", {},
+        el("span", { class: "muted", text: i.kind + " " }),
+        el("span", { class: "mono", text: i.value }),
+        flags.length ? el("span", { class: "chip chip-muted", text: flags.join(", ") }) : null));
+    }
+    if (!cp.identities.children.length) cp.identities.append(el("li", { class: "muted", text: "—" }));
+  }
+
+  function renderTags(tags) {
+    cp.tags.textContent = "";
+    for (const tag of tags) {
+      cp.tags.append(el("li", { class: "tag", testid: "customer-tag", dataset: { tag } },
+        el("span", { text: tag }),
+        el("button", {
+          type: "button", class: "tag-remove", testid: "tag-remove", "aria-label": "Remove tag " + tag,
+          title: "Remove tag", text: "×", onclick: (ev) => removeTag(tag, ev.currentTarget),
+        })));
+    }
+    if (!tags.length) cp.tags.append(el("li", { class: "muted small", text: "No tags." }));
+  }
+
+  function renderCases(cases) {
+    cp.cases.textContent = "";
+    for (const c of cases) {
+      const resolve = el("button", {
+        type: "button", class: "btn btn-ghost btn-small", testid: "case-resolve", text: "Resolve",
+        "aria-label": "Resolve case: " + c.subject,
+        onclick: (ev) => resolveCase(c.case_id, ev.currentTarget),
+      });
+      cp.cases.append(el("li", {
+        class: "case-item case-" + c.kind, testid: "customer-case", dataset: { caseId: c.case_id, status: c.status },
+      },
+        el("div", { class: "case-row" },
+          el("span", { class: "chip " + (c.kind === "complaint" ? "chip-danger" : "chip-muted"), text: c.kind }),
+          el("strong", { class: "case-subject", text: c.subject })),
+        el("div", { class: "case-row muted small" },
+          el("span", { text: c.status + " · " + c.priority + " priority" +
+            (c.due_at_ms ? " · due " + formatDateTime(c.due_at_ms) : "") +
+            (c.created_at_ms ? " · opened " + formatDateTime(c.created_at_ms) : "") }),
+          resolve)));
+    }
+    cp.noCases.hidden = cases.length > 0;
+    cp.caseCount.hidden = cases.length === 0;
+    cp.caseCount.textContent = String(cases.length);
+  }
+
+  function renderNotes(notes) {
+    cp.notes.textContent = "";
+    for (const n of notes.slice(0, MAX_NOTES)) {
+      cp.notes.append(el("li", { class: "note", testid: "customer-note", dataset: { noteId: n.note_id } },
+        el("p", { class: "note-body", text: n.body == null ? "" : n.body }),
+        el("p", { class: "muted small",
+          text: (n.author_name || (n.author_id ? "A colleague" : "System")) + " · " + formatDateTime(n.created_at_ms) })));
+    }
+    cp.noNotes.hidden = notes.length > 0;
+  }
+
+  function renderInteractions(items) {
+    cp.interactions.textContent = "";
+    for (const i of items.slice(0, 10)) {
+      cp.interactions.append(el("li", { class: "interaction", testid: "customer-interaction", dataset: { contactId: i.contact_id } },
+        el("div", { class: "case-row" },
+          el("span", { class: "chip chip-muted", text: i.channel }),
+          el("span", { class: "small", text: formatDateTime(i.arrived_at_ms) }),
+          el("span", { class: "small muted", text: i.agent_name || "no agent" }),
+          i.disposition ? el("span", { class: "chip", text: i.disposition }) : el("span", { class: "small muted", text: i.state })),
+        i.summary ? el("p", { class: "interaction-summary", text: i.summary }) : null));
+    }
+    cp.noInteractions.hidden = items.length > 0;
+  }
+
+  /* ---- edits through the CRM API */
+
+  function showCustomerError(e, what) {
+    let text;
+    if (e instanceof ApiError) {
+      text = e.status === 401 ? "Your session has ended. Please sign in again." : e.describe();
+      cp.error.dataset.errorId = e.errorId;
+    } else {
+      text = "Cannot reach the hub. Check your connection and try again.";
+      cp.error.dataset.errorId = "client.offline";
+    }
+    cp.errorText.textContent = what + ": " + text;
+    cp.error.hidden = false;
+  }
+
+  function hideCustomerError() {
+    cp.error.hidden = true;
+    cp.errorText.textContent = "";
+  }
+
+  cp.errorDismiss.addEventListener("click", hideCustomerError);
+
+  /* Run one edit for the customer on view; `apply(answer, context)` folds the API's answer
+   * into the context. Returns true when the edit went through. */
+  async function customerEdit(form, call, apply, what) {
+    const customerId = viewedCustomerId();
+    if (!customerId) return false;
+    hideCustomerError();
+    if (form) {
+      form.dataset.busy = "1";
+      renderCustomer();
+    }
+    try {
+      const answer = await call(customerId);
+      const entry = state.customers.get(customerId);
+      if (entry && entry.context) {
+        apply(answer, entry.context);
+        renderCustomerIf(customerId);
+      }
+      return true;
+    } catch (e) {
+      showCustomerError(e, what);
+      return false;
+    } finally {
+      if (form) {
+        delete form.dataset.busy;
+        renderCustomer();
+      }
+    }
+  }
+
+  function customerPath(customerId, rest) {
+    return "/api/customers/" + encodeURIComponent(customerId) + rest;
+  }
+
+  cp.tagForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const tag = cp.tagInput.value.trim();
+    if (!tag) {
+      showCustomerError(new ApiError(400, { message: "Type a tag first." }), "Tag not added");
+      cp.tagInput.focus();
+      return;
+    }
+    const ok = await customerEdit(cp.tagForm,
+      (id) => api("POST", customerPath(id, "/tags"), { tags: [tag] }),
+      (answer, context) => { context.tags = answer.tags; }, "Tag not added");
+    if (ok) cp.tagInput.value = "";
+    cp.tagInput.focus();
+  });
+
+  async function removeTag(tag, button) {
+    button.disabled = true;
+    const ok = await customerEdit(null,
+      (id) => api("DELETE", customerPath(id, "/tags/" + encodeURIComponent(tag))),
+      (answer, context) => { context.tags = answer.tags; }, "Tag not removed");
+    if (!ok && button.isConnected) button.disabled = false;
+    cp.tagInput.focus();
+  }
+
+  cp.noteForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = cp.noteInput.value;
+    if (!body.trim()) {
+      showCustomerError(new ApiError(400, { message: "Write the note first." }), "Note not added");
+      cp.noteInput.focus();
+      return;
+    }
+    const ok = await customerEdit(cp.noteForm,
+      (id) => api("POST", customerPath(id, "/notes"), { body }),
+      (note, context) => {
+        const notes = (context.notes || []).filter((n) => n.note_id !== note.note_id);
+        notes.unshift(note);
+        context.notes = notes.slice(0, MAX_NOTES);
+      }, "Note not added");
+    if (ok) cp.noteInput.value = "";
+    cp.noteInput.focus();
+  });
+
+  cp.noteInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      cp.noteForm.requestSubmit();
+    }
+  });
+
+  cp.caseForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const subject = cp.caseSubject.value.trim();
+    if (!subject) {
+      showCustomerError(new ApiError(400, { message: "Give the case a subject." }), "Case not opened");
+      cp.caseSubject.focus();
+      return;
+    }
+    const contactId = state.viewId;
+    const ok = await customerEdit(cp.caseForm,
+      (id) => api("POST", "/api/cases", {
+        customer_id: id, kind: cp.caseKind.value, subject, priority: cp.casePriority.value,
+        contact_ids: contactId ? [contactId] : [],
+      }),
+      (c, context) => {
+        const cases = (context.open_cases || []).filter((x) => x.case_id !== c.case_id);
+        if (OPEN_STATUSES.includes(c.status)) cases.unshift(c);
+        context.open_cases = cases;
+        updateComplaintFlag(context);
+      }, "Case not opened");
+    if (ok) {
+      cp.caseSubject.value = "";
+      cp.casePriority.value = "normal";
+      cp.caseOpen.open = false;
+    }
+  });
+
+  async function resolveCase(caseId, button) {
+    button.disabled = true;
+    const ok = await customerEdit(null,
+      () => api("PATCH", "/api/cases/" + encodeURIComponent(caseId), { status: "resolved" }),
+      (c, context) => {
+        context.open_cases = (context.open_cases || []).filter((x) => x.case_id !== c.case_id);
+        updateComplaintFlag(context);
+      }, "Case not resolved");
+    if (!ok && button.isConnected) button.disabled = false;
   }
 
   /* ------------------------------------------------------------------ supervisor log */
@@ -677,6 +1301,9 @@
     state.pending.clear();
     state.activeId = null;
     state.agent = null;
+    state.customers.clear();
+    state.seenChanges.clear();
+    showCustomerOf(null);
     ui.eventLog.textContent = "";
     setPresence("offline");
     hideError();
