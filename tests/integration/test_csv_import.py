@@ -8,21 +8,16 @@ tests use a database of their own (created for this module, dropped after).
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from contactcenter.cli import main
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
+from contactcenter.crm_settings import CrmSettings
 from contactcenter.csv_import import ImportRejected, import_customers, import_orders
-from contactcenter.db import create_pool, migrate
-from tests.conftest import Servers
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -48,33 +43,10 @@ SNAPSHOT = {
 }
 
 
-@pytest.fixture(scope="module")
-async def own_database(servers: Servers) -> AsyncIterator[str]:
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(servers.admin_database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(servers.admin_database_url)._replace(path=f"/{name}"))
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-@pytest.fixture(scope="module")
-async def own_pool(own_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(own_database, size=3)
-    await migrate(pool)
-    yield pool
-    await pool.close()
-
-
 @pytest.fixture
 async def pool(own_pool: asyncpg.Pool) -> asyncpg.Pool:
     await own_pool.execute("TRUNCATE customers, tier_cuts CASCADE")
     return own_pool
-
-
-@pytest.fixture
-def crm() -> CrmSettings:
-    return load_crm_settings(CONFIG, {})
 
 
 def csv_file(tmp_path: Path, name: str, text: str) -> Path:

@@ -11,53 +11,26 @@ import asyncio
 import math
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from contactcenter.cli import main
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
-from contactcenter.db import create_pool, migrate
+from contactcenter.crm_settings import CrmSettings
 from contactcenter.demo_data import generate_demo, seed_demo_data
 from contactcenter.identity import normalise
-from tests.conftest import Servers
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 DISPOSITIONS = ("resolved", "follow-up", "no-answer")
 
 
-@pytest.fixture(scope="module")
-async def own_database(servers: Servers) -> AsyncIterator[str]:
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(servers.admin_database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(servers.admin_database_url)._replace(path=f"/{name}"))
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-@pytest.fixture(scope="module")
-async def own_pool(own_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(own_database, size=3)
-    await migrate(pool)
-    yield pool
-    await pool.close()
-
-
 @pytest.fixture
 async def pool(own_pool: asyncpg.Pool) -> asyncpg.Pool:
     await own_pool.execute("TRUNCATE customers, tier_cuts CASCADE")
     return own_pool
-
-
-@pytest.fixture
-def crm() -> CrmSettings:
-    return load_crm_settings(CONFIG, {})
 
 
 async def agents(pool: asyncpg.Pool) -> list[uuid.UUID]:

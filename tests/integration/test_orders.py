@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
-from contactcenter.db import create_pool, migrate
+from contactcenter.crm_settings import CrmSettings
 from contactcenter.orders import ExternalIdTaken, OrderStore, UnknownCurrency
 from contactcenter.pagination import Window
 from contactcenter.tiers import assign_tiers, competition_ranks, recompute_all
-from tests.conftest import Servers
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -33,29 +29,10 @@ FIGURES = (
 )
 
 
-@pytest.fixture(scope="module")
-async def own_pool(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(servers.admin_database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(servers.admin_database_url)._replace(path=f"/{name}"))
-    pool = await create_pool(url, size=4)
-    await migrate(pool)
-    yield pool
-    await pool.close()
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
 @pytest.fixture
 async def pool(own_pool: asyncpg.Pool) -> asyncpg.Pool:
     await own_pool.execute("TRUNCATE customers, tier_cuts CASCADE")
     return own_pool
-
-
-@pytest.fixture
-def crm() -> CrmSettings:
-    return load_crm_settings(CONFIG, {})
 
 
 def store(pool: asyncpg.Pool, crm: CrmSettings, now: datetime = NOW) -> OrderStore:
