@@ -20,6 +20,8 @@ from aiohttp import web
 from agent_console.fanout import Delivery
 from agent_console.gateway import agent_socket, chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
+from channels.email_channel import EMAIL_OPERATIONS, setup_email
+from channels.language import TEXT_CLASSIFIER, setup_language
 from contactcenter import api
 from contactcenter.auth import AgentStore
 from contactcenter.context import customer_context
@@ -252,6 +254,12 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             log.error("background_task_failed", task=task.get_name(), error=str(exc))
 
 
+async def _classify_first_words(app: web.Application) -> AsyncIterator[None]:
+    """New text contacts get their language and intents from their first words."""
+    app[SERVICE].classify = app[TEXT_CLASSIFIER].classify
+    yield
+
+
 def static_dir() -> Path:
     return Path(str(resources.files("agent_console") / "static"))
 
@@ -273,8 +281,11 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
 
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_workers)
+    setup_language(app)
+    setup_email(app)
+    app.cleanup_ctx.append(_classify_first_words)
     api.add_routes(app)
-    setup_crm_api(app, crm_settings=settings.crm, more=ORDER_OPERATIONS)
+    setup_crm_api(app, crm_settings=settings.crm, more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS))
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         principal = await api.require_principal(request)

@@ -74,6 +74,8 @@ class ConversationService:
         self.routing = routing
         self.bus = bus
         self.clock = clock
+        # Language and intents of a text contact's first words (channels/language.py).
+        self.classify: Callable[[str], tuple[str | None, frozenset[str]]] | None = None
         self._aht_cache: dict[str, tuple[int, int | None]] = {}
 
     # --- customers -------------------------------------------------------------------------
@@ -151,6 +153,9 @@ class ConversationService:
         What the channel did not tell of the customer (tier, language, an open complaint)
         comes from the CRM."""
         facts = attributes or ContactAttributes(channel=channel)
+        if self.classify is not None and facts.language is None and not facts.intents:
+            language, intents = self.classify(first_text)
+            facts = replace(facts, language=language, intents=intents)
         known = await self.crm.customer_facts(customer_id, self.settings.crm.no_orders_tier)
         facts = replace(
             facts,
