@@ -14,6 +14,7 @@ import math
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -21,12 +22,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 from redis.asyncio import Redis
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -456,3 +459,31 @@ async def redis_server_cpu_s(client: Redis) -> float:
     """CPU seconds (user + system) the Redis server has used since it started."""
     info = await client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def run_bench(name: str, work: Callable[[Servers, LogTally], T]) -> tuple[T, LogTally] | int:
+    """The frame every benchmark runs in: logs of the code under test counted, the machine's
+    load said first, storage found or started, a broken run or Ctrl-C told apart from a
+    result (then the exit status is returned instead), the log tally and run time said last.
+    `work` runs on the main thread, outside any event loop."""
+    tally = LogTally()
+    capture_logs(tally)  # the code under test logs to stderr, warnings and errors only
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    progress(f"machine: {os.cpu_count()} cores, load average {load} before the run")
+    started = time.perf_counter()
+    try:
+        with servers() as found:
+            where = "embedded servers" if found.embedded else "REDIS_URL / DATABASE_URL"
+            progress(f"storage: {where}")
+            result = work(found, tally)
+    except BenchBroken as exc:
+        print(f"{name}: broken: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:  # storage was cleaned up on the way out
+        print(f"{name}: interrupted", file=sys.stderr, flush=True)
+        return 130
+    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
+    for line in tally.lines():
+        progress(line)
+    progress(f"total run time {time.perf_counter() - started:.1f} s")
+    return result, tally

@@ -35,13 +35,11 @@ import asyncpg
 from bench._common import (
     STORAGE_EPILOG,
     BenchBroken,
-    LogTally,
-    capture_logs,
     hub_settings,
     percentile,
     progress,
+    run_bench,
     scratch_database,
-    servers,
 )
 from contactcenter.auth import AgentStore
 from contactcenter.context import CONTEXT_SQL, customer_context
@@ -387,25 +385,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tally = LogTally()
-    capture_logs(tally)  # the code under test logs to stderr, warnings and errors only
-    started = time.perf_counter()
-    try:
-        with servers() as found:
-            progress(f"storage: {'embedded servers' if found.embedded else 'DATABASE_URL'}")
-            context_ms, baseline_ms, with_ms, without_ms = asyncio.run(
-                run(found.admin_database_url, found.redis_url, args)
-            )
-    except BenchBroken as exc:
-        print(f"context: broken: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("context: interrupted", file=sys.stderr, flush=True)
-        return 130
-    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
-    for line in tally.lines():
-        progress(line)
-    progress(f"total run time {time.perf_counter() - started:.1f} s")
+    outcome = run_bench(
+        "context",
+        lambda found, _tally: asyncio.run(run(found.admin_database_url, found.redis_url, args)),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    (context_ms, baseline_ms, with_ms, without_ms), _tally = outcome
     c, b = sorted(context_ms), sorted(baseline_ms)
     p99, b99 = percentile(c, 99), percentile(b, 99)
     o99, n99 = percentile(sorted(with_ms), 99), percentile(sorted(without_ms), 99)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,11 +31,9 @@ from bench._common import (
     STORAGE_EPILOG,
     BenchBroken,
     CpuMeter,
-    LogTally,
-    capture_logs,
     progress,
+    run_bench,
     scratch_database,
-    servers,
 )
 from contactcenter.crm_settings import load_crm_settings
 from contactcenter.db import create_pool, migrate
@@ -161,27 +158,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tally = LogTally()
-    capture_logs(tally)
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    progress(f"machine: {os.cpu_count()} cores, load average {load} before the run")
-    started = time.perf_counter()
-    try:
-        with servers() as found:
-            progress(f"storage: {'embedded servers' if found.embedded else 'DATABASE_URL'}")
-            recompute_s, baseline_s = asyncio.run(
-                run(found.admin_database_url, args.customers, args.orders)
-            )
-    except BenchBroken as exc:
-        print(f"crm: broken: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("crm: interrupted", file=sys.stderr, flush=True)
-        return 130
-    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
-    for line in tally.lines():
-        progress(line)
-    progress(f"total run time {time.perf_counter() - started:.1f} s")
+    outcome = run_bench(
+        "crm",
+        lambda found, _tally: asyncio.run(
+            run(found.admin_database_url, args.customers, args.orders)
+        ),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    (recompute_s, baseline_s), _tally = outcome
     print(
         f"crm: customers={args.customers} orders={args.orders} recompute_s={recompute_s:.2f}"
         f" baseline_s={baseline_s:.2f} ratio={recompute_s / baseline_s:.1f}",
