@@ -42,6 +42,7 @@ bench: $(STAMP) ## benchmarks (print figures beside a baseline; never fail on ti
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.context
 	$(BIN)/python -m bench.crm
+	$(BIN)/python -m bench.webhooks
 
 clean: ## remove the virtual environment and caches (not the data folder)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

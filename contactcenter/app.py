@@ -22,6 +22,7 @@ from agent_console.gateway import agent_socket, chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
 from channels.email_channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
+from channels.twilio_messaging import setup_twilio_messaging
 from contactcenter import api
 from contactcenter.auth import AgentStore
 from contactcenter.context import customer_context
@@ -283,6 +284,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     app.cleanup_ctx.append(_workers)
     setup_language(app)
     setup_email(app)
+    setup_twilio_messaging(app, settings.twilio)
     app.cleanup_ctx.append(_classify_first_words)
     api.add_routes(app)
     setup_crm_api(app, crm_settings=settings.crm, more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS))

@@ -316,6 +316,12 @@ def _check_config(settings: HubSettings) -> int:
         print(f"  default -> queue {settings.default_route.queue}")
     if _check_crm_config(settings):
         return 2
+    twilio = settings.twilio
+    if twilio.enabled:
+        numbers = "; ".join(f"{ch} {', '.join(n)}" for ch, n in twilio.numbers.items())
+        print(f"  twilio: account set; numbers: {numbers or 'none'}")
+    else:
+        print("  twilio: off (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN unset)")
     print("configuration is valid")
     return 0
 

@@ -1,0 +1,310 @@
+"""Webhook latency: Twilio's incoming-message webhook, answered by the real hub.
+
+    signed POST /twilio/messaging -> signature check (RequestValidator) -> parse and validate
+    -> the receipt, recorded once on its MessageSid in PostgreSQL -> empty TwiML
+
+Meanwhile the hub's intake workers take each message into its conversation (customer,
+contact, message, routing), in the same process, as they would in production. Beside it, in
+the same run, a baseline: a bare aiohttp app whose handler reads the same form and answers the
+same TwiML. Both get the same signed requests at the same pace from one aiohttp client on
+loopback; the ratio p99 / baseline p99 is the figure to follow (goal: within 2x). Twilio
+waits 15 s for an answer.
+
+Run from the repository root:  .venv/bin/python -m bench.webhooks [--requests N] [--rate R]
+The last line printed is the result; the exit status is 0 unless something is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from bench._common import (
+    STORAGE_EPILOG,
+    BenchBroken,
+    LogTally,
+    Run,
+    capture_logs,
+    delete_redis_keys,
+    hub_settings,
+    paced_run,
+    progress,
+    scratch_database,
+    servers,
+    stamp,
+    unstamp,
+)
+from channels.fake_twilio import FakeTwilio, sign
+
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+EPILOG = (
+    STORAGE_EPILOG
+    + """
+
+Latency is timed in this one process with time.perf_counter_ns(): from just before a request
+is sent to the moment its whole answer has been read. Requests go out on a fixed schedule
+(open loop), each from one of --customers phone numbers in turn.
+Result line:
+  webhooks: requests=N p50_ms=X p99_ms=Y baseline_p99_ms=Z ratio_p99=R
+"""
+)
+PATH = "/twilio/messaging"
+OUR_NUMBER = "+14155550199"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def customer_number(i: int, customers: int) -> str:
+    return f"+1415{2_000_000 + i % customers:07d}"
+
+
+async def start(app: web.Application, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+def baseline_app(twiml: str) -> web.Application:
+    """The least an aiohttp app can do for the same request: read the form, answer TwiML."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(text=twiml, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    return app
+
+
+async def drive(
+    label: str, url: str, fake: FakeTwilio, args: argparse.Namespace, sids: list[str]
+) -> Run:
+    """Post warm-up + requests signed webhooks to `url` at `args.rate`; time each answer."""
+    answers: asyncio.Queue[str] = asyncio.Queue()
+    failures: list[str] = []
+    pending: set[asyncio.Task[None]] = set()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def post(frame: str) -> None:
+            i, sent_ns, params, signature = json.loads(frame)
+            headers = {"X-Twilio-Signature": signature}
+            async with http.post(url, data=params, headers=headers) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    failures.append(f"{label}: request {i} answered {resp.status}")
+            await answers.put(stamp(i, sent_ns))
+
+        async def send(frame: str) -> None:
+            if failures:
+                raise BenchBroken(failures[0])
+            task = asyncio.create_task(post(frame))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        def frame_for(i: int, now_ns: int) -> str:
+            params = fake.incoming(
+                customer_number(i, args.customers), OUR_NUMBER, f"bench message {i}"
+            )
+            sids.append(params["MessageSid"])
+            return json.dumps([i, now_ns, params, sign(fake.auth_token, url, params)])
+
+        def extract(raw: str | bytes) -> tuple[int, int] | None:
+            return unstamp(raw if isinstance(raw, str) else raw.decode())
+
+        try:
+            return await paced_run(
+                label,
+                send,
+                answers.get,
+                frame_for,
+                extract,
+                warmup=args.warmup,
+                messages=args.requests,
+                rate=args.rate,
+            )
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if failures:
+                raise BenchBroken(f"{len(failures)} requests failed; first: {failures[0]}")
+
+
+async def baseline_phase(fake: FakeTwilio, args: argparse.Namespace) -> Run:
+    from channels.twilio_messaging import EMPTY_TWIML
+
+    port = free_port()
+    runner = await start(baseline_app(EMPTY_TWIML), port)
+    try:
+        return await drive("baseline", f"http://127.0.0.1:{port}{PATH}", fake, args, [])
+    finally:
+        await runner.cleanup()
+
+
+async def until_taken(database_url: str, sids: list[str], timeout_s: float) -> float:
+    """Wait until every message was taken into a conversation, exactly once; seconds waited."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(database_url)
+    try:
+        while True:
+            handled, stored = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM webhook_receipts WHERE sid = ANY($1)"
+                " AND handled_at IS NOT NULL),"
+                " (SELECT count(*) FROM messages WHERE external_id = ANY($1))",
+                sids,
+            )
+            if handled == len(sids):
+                if stored != len(sids):
+                    raise BenchBroken(f"hub: {stored} messages stored for {len(sids)} webhooks")
+                return time.perf_counter() - started
+            if time.perf_counter() - started > timeout_s:
+                raise BenchBroken(f"hub: {handled} of {len(sids)} messages taken in {timeout_s} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def hub_phase(
+    redis_url: str, database_url: str, fake: FakeTwilio, args: argparse.Namespace
+) -> Run:
+    from dataclasses import replace
+
+    from channels.twilio_common import TwilioSettings
+    from contactcenter.app import init
+
+    port = free_port()
+    settings = replace(
+        hub_settings(redis_url, database_url, port), public_url=f"http://127.0.0.1:{port}"
+    )
+    twilio = TwilioSettings(
+        account_sid=fake.account_sid,
+        auth_token=fake.auth_token,
+        api_base="http://127.0.0.1:9",  # nothing is sent out: no agent answers
+        numbers={"sms": (OUR_NUMBER,)},
+    )
+    app = init(replace(settings, twilio=twilio))
+    runner = await start(app, port)
+    sids: list[str] = []
+    try:
+        run = await drive("hub", f"{settings.public_url}{PATH}", fake, args, sids)
+        waited_s = await until_taken(database_url, sids, timeout_s=120)
+        progress(
+            f"hub: all {len(sids)} messages taken into conversations {waited_s:.1f} s after"
+            f" the last answer ({args.customers} customers, intake workers"
+            f" {twilio.intake_workers})"
+        )
+        return run
+    finally:
+        await runner.cleanup()
+        await delete_redis_keys(redis_url, f"cc:{{{settings.routing_domain}}}:*")
+
+
+async def run_phases(
+    redis_url: str, admin_database_url: str, args: argparse.Namespace, tally: LogTally
+) -> tuple[Run, Run]:
+    fake = FakeTwilio()
+    total = args.warmup + args.requests
+    async with scratch_database(admin_database_url) as database_url:
+        phases: list[tuple[str, Callable[[], Awaitable[Run]]]] = [
+            ("baseline", lambda: baseline_phase(fake, args)),
+            ("hub", lambda: hub_phase(redis_url, database_url, fake, args)),
+        ]
+        runs: list[Run] = []
+        for label, phase in phases:
+            progress(f"{label}: {total} signed webhooks ({args.warmup} warm-up) at {args.rate:g}/s")
+            tally.phase = label
+            run = await phase()
+            progress(run.summary())
+            progress(run.load())
+            runs.append(run)
+        tally.phase = "teardown"
+    return runs[0], runs[1]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhooks",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--requests", type=positive_int, default=2000, help="measured requests (default 2000)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="requests per second (default 100)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="requests sent first, not measured (default 100)"
+    )
+    parser.add_argument(
+        "--customers", type=positive_int, default=50, help="distinct senders (default 50)"
+    )
+    args = parser.parse_args(argv)
+    if not args.rate > 0:
+        parser.error("--rate must be greater than 0")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tally = LogTally()
+    capture_logs(tally)
+    started = time.perf_counter()
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    progress(f"machine: {os.cpu_count()} cores, load average {load} before the run")
+    try:
+        with servers() as found:
+            where = "embedded servers" if found.embedded else "REDIS_URL / DATABASE_URL"
+            progress(f"storage: {where}")
+            baseline, hub = asyncio.run(
+                run_phases(found.redis_url, found.admin_database_url, args, tally)
+            )
+    except BenchBroken as exc:
+        print(f"webhooks: broken: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("webhooks: interrupted", file=sys.stderr, flush=True)
+        return 130
+    progress(baseline.outliers())
+    progress(hub.outliers())
+    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
+    for line in tally.lines():
+        progress(line)
+    progress(f"total run time {time.perf_counter() - started:.1f} s")
+    b99, h50, h99 = baseline.pct(99), hub.pct(50), hub.pct(99)
+    print(
+        f"webhooks: requests={args.requests} p50_ms={h50:.3f} p99_ms={h99:.3f}"
+        f" baseline_p99_ms={b99:.3f} ratio_p99={h99 / b99:.2f}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

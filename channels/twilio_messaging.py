@@ -1,0 +1,464 @@
+"""SMS and WhatsApp through Twilio Programmable Messaging (docs/channels.md).
+
+In: `POST /twilio/messaging` (Twilio's incoming-message webhook). The handler checks the
+signature, parses the form (pure: `TwilioMessagingAdapter.parse`), records the delivery once
+on its MessageSid in the durable inbox (`webhook_receipts`) and answers at once with empty
+TwiML. Intake workers then take each message: the customer's open conversation on that
+channel continues if its last message is within the conversation window, else a new contact
+starts (the stale one is ended).
+
+Out: a consumer-group member on the event stream sends each agent message of an SMS or
+WhatsApp contact through the REST API, once per message id, and records Twilio's sid; the
+delivery status callbacks (`POST /twilio/messaging/status`) move its status forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from multidict import MultiDictProxy
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from twilio.base.exceptions import TwilioRestException
+from twilio.twiml.messaging_response import MessagingResponse
+
+from channels.base import (
+    Address,
+    DeliveryUpdate,
+    InboundMessage,
+    InvalidDelivery,
+    MediaLink,
+    OutboundMessage,
+)
+from channels.twilio_common import (
+    TWILIO,
+    Endpoint,
+    MessagingStore,
+    Receipt,
+    TwilioSettings,
+    WebhookReceipts,
+    close_twilio_client,
+    twilio_client,
+    twilio_webhook,
+)
+from contactcenter import events as ev
+from contactcenter.conversations import ConversationService
+from contactcenter.customers import CustomerStore
+from contactcenter.errors import ConversationClosed, QueueClosed, QueueFull
+from contactcenter.eventbus import EventGroupConsumer
+from contactcenter.identity import InvalidIdentity, normalise
+from routing.rules import ContactAttributes
+
+log = structlog.get_logger("channels.twilio_messaging")
+
+KIND = "twilio.message"  # webhook_receipts.kind of incoming messages
+CONSUMER_GROUP = "twilio-messaging"
+STATUS_PATH = "/twilio/messaging/status"
+EMPTY_TWIML = str(MessagingResponse())  # "nothing to reply"; Twilio wants TwiML or an empty 200
+
+# --- parsing and rendering (pure) ----------------------------------------------------------
+
+# https://www.twilio.com/docs/messaging/guides/webhook-request: MessageSid is 34 characters,
+# "SM" (or "MM" for MMS) and 32 hex digits.
+_SID = r"^(SM|MM)[0-9a-fA-F]{32}$"
+_MAX_MEDIA = 10  # Twilio delivers at most 10 media per message
+
+
+class _MessageForm(BaseModel):
+    """The fields of Twilio's incoming-message webhook that the hub reads."""
+
+    model_config = ConfigDict(extra="ignore")
+    MessageSid: str = Field(pattern=_SID)
+    From: str = Field(min_length=1, max_length=80)
+    To: str = Field(min_length=1, max_length=80)
+    Body: str = Field(default="", max_length=4000)
+    NumMedia: int = Field(default=0, ge=0, le=_MAX_MEDIA)
+    ProfileName: str = Field(default="", max_length=200)  # WhatsApp only
+
+
+class _StatusForm(BaseModel):
+    """Twilio's message status callback (docs: "Outbound Message Status in Status Callbacks")."""
+
+    model_config = ConfigDict(extra="ignore")
+    MessageSid: str = Field(pattern=_SID)
+    MessageStatus: str = Field(pattern=r"^[a-z_]{1,32}$")
+    ErrorCode: str | None = Field(default=None, max_length=16)
+
+
+# Each status may replace only those ranked below it, so callbacks arriving out of order never
+# move a message backwards. "submitting" is ours: a send in flight, before Twilio answered.
+STATUS_RANK: Mapping[str, int] = {
+    "submitting": 0, "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
+    "delivered": 5, "undelivered": 5, "failed": 5, "canceled": 5, "partially_delivered": 5,
+    "read": 6, "receiving": 0, "received": 1,
+}  # fmt: skip
+
+
+def replaceable_by(status: str) -> list[str]:
+    """The statuses `status` may replace; none for a status we do not know."""
+    rank = STATUS_RANK.get(status)
+    return [] if rank is None else [s for s, r in STATUS_RANK.items() if r < rank]
+
+
+def continues_conversation(last_message_ms: int | None, now_ms: int, window_ms: int) -> bool:
+    """Whether a new message continues an open conversation whose last message was at
+    `last_message_ms`: within the window after it (WhatsApp's customer service window is
+    24 h after the customer's last message, hence the default)."""
+    return last_message_ms is not None and now_ms - last_message_ms <= window_ms
+
+
+def _invalid(exc: ValidationError) -> InvalidDelivery:
+    missing = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
+    invalid = [str(e["loc"][0]) for e in exc.errors() if e["type"] != "missing"]
+    return InvalidDelivery(
+        "the webhook lacks fields or has wrong ones", missing=missing, invalid=invalid
+    )
+
+
+class TwilioMessagingAdapter:
+    """Twilio's messaging webhooks and Messages API, as `channels.base.ChannelAdapter`."""
+
+    channels: tuple[str, ...] = ("sms", "whatsapp")
+
+    def __init__(self, public_url: str, default_region: str | None = None) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.default_region = default_region
+
+    def parse(self, raw: Mapping[str, str]) -> InboundMessage:
+        try:
+            form = _MessageForm.model_validate(dict(raw))
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        # WhatsApp addresses are "whatsapp:+E164" on both sides; SMS ones plain E.164.
+        whatsapp = form.From.startswith("whatsapp:")
+        if whatsapp != form.To.startswith("whatsapp:"):
+            raise InvalidDelivery("From and To are on different channels", invalid=["To"])
+        kind = "whatsapp" if whatsapp else "phone"
+        try:
+            normalise(kind, form.From, self.default_region)
+        except InvalidIdentity:
+            raise InvalidDelivery("From is not a phone number", invalid=["From"]) from None
+        media, missing = [], []
+        for i in range(form.NumMedia):
+            url = raw.get(f"MediaUrl{i}", "")
+            if not url.startswith(("https://", "http://")):
+                missing.append(f"MediaUrl{i}")
+            media.append(MediaLink(url, raw.get(f"MediaContentType{i}", "")))
+        if missing:
+            raise InvalidDelivery("media announced but not given", missing=missing)
+        return InboundMessage(
+            channel="whatsapp" if whatsapp else "sms",
+            external_id=form.MessageSid,
+            sender=Address(kind, form.From),
+            entry=form.To,
+            text=form.Body,
+            sender_name=form.ProfileName,
+            media=tuple(media),
+        )
+
+    def parse_status(self, raw: Mapping[str, str]) -> DeliveryUpdate:
+        try:
+            form = _StatusForm.model_validate(dict(raw))
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        return DeliveryUpdate(form.MessageSid, form.MessageStatus, form.ErrorCode or None)
+
+    def render(self, message: OutboundMessage) -> dict[str, Any]:
+        """Arguments of the library's `messages.create_async`: To, From, Body, and a status
+        callback that names our message, so that a callback arriving before Twilio's answer
+        still finds it."""
+        return {
+            "to": message.to,
+            "from_": message.sender,
+            "body": message.text,
+            "status_callback": f"{self.public_url}{STATUS_PATH}?message_id={message.message_id}",
+        }
+
+
+def sender_key(message: InboundMessage) -> str:
+    """Messages with one key are taken in order, one at a time: one customer's."""
+    return f"{message.sender.kind}:{message.sender.value}"
+
+
+# --- the running channel -------------------------------------------------------------------
+
+
+@dataclass
+class MessagingChannel:
+    settings: TwilioSettings
+    adapter: TwilioMessagingAdapter
+    receipts: WebhookReceipts
+    store: MessagingStore
+    customers: CustomerStore
+    service: ConversationService
+    client: Any  # twilio.rest.Client on the async HTTP client
+    arrivals: asyncio.Queue[None]  # a token per message recorded by this process
+
+    def arrived(self) -> None:
+        """Wake one intake worker (the others poll for what other processes recorded)."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.arrivals.put_nowait(None)
+
+    async def intake(self) -> None:
+        """Take pending messages, one after another, until cancelled."""
+        while True:
+            try:
+                receipt = await self.receipts.claim(KIND, self.settings.intake_lease_s)
+                if receipt is not None:
+                    await self._take_receipt(receipt)
+                    continue
+            except Exception as exc:  # PostgreSQL away: try again shortly
+                log.warning("twilio_intake_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrivals.get(), timeout=1.0)
+
+    async def _take_receipt(self, receipt: Receipt) -> None:
+        try:
+            await self.take(InboundMessage.from_json(receipt.payload))
+        except Exception as exc:
+            if receipt.attempts >= self.settings.max_intake_attempts:
+                log.error("twilio_message_dropped", sid=receipt.sid, error=str(exc))
+                await self.receipts.finish(KIND, receipt.sid, "failed")
+            else:
+                log.warning("twilio_message_retried", sid=receipt.sid, error=str(exc))
+                delay_s = min(2.0**receipt.attempts, 60.0)
+                await self.receipts.retry_later(KIND, receipt.sid, delay_s)
+
+    async def take(self, message: InboundMessage) -> None:
+        """Store one incoming message in its conversation. Idempotent on its sid (the
+        message's client_msg_id), since a lease that ran out lets it be taken again."""
+        service, sid = self.service, message.external_id
+        value = normalise(message.sender.kind, message.sender.value, self.settings.default_region)
+        found = await self.customers.resolve(
+            message.sender.kind, value, display_name=message.sender_name or value
+        )
+        customer_id, text = found.customer_id, message.display_text()
+        contact_id: str | None = None
+        opened = await service.open_contact(customer_id, message.channel)
+        if opened is not None:
+            last_ms = await self.store.last_message_ms(opened[0])
+            window_ms = self.settings.conversation_window_ms
+            if continues_conversation(last_ms, service.clock(), window_ms):
+                try:
+                    await service.customer_message(opened[0], text, sid)
+                    contact_id = opened[0]
+                except ConversationClosed:  # ended meanwhile: a new contact, then
+                    pass
+            else:
+                await service.customer_leave(opened[0])
+                log.info("twilio_conversation_window_passed", contact_id=opened[0])
+        if contact_id is None:
+            name = await self.store.display_name(customer_id)
+            facts = ContactAttributes(channel=message.channel, entry=message.entry)
+            try:
+                contact_id = await service.start_contact(
+                    customer_id, name, message.channel, text, sid, facts
+                )
+            except (QueueClosed, QueueFull) as exc:
+                await self.receipts.finish(KIND, sid, "refused")
+                log.info("twilio_message_refused", sid=sid, why=exc.error_id)
+                await self.notify(message, exc.message)
+                return
+        message_id = await self.store.record_inbound(
+            contact_id,
+            sid,
+            message.media,
+            Endpoint(message.channel, message.sender.value, message.entry),
+        )
+        await self.receipts.finish(
+            KIND, sid, "stored", contact_id=contact_id, message_id=message_id
+        )
+        log.info("twilio_message_stored", sid=sid, contact_id=contact_id, media=len(message.media))
+
+    async def notify(self, message: InboundMessage, text: str) -> None:
+        """Tell a customer the hub could not take their message (closed, full): best effort,
+        not a message of any conversation."""
+        try:
+            await self.client.messages.create_async(
+                to=message.sender.value, from_=message.entry, body=text
+            )
+        except Exception as exc:
+            log.warning("twilio_notice_failed", sid=message.external_id, error=str(exc))
+
+
+class SendLater(Exception):
+    """Twilio could not be reached and nothing was sent: the event is handled again."""
+
+
+class TwilioSender:
+    """Consumer-group member: each agent message of an SMS or WhatsApp contact goes out once.
+
+    The message is claimed in PostgreSQL before the request, so no delivery of the event (at
+    least once) sends it twice. A request that surely sent nothing (no connection, 429, 503)
+    releases the claim and is retried, up to `max_send_attempts`; any other failure marks the
+    message failed: a send that may have happened is never repeated."""
+
+    def __init__(self, channel: MessagingChannel) -> None:
+        self.channel = channel
+        self.attempts: dict[str, int] = {}
+
+    async def __call__(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.MessageSent) or event.sender != "agent":
+            return
+        store = self.channel.store
+        endpoint = await store.endpoint(event.contact_id)
+        if endpoint is None or endpoint.channel not in TwilioMessagingAdapter.channels:
+            return
+        if not await store.claim_send(event.message_id):
+            return  # sent already, or being sent
+        numbers = self.channel.settings.channel_numbers(endpoint.channel)
+        ours = endpoint.local or (_address(endpoint.channel, numbers[0]) if numbers else "")
+        out = OutboundMessage(endpoint.channel, event.message_id, endpoint.remote, ours, event.body)
+        try:
+            sent = await self.channel.client.messages.create_async(
+                **self.channel.adapter.render(out)
+            )
+        except TwilioRestException as exc:
+            if exc.status in (429, 503):
+                return await self._later(event.message_id, f"http {exc.status}")
+            await store.send_failed(event.message_id, str(exc.code or exc.status))
+            log.warning("twilio_send_refused", message_id=event.message_id, code=exc.code)
+            return
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
+            return await self._later(event.message_id, str(exc))
+        except Exception as exc:  # a timeout or a broken answer: it may have gone out
+            await store.send_failed(event.message_id, "unknown")
+            log.error("twilio_send_uncertain", message_id=event.message_id, error=str(exc))
+            return
+        self.attempts.pop(event.message_id, None)
+        status = str(sent.status or "queued")
+        await store.record_status(
+            DeliveryUpdate(str(sent.sid), status), event.message_id, replaceable_by(status)
+        )
+        log.info("twilio_message_sent", message_id=event.message_id, sid=sent.sid)
+
+    async def _later(self, message_id: str, why: str) -> None:
+        tries = self.attempts[message_id] = self.attempts.get(message_id, 0) + 1
+        if tries >= self.channel.settings.max_send_attempts:
+            self.attempts.pop(message_id, None)
+            await self.channel.store.send_failed(message_id, "unreachable")
+            log.error("twilio_send_gave_up", message_id=message_id, attempts=tries, error=why)
+            return
+        await self.channel.store.release_send(message_id)
+        raise SendLater(f"Twilio unreachable ({why}); message {message_id} will be retried")
+
+
+def _address(channel: str, number: str) -> str:
+    return f"whatsapp:{number}" if channel == "whatsapp" else number
+
+
+# --- webhooks (thin) -----------------------------------------------------------------------
+
+MESSAGING = web.AppKey("twilio_messaging", MessagingChannel)
+
+
+def _twiml(text: str = EMPTY_TWIML) -> web.Response:
+    return web.Response(text=text, content_type="text/xml")
+
+
+async def inbound_message(request: web.Request, form: MultiDictProxy[str]) -> web.StreamResponse:
+    channel = request.app[MESSAGING]
+    message = channel.adapter.parse(form)
+    if await channel.receipts.record(
+        KIND, message.external_id, message.as_json(), sender_key(message)
+    ):
+        channel.arrived()
+    else:
+        log.info("twilio_message_duplicate", sid=message.external_id)
+    return _twiml()
+
+
+async def message_status(request: web.Request, form: MultiDictProxy[str]) -> web.StreamResponse:
+    channel = request.app[MESSAGING]
+    update = channel.adapter.parse_status(form)
+    message_id = request.query.get("message_id")
+    if message_id is not None:
+        try:
+            message_id = str(uuid.UUID(message_id))
+        except ValueError:
+            raise InvalidDelivery(
+                "message_id is not a message id", invalid=["message_id"]
+            ) from None
+    if await channel.store.record_status(update, message_id, replaceable_by(update.status)):
+        log.info("twilio_message_status", sid=update.external_id, status=update.status)
+    return web.Response(status=204)
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def setup_twilio_messaging(app: web.Application, twilio: TwilioSettings) -> None:
+    """Add the messaging webhooks and, once storage is up, the intake workers and the
+    outbound sender. Call after `contactcenter.app.init` built the app (its storage context
+    must start first). With no Twilio account configured the webhooks answer 503, nothing
+    runs, and the start-up log says so."""
+    app[TWILIO] = twilio
+    app.router.add_post("/twilio/messaging", twilio_webhook(inbound_message))
+    app.router.add_post(STATUS_PATH, twilio_webhook(message_status))
+    app.cleanup_ctx.append(_messaging_tasks)
+
+
+async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
+    from contactcenter.app import POOL, REDIS, ROUTING, SERVICE, SETTINGS
+
+    twilio = app[TWILIO]
+    if not twilio.enabled:
+        log.info("twilio_channels_off", reason="TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN unset")
+        yield
+        return
+    settings, pool = app[SETTINGS], app[POOL]
+    channel = MessagingChannel(
+        settings=twilio,
+        adapter=TwilioMessagingAdapter(settings.public_url, twilio.default_region),
+        receipts=WebhookReceipts(pool),
+        store=MessagingStore(pool),
+        customers=CustomerStore(pool, default_region=twilio.default_region),
+        service=app[SERVICE],
+        client=twilio_client(twilio),
+        arrivals=asyncio.Queue(maxsize=10_000),
+    )
+    app[MESSAGING] = channel
+    sender = EventGroupConsumer(
+        app[REDIS],
+        app[ROUTING].keys.events,
+        CONSUMER_GROUP,
+        TwilioSender(channel),
+        claim_idle_ms=settings.claim_idle_ms,
+    )
+    tasks = [
+        asyncio.create_task(channel.intake(), name=f"twilio-intake-{i}")
+        for i in range(twilio.intake_workers)
+    ]
+    tasks.append(asyncio.create_task(sender.run(), name="twilio-sender"))
+    tasks.append(asyncio.create_task(_prune(channel), name="twilio-receipts-prune"))
+    log.info(
+        "twilio_channels_on",
+        sms_numbers=len(twilio.channel_numbers("sms")),
+        whatsapp_numbers=len(twilio.channel_numbers("whatsapp")),
+        api_base="custom" if twilio.api_base else "twilio",
+    )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await close_twilio_client(channel.client)
+
+
+async def _prune(channel: MessagingChannel) -> None:
+    while True:
+        try:
+            gone = await channel.receipts.prune(channel.settings.receipt_retention_days)
+            if gone:
+                log.info("twilio_receipts_pruned", receipts=gone)
+        except Exception as exc:
+            log.warning("twilio_receipts_prune_failed", error=str(exc))
+        await asyncio.sleep(3600)
