@@ -19,6 +19,7 @@ from aiohttp import web
 from contactcenter.errors import ConfigError
 from contactcenter.logs import configure_logging
 from contactcenter.settings import HubSettings, settings_from_environment
+from routing.model import CHANNELS
 
 if TYPE_CHECKING:
     import asyncpg
@@ -314,6 +315,9 @@ def _check_config(settings: HubSettings) -> int:
         print(f"  rule {rule.name!r}: {dict(rule.conditions)} -> queue {target.queue}")
     if settings.default_route is not None:
         print(f"  default -> queue {settings.default_route.queue}")
+    served = {ch for q in settings.queues for ch in q.channels}
+    for channel in sorted(set(CHANNELS) - served):
+        print(f"  warning: no queue serves {channel}; its contacts go to the default queue")
     if _check_crm_config(settings):
         return 2
     twilio = settings.twilio

@@ -59,10 +59,26 @@ class Routed:
 
 
 def route(
-    contact: ContactAttributes, rules: tuple[RoutingRule, ...], default: RuleTarget
+    contact: ContactAttributes,
+    rules: tuple[RoutingRule, ...],
+    default: RuleTarget,
+    channels: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Routed:
-    """The first matching rule's target, or the default."""
+    """The first matching rule's target, or the default. With `channels` (the channels each
+    queue serves), a rule whose queue does not serve the contact's channel is passed over,
+    and when the default queue does not serve it either, the first queue that does takes
+    it (rule "channel-fallback"); when none does, the default still takes it: a contact is
+    never turned away for a configuration gap (check-config reports such gaps)."""
+
+    def serves(target: RuleTarget) -> bool:
+        return channels is None or contact.channel in channels.get(target.queue, ())
+
     for rule in rules:
-        if rule.matches(contact):
+        if rule.matches(contact) and serves(rule.target):
             return Routed(rule.target, rule.name)
+    if serves(default) or channels is None:
+        return Routed(default, None)
+    for queue, served in channels.items():
+        if contact.channel in served:
+            return Routed(RuleTarget(queue), "channel-fallback")
     return Routed(default, None)

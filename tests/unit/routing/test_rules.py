@@ -49,3 +49,24 @@ def test_open_complaint_false_is_a_condition_too() -> None:
     rules = (RoutingRule("calm", {"open_complaint": False}, RuleTarget("sales")),)
     assert route(ContactAttributes("chat"), rules, DEFAULT).target.queue == "sales"
     assert route(ContactAttributes("chat", open_complaint=True), rules, DEFAULT).target == (DEFAULT)
+
+
+SERVED = {"support": ("chat",), "phones": ("voice", "sms"), "mail": ("email",)}
+
+
+def test_a_rule_whose_queue_does_not_serve_the_channel_is_passed_over() -> None:
+    to_mail = RoutingRule("vip to mail", {"tier": ("gold",)}, RuleTarget("mail"))
+    to_phones = RoutingRule("vip to phones", {"tier": ("gold",)}, RuleTarget("phones"))
+    contact = ContactAttributes(channel="sms", tier="gold")
+    routed = route(contact, (to_mail, to_phones), RuleTarget("support"), SERVED)
+    assert (routed.target.queue, routed.rule) == ("phones", "vip to phones")
+
+
+def test_a_default_that_does_not_serve_the_channel_falls_to_a_queue_that_does() -> None:
+    routed = route(ContactAttributes(channel="email"), (), RuleTarget("support"), SERVED)
+    assert (routed.target.queue, routed.rule) == ("mail", "channel-fallback")
+
+
+def test_a_channel_no_queue_serves_still_lands_in_the_default_queue() -> None:
+    routed = route(ContactAttributes(channel="whatsapp"), (), RuleTarget("support"), SERVED)
+    assert (routed.target.queue, routed.rule) == ("support", None)
