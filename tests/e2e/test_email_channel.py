@@ -153,9 +153,10 @@ async def sink() -> AsyncIterator[Sink]:
 @pytest.fixture
 async def email_hub(settings: HubSettings, redis: Any, sink: Sink) -> AsyncIterator[EmailHub]:
     billing = QueueSettings(name="billing", skill="support", channels=("email",))
+    support = replace(settings.queues[0], channels=("chat", "email"))
     settings = replace(
         settings,
-        queues=(*settings.queues, billing),
+        queues=(support, *settings.queues[1:], billing),
         rules=(
             RoutingRule(
                 "billing emails",
