@@ -69,8 +69,10 @@ def _enricher(
 ) -> Callable[[Delivery], Awaitable[dict[str, Any] | None]]:
     async def enrich(d: Delivery) -> dict[str, Any] | None:
         if d.enrich in ("offer", "assigned"):
+            # The offer brings the customer's context; the console keeps it (and reads it
+            # again from the API when it has none), so the assignment does not repeat it.
             contact = await service.contact_view(
-                d.extra["contact_id"], with_messages=True, with_context=True
+                d.extra["contact_id"], with_messages=True, with_context=d.enrich == "offer"
             )
             return None if contact is None else {**d.frame, "contact": contact}
         if d.enrich == "customer":  # a CRM change: the customer's context as it is now
