@@ -147,7 +147,7 @@ async def drive(
 
 
 async def baseline_phase(fake: FakeTwilio, args: argparse.Namespace) -> Run:
-    from channels.twilio_messaging import EMPTY_TWIML
+    from channels.twilio_messaging_adapter import EMPTY_TWIML
 
     port = free_port()
     runner = await start(baseline_app(EMPTY_TWIML), port)

@@ -1,16 +1,19 @@
 """A stand-in for Twilio's REST API on loopback, for tests and local demos.
 
-It answers `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` as Twilio does (HTTP basic
-auth with the account sid and auth token, form parameters in, the documented Message resource
-JSON out, Twilio's error JSON for a refusal), records every request, and can play Twilio's
-part in the other direction: status callbacks and incoming-message webhooks, signed with the
-auth token through the twilio library's RequestValidator.
+It answers `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` and
+`POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` (a live call's update: new TwiML
+or Status=completed) as Twilio does (HTTP basic auth with the account sid and auth token, form
+parameters in, the documented Message and Call resource JSON out, Twilio's error JSON for a
+refusal), records every request, and can play Twilio's part in the other direction: status
+callbacks, incoming-message and voice webhooks, signed with the auth token through the twilio
+library's RequestValidator.
 
     python -m channels.fake_twilio --port 8099 --auto-status sent,delivered
     TWILIO_API_BASE=http://127.0.0.1:8099 TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=... \\
         contactcenter serve
     python -m channels.fake_twilio sms --hub http://127.0.0.1:8080 --from +14155550100 \\
         --to +14155550199 "Hello, my parcel is late"
+    python -m channels.fake_twilio call --from +14155550100 --to +14155550199
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def _error(status: int, code: int, message: str) -> web.Response:
 @dataclass
 class FakeTwilio:
     """The fake API. `messages` are the Message resources created, in order; `created` yields
-    each as it is created; `fail_next` makes the next create answer with a Twilio error."""
+    each as it is created; `fail_next` makes the next create or update answer with a Twilio
+    error. `calls` are the calls begun with `incoming_call`; `call_updates` yields each update
+    of one as (CallSid, form) when it is made."""
 
     account_sid: str = DEMO_ACCOUNT_SID
     auth_token: str = DEMO_AUTH_TOKEN
@@ -95,6 +100,8 @@ class FakeTwilio:
     messages: list[dict[str, Any]] = field(default_factory=list)
     created: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     callbacks: dict[str, str] = field(default_factory=dict)  # message sid -> StatusCallback
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # CallSid -> Call resource
+    call_updates: asyncio.Queue[tuple[str, MultiDict[str]]] = field(default_factory=asyncio.Queue)
     _failures: list[tuple[int, int, str]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -110,6 +117,7 @@ class FakeTwilio:
         base = f"/{API_VERSION}/Accounts/{{account}}/Messages"
         app.router.add_post(base + ".json", self._create)
         app.router.add_get(base + "/{sid}.json", self._fetch)
+        app.router.add_post(f"/{API_VERSION}/Accounts/{{account}}/Calls/{{sid}}.json", self._call)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -188,6 +196,28 @@ class FakeTwilio:
                 task.add_done_callback(self._tasks.discard)
         return web.json_response(message, status=201)
 
+    async def _call(self, request: web.Request) -> web.Response:
+        """A live call's update (https://www.twilio.com/docs/voice/api/call-resource#update-a-
+        call-resource): `Twiml` replaces what the call runs, `Status=completed` hangs it up."""
+        posted = await request.post()
+        form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
+        user = self._auth_user(request)
+        self.requests.append(RecordedRequest(request.method, request.path, user, form))
+        if user is None or request.match_info["account"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if self._failures:
+            return _error(*self._failures.pop(0))
+        call = self.calls.get(request.match_info["sid"])
+        if call is None:
+            return _error(404, 20404, "The requested resource was not found")
+        if call["status"] in ("completed", "canceled", "failed", "busy", "no-answer"):
+            return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+        if form.get("Status") in ("completed", "canceled"):
+            call["status"], call["end_time"] = form["Status"], format_datetime(datetime.now(UTC))
+        call["date_updated"] = format_datetime(datetime.now(UTC))
+        self.call_updates.put_nowait((call["sid"], form))
+        return web.json_response(call)
+
     async def _fetch(self, request: web.Request) -> web.Response:
         if self._auth_user(request) is None:
             return _error(401, 20003, "Authenticate")
@@ -261,6 +291,46 @@ class FakeTwilio:
             params["WaId"] = sender.removeprefix("whatsapp:+")
         return params
 
+    def incoming_call(self, caller: str, called: str, *, sid: str | None = None) -> dict[str, str]:
+        """The form of Twilio's incoming-call webhook from `caller` to our `called`
+        (https://www.twilio.com/docs/voice/twiml#request-parameters); the call is then live
+        here, to be updated."""
+        sid = sid or new_sid("CA")
+        now = format_datetime(datetime.now(UTC))
+        self.calls[sid] = {
+            "sid": sid, "account_sid": self.account_sid, "api_version": API_VERSION,
+            "from": caller, "to": called, "direction": "inbound", "status": "in-progress",
+            "date_created": now, "date_updated": now, "start_time": now, "end_time": None,
+            "duration": None, "parent_call_sid": None, "price": None, "price_unit": "USD",
+            "queue_time": "0",
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{sid}.json",
+        }  # fmt: skip
+        return {
+            "CallSid": sid, "AccountSid": self.account_sid, "ApiVersion": API_VERSION,
+            "From": caller, "Caller": caller, "To": called, "Called": called,
+            "CallStatus": "ringing", "Direction": "inbound",
+        }  # fmt: skip
+
+    def call_form(self, call: Mapping[str, str], **extra: str | int) -> dict[str, str]:
+        """A later webhook of `call` (a Gather's or Record's action, Enqueue's waitUrl, the
+        status callback): its standard parameters and `extra`, such as Digits="1",
+        QueueTime=30, CallStatus="completed" or RecordingSid=..."""
+        form = {**call, "CallStatus": self.calls[call["CallSid"]]["status"]}
+        form.update({key: str(value) for key, value in extra.items()})
+        return form
+
+    def hang_up(self, call: Mapping[str, str], status: str = "completed") -> dict[str, str]:
+        """The caller hangs up: the call is over; returns its status callback's form."""
+        self.calls[call["CallSid"]]["status"] = status
+        return self.call_form(call, CallStatus=status, CallDuration=42)
+
+    async def post(
+        self, url: str, params: Mapping[str, str], *, signature: str | None = None
+    ) -> tuple[int, str]:
+        """POST a webhook to the hub as Twilio does, signed with our auth token."""
+        async with aiohttp.ClientSession() as session:
+            return await signed_post(session, url, params, self.auth_token, signature=signature)
+
 
 # --- command line (local demos) ------------------------------------------------------------
 
@@ -290,6 +360,14 @@ async def _sms(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+async def _call(args: argparse.Namespace) -> int:
+    fake = FakeTwilio(args.account_sid, args.auth_token)
+    params = fake.incoming_call(args.sender, args.to)
+    status, text = await fake.post(args.hub.rstrip("/") + "/twilio/voice", params)
+    print(f"{status} {text}", flush=True)
+    return 0 if status == 200 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m channels.fake_twilio", description=__doc__.split("\n\n")[0]
@@ -307,10 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     sms.add_argument("--from", dest="sender", required=True)
     sms.add_argument("--to", required=True)
     sms.add_argument("body")
+    call = commands.add_parser("call", help="send the hub a signed incoming call; show its TwiML")
+    call.add_argument("--hub", default="http://127.0.0.1:8080", help="the hub's public URL")
+    call.add_argument("--from", dest="sender", required=True)
+    call.add_argument("--to", required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "sms":
             return asyncio.run(_sms(args))
+        if args.command == "call":
+            return asyncio.run(_call(args))
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         pass

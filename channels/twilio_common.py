@@ -1,34 +1,36 @@
-"""What every Twilio channel shares: settings, the webhook signature check, idempotency on a
-Twilio sid, and the outbound REST client (docs/channels.md).
+"""What every Twilio channel shares: settings, the webhook signature check, and the outbound
+REST client (docs/channels.md).
 
 Voice and messaging both build on these pieces:
 
 - `load_twilio_settings(config_dir, env)`: `config/twilio.toml`, then the environment; the
-  account and its secret come from the environment only. Without them the channels are off.
+  account and its secrets come from the environment only. Without them the channels are off.
 - `twilio_webhook(handler)`: wraps a handler so it only runs for a request Twilio signed
   (X-Twilio-Signature over the public URL and the form parameters); anything else is refused
   with 403 and changes nothing.
-- `WebhookReceipts`: a PostgreSQL table keyed by (kind, sid) that records each delivery once,
-  and doubles as a durable inbox for work done after the webhook was answered.
+- `form_invalid(exc)`: a webhook form's validation errors as `InvalidDelivery` (400).
 - `twilio_client(settings)`: the library's REST client on its async HTTP client.
+
+What the channels keep in PostgreSQL (`WebhookReceipts`, `MessagingStore`) is
+`channels.twilio_store`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tomllib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
+from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from channels.base import DeliveryUpdate, MediaLink
+from channels.base import InvalidDelivery
+from channels.twilio_voice_settings import VoiceSettings, load_voice_settings
 from contactcenter.errors import ConfigError, Forbidden, ServiceUnavailable
 from contactcenter.identity import InvalidIdentity, normalise_phone
 
@@ -53,6 +55,10 @@ class TwilioSettings:
     max_send_attempts: int = 5
     receipt_retention_days: float = 7.0
     api_timeout_s: float = 10.0
+    # An API key for the agents' softphone tokens (voice); both or neither.
+    api_key_sid: str | None = None
+    api_key_secret: str | None = field(default=None, repr=False)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
 
     @property
     def enabled(self) -> bool:
@@ -61,6 +67,11 @@ class TwilioSettings:
     @property
     def conversation_window_ms(self) -> int:
         return int(self.conversation_window_h * 3_600_000)
+
+    @property
+    def softphone_enabled(self) -> bool:
+        """Whether agents can be given browser softphone tokens (an API key is set)."""
+        return self.enabled and bool(self.api_key_sid and self.api_key_secret)
 
     def channel_numbers(self, channel: str) -> tuple[str, ...]:
         return self.numbers.get(channel, ())
@@ -114,6 +125,8 @@ def load_twilio_settings(config_dir: Path, env: Mapping[str, str]) -> TwilioSett
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
     for section, body in doc.items():
+        if section == "voice":
+            continue  # its own reader, below
         if section not in _SECTIONS or not isinstance(body, dict):
             raise ConfigError(f"{path}: [{section}]", "unknown section")
         for key in set(body) - _SECTIONS[section]:
@@ -145,6 +158,10 @@ def load_twilio_settings(config_dir: Path, env: Mapping[str, str]) -> TwilioSett
     if bool(sid) != bool(token):
         missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
         raise ConfigError(f"environment {missing}", "must be set with the other Twilio variable")
+    key_sid, key_secret = env.get("TWILIO_API_KEY_SID") or None, env.get("TWILIO_API_KEY_SECRET")
+    if bool(key_sid) != bool(key_secret):
+        missing = "TWILIO_API_KEY_SECRET" if key_sid else "TWILIO_API_KEY_SID"
+        raise ConfigError(f"environment {missing}", "must be set with the other API key variable")
     api_base = env.get("TWILIO_API_BASE") or None
     if api_base and not api_base.startswith(("http://", "https://")):
         raise ConfigError("environment TWILIO_API_BASE", "expected an http(s) URL")
@@ -154,11 +171,24 @@ def load_twilio_settings(config_dir: Path, env: Mapping[str, str]) -> TwilioSett
         api_base=api_base.rstrip("/") if api_base else None,
         numbers=numbers,
         default_region=region,
+        api_key_sid=key_sid,
+        api_key_secret=key_secret or None,
+        voice=load_voice_settings(doc.get("voice", {}), f"{path}: voice", env),
         **values,
     )
 
 
 TWILIO = web.AppKey("twilio", TwilioSettings)
+
+
+def form_invalid(exc: ValidationError) -> InvalidDelivery:
+    """A webhook form's validation errors, as the 400 naming the missing and invalid fields."""
+    missing = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
+    invalid = [str(e["loc"][0]) for e in exc.errors() if e["type"] != "missing"]
+    return InvalidDelivery(
+        "the webhook lacks fields or has wrong ones", missing=missing, invalid=invalid
+    )
+
 
 # --- webhook signatures --------------------------------------------------------------------
 
@@ -223,118 +253,6 @@ def twilio_webhook(
     return checked
 
 
-# --- idempotency on a sid, and the durable inbox -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Receipt:
-    kind: str
-    sid: str
-    payload: dict[str, Any]
-    attempts: int  # this one included
-
-
-class WebhookReceipts:
-    """Each Twilio delivery recorded once, on (kind, sid): a retry of the same MessageSid
-    (or CallSid) finds its receipt and does nothing again.
-
-    A receipt may carry a payload to be handled after the webhook is answered: workers in any
-    hub process claim pending receipts for a lease, oldest first. Receipts of one
-    `sender_key` are claimed one at a time in arrival order, so one customer's messages are
-    handled in the order they came; a lease that runs out (its process died) lets another
-    worker take the receipt again, so handling must be idempotent on the sid."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def record(
-        self, kind: str, sid: str, payload: Mapping[str, Any] | None, sender_key: str | None
-    ) -> bool:
-        """Record a delivery; False when this sid was recorded before (a retry)."""
-        inserted = await self.pool.fetchval(
-            "INSERT INTO webhook_receipts (kind, sid, sender_key, payload)"
-            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING true",
-            kind,
-            sid,
-            sender_key,
-            None if payload is None else json.dumps(payload),
-        )
-        return bool(inserted)
-
-    async def claim(self, kind: str, lease_s: float) -> Receipt | None:
-        """The oldest pending receipt no one holds whose sender has nothing older pending,
-        held for `lease_s`; None when there is none."""
-        row = await self.pool.fetchrow(
-            "UPDATE webhook_receipts w SET attempts = w.attempts + 1,"
-            " claimed_until = clock_timestamp() + make_interval(secs => $2)"
-            " WHERE (w.kind, w.sid) = (SELECT r.kind, r.sid FROM webhook_receipts r"
-            "  WHERE r.kind = $1 AND r.handled_at IS NULL"
-            "  AND (r.claimed_until IS NULL OR r.claimed_until < clock_timestamp())"
-            "  AND NOT EXISTS (SELECT 1 FROM webhook_receipts o WHERE o.kind = r.kind"
-            "   AND o.sender_key = r.sender_key AND o.handled_at IS NULL"
-            "   AND (o.received_at, o.sid) < (r.received_at, r.sid))"
-            "  ORDER BY r.received_at, r.sid LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING w.kind, w.sid, w.payload, w.attempts",
-            kind,
-            lease_s,
-        )
-        if row is None:
-            return None
-        return Receipt(row["kind"], row["sid"], json.loads(row["payload"] or "{}"), row["attempts"])
-
-    async def finish(
-        self,
-        kind: str,
-        sid: str,
-        outcome: str,
-        *,
-        contact_id: str | None = None,
-        message_id: str | None = None,
-    ) -> None:
-        """Mark a receipt handled; its payload (what the customer sent) is dropped, since the
-        message itself is stored where it belongs."""
-        await self.pool.execute(
-            "UPDATE webhook_receipts SET handled_at = clock_timestamp(), payload = NULL,"
-            " claimed_until = NULL, outcome = $3, contact_id = $4::uuid, message_id = $5::uuid"
-            " WHERE kind = $1 AND sid = $2",
-            kind,
-            sid,
-            outcome,
-            contact_id,
-            message_id,
-        )
-
-    async def retry_later(self, kind: str, sid: str, delay_s: float) -> None:
-        await self.pool.execute(
-            "UPDATE webhook_receipts SET claimed_until = clock_timestamp()"
-            " + make_interval(secs => $3) WHERE kind = $1 AND sid = $2 AND handled_at IS NULL",
-            kind,
-            sid,
-            delay_s,
-        )
-
-    async def outcome(self, kind: str, sid: str) -> str | None:
-        """'pending' while not handled, else its outcome; None for a sid never recorded."""
-        row = await self.pool.fetchrow(
-            "SELECT handled_at IS NULL AS pending, outcome FROM webhook_receipts"
-            " WHERE kind = $1 AND sid = $2",
-            kind,
-            sid,
-        )
-        if row is None:
-            return None
-        return "pending" if row["pending"] else str(row["outcome"])
-
-    async def prune(self, retention_days: float) -> int:
-        """Forget handled receipts older than `retention_days`; returns how many."""
-        done = await self.pool.execute(
-            "DELETE FROM webhook_receipts WHERE handled_at IS NOT NULL"
-            " AND received_at < clock_timestamp() - make_interval(secs => $1)",
-            retention_days * 86_400,
-        )
-        return int(done.split()[-1])
-
-
 # --- the outbound REST client --------------------------------------------------------------
 
 
@@ -365,117 +283,3 @@ def twilio_client(settings: TwilioSettings) -> Any:
 
 async def close_twilio_client(client: Any) -> None:
     await client.http_client.close()
-
-
-# --- what the channels keep of a conversation's messages -----------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a contact's replies go: the customer's address (`remote`) and ours (`local`),
-    both as Twilio writes them (`whatsapp:+E164` on WhatsApp)."""
-
-    channel: str
-    remote: str
-    local: str
-
-
-class MessagingStore:
-    """A contact's endpoint, and each message's id at Twilio, delivery status and media
-    (migration 0010_channels.sql). Status updates only ever move a message forward."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def endpoint(self, contact_id: str) -> Endpoint | None:
-        row = await self.pool.fetchrow(
-            "SELECT channel, remote, local FROM contact_endpoints WHERE contact_id = $1::uuid",
-            contact_id,
-        )
-        return None if row is None else Endpoint(row["channel"], row["remote"], row["local"])
-
-    async def display_name(self, customer_id: str) -> str:
-        name = await self.pool.fetchval(
-            "SELECT display_name FROM customers WHERE id = $1::uuid", customer_id
-        )
-        return str(name or "")
-
-    async def last_message_ms(self, contact_id: str) -> int | None:
-        """When the contact's last message was stored, in epoch ms."""
-        value = await self.pool.fetchval(
-            "SELECT (extract(epoch FROM max(created_at)) * 1000)::bigint FROM messages"
-            " WHERE contact_id = $1::uuid",
-            contact_id,
-        )
-        return None if value is None else int(value)
-
-    async def record_inbound(
-        self, contact_id: str, sid: str, media: Sequence[MediaLink], endpoint: Endpoint
-    ) -> str | None:
-        """Attach Twilio's sid and the media links to the customer message stored with the
-        sid as its client message id, and remember where the contact's replies go (the
-        latest message's addresses); returns the message id."""
-        found = await self.pool.fetchval(
-            "WITH endpoint AS (INSERT INTO contact_endpoints (contact_id, channel, remote, local)"
-            " VALUES ($1::uuid, $4, $5, $6) ON CONFLICT (contact_id) DO UPDATE"
-            " SET remote = excluded.remote, local = excluded.local, updated_at = now()"
-            " WHERE (contact_endpoints.remote, contact_endpoints.local)"
-            " IS DISTINCT FROM (excluded.remote, excluded.local))"
-            " UPDATE messages SET external_id = $2, media = $3::jsonb, delivery_status ="
-            " 'received', delivery_updated_at = now() WHERE contact_id = $1::uuid"
-            " AND sender = 'customer' AND client_msg_id = $2 RETURNING id",
-            contact_id,
-            sid,
-            json.dumps([{"url": m.url, "content_type": m.content_type} for m in media]),
-            endpoint.channel,
-            endpoint.remote,
-            endpoint.local,
-        )
-        return None if found is None else str(found)
-
-    async def claim_send(self, message_id: str) -> bool:
-        """Take an agent message for sending; False when it was taken before."""
-        taken = await self.pool.fetchval(
-            "UPDATE messages SET delivery_status = 'submitting', delivery_updated_at = now()"
-            " WHERE id = $1::uuid AND sender = 'agent' AND delivery_status IS NULL"
-            " RETURNING true",
-            message_id,
-        )
-        return bool(taken)
-
-    async def release_send(self, message_id: str) -> None:
-        """Give a claimed message back: nothing was sent, it may be sent again."""
-        await self.pool.execute(
-            "UPDATE messages SET delivery_status = NULL, delivery_updated_at = now()"
-            " WHERE id = $1::uuid AND delivery_status = 'submitting'",
-            message_id,
-        )
-
-    async def send_failed(self, message_id: str, error: str) -> None:
-        await self.pool.execute(
-            "UPDATE messages SET delivery_status = 'failed', delivery_error = $2,"
-            " delivery_updated_at = now() WHERE id = $1::uuid AND delivery_status = 'submitting'",
-            message_id,
-            error,
-        )
-
-    async def record_status(
-        self, update: DeliveryUpdate, message_id: str | None, replaceable: Sequence[str]
-    ) -> bool:
-        """Apply Twilio's news of a message (found by our id or its sid) when it moves the
-        status forward, that is when the current one is in `replaceable`."""
-        changed = await self.pool.fetchval(
-            "UPDATE messages SET delivery_status = $3, delivery_updated_at = now(),"
-            " delivery_error = coalesce($4, delivery_error),"
-            " external_id = coalesce(external_id, $2)"
-            " WHERE (id = $1::uuid OR external_id = $2)"
-            " AND (external_id IS NULL OR external_id = $2)"
-            " AND (delivery_status IS NULL OR delivery_status = ANY($5::text[]))"
-            " RETURNING true",
-            message_id,
-            update.external_id,
-            update.status,
-            update.error_code,
-            list(replaceable),
-        )
-        return bool(changed)

@@ -23,6 +23,7 @@ from agent_console.hub import ConsoleHub, Dispatch
 from channels.email_channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
 from channels.twilio_messaging import setup_twilio_messaging
+from channels.twilio_voice import VOICE_OPERATIONS, setup_twilio_voice
 from contactcenter import api
 from contactcenter.auth import AgentStore
 from contactcenter.context import customer_context
@@ -287,9 +288,14 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     setup_language(app)
     setup_email(app)
     setup_twilio_messaging(app, settings.twilio)
+    setup_twilio_voice(app, settings.twilio, serve_token=False)  # the token: in the API table
     app.cleanup_ctx.append(_classify_first_words)
     api.add_routes(app)
-    setup_crm_api(app, crm_settings=settings.crm, more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS))
+    setup_crm_api(
+        app,
+        crm_settings=settings.crm,
+        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS),
+    )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         principal = await api.require_principal(request)

@@ -16,7 +16,7 @@ from channels.base import (
     OutboundMessage,
 )
 from channels.fake_twilio import FakeTwilio
-from channels.twilio_messaging import (
+from channels.twilio_messaging_adapter import (
     EMPTY_TWIML,
     STATUS_RANK,
     TwilioMessagingAdapter,

@@ -22,7 +22,10 @@ def test_the_shipped_file_loads_and_without_credentials_the_channels_are_off() -
     settings = load_twilio_settings(ROOT / "config", {})
     assert not settings.enabled
     assert settings.conversation_window_h == 24
-    assert settings == TwilioSettings(numbers=settings.numbers)  # the file states the defaults
+    # The file states the defaults, but for its example of a voice menu and prompts.
+    assert settings == TwilioSettings(numbers=settings.numbers, voice=settings.voice)
+    assert [c.key for c in settings.voice.menu] == ["1", "2", "3"]
+    assert not settings.softphone_enabled
 
 
 def test_no_file_at_all_gives_the_defaults(tmp_path: Path) -> None:
