@@ -8,6 +8,9 @@ stores (the customer behind an offer, a transcript, an agent's name); they are m
 CRM events (`contactcenter.crm_events`) name a customer, not a contact: they go, as a
 `customer_changed` frame, to the agents holding a contact of that customer and to every
 supervisor. `CustomerIndex` is what tells the hub which customer each contact belongs to.
+
+Typing and read signals are not events (they are never stored): `live_signal` makes one and
+`live_deliveries` says who hears of it, the other side of its conversation only.
 """
 
 from __future__ import annotations
@@ -418,6 +421,59 @@ class CustomerIndex:
             customer_id = customer.get("customer_id")
             if isinstance(customer_id, str) and customer_id:
                 self.learn(contact_id, customer_id)
+
+
+LiveKind = Literal["typing", "read"]
+Side = Literal["customer", "agent"]
+
+
+def live_signal(
+    kind: LiveKind,
+    contact_id: str,
+    sender: Side,
+    at_ms: int,
+    *,
+    active: bool = False,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """An ephemeral signal as it crosses hub processes (agent_console.limits.LiveChannel):
+    someone started or stopped typing (`active`), or has read up to `message_id`."""
+    signal: dict[str, Any] = {"kind": kind, "contact_id": contact_id, "sender": sender}
+    signal["at_ms"] = at_ms
+    if kind == "typing":
+        signal["active"] = active
+    else:
+        signal["message_id"] = message_id
+    return signal
+
+
+def live_deliveries(signal: Mapping[str, Any], holders: frozenset[str]) -> list[Delivery]:
+    """The frames a typing or read signal causes: a customer's go to the agents holding the
+    contact (`holders`), an agent's to the contact's customer chats. Nobody hears their own;
+    supervisors hear none. A signal that is not one (another version's) causes nothing."""
+    kind, contact_id, sender = signal.get("kind"), signal.get("contact_id"), signal.get("sender")
+    if not isinstance(contact_id, str) or not contact_id or sender not in ("customer", "agent"):
+        return []
+    if kind == "typing":
+        frame = {
+            "type": "typing",
+            "contact_id": contact_id,
+            "sender": sender,
+            "active": signal.get("active") is True,
+        }
+    elif kind == "read" and isinstance(signal.get("message_id"), str):
+        frame = {
+            "type": "read",
+            "contact_id": contact_id,
+            "reader": sender,
+            "message_id": signal["message_id"],
+            "at_ms": signal.get("at_ms"),
+        }
+    else:
+        return []
+    if sender == "agent":
+        return [Delivery("contact", contact_id, frame)]
+    return [Delivery("agent", agent_id, frame) for agent_id in sorted(holders)]
 
 
 def _public(event: ev.Event) -> dict[str, Any]:

@@ -3,30 +3,60 @@
 They translate frames to service calls and results to frames, nothing more. A bad frame gets
 an `error` frame and the connection lives on; an oversized one closes it with 1009, which
 aiohttp does itself when a frame exceeds `max_msg_size`.
+
+With the web chat widget set up (`setup_widget`, docs/widget.md), `/ws/chat` also checks the
+page's Origin, counts each visitor's and each address's messages and connections, relays
+typing and read signals both ways, and takes ratings and transcript requests.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import WSMsgType, web
 
 from agent_console import protocol as p
+from agent_console.fanout import Side, live_signal
 from agent_console.hub import Connection, ConsoleHub
+from agent_console.limits import (
+    FrameThrottle,
+    Limit,
+    MessageTooLong,
+    OriginForbidden,
+    RateLimited,
+    WidgetSettings,
+    client_ip,
+    origin_allowed,
+)
+from agent_console.widget import WIDGET, Widget
+from channels import transcript_email as te
 from contactcenter.auth import Principal
 from contactcenter.conversations import ConversationService
-from contactcenter.errors import HubError, InvalidInput
+from contactcenter.csat import ContactNotFound, WidgetStore
+from contactcenter.errors import ContactNotAssigned, HubError, InvalidInput
+from contactcenter.identity import normalise_email
+from routing.rules import ContactAttributes
 
 log = structlog.get_logger("agent_console.gateway")
 
 C = TypeVar("C", p.AgentCommand, p.ChatCommand)
 
+CLOSE_TRY_LATER = 1013  # RFC 6455 section 7.4.1 registry: "Try Again Later"
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
 
 class HelloRequired(InvalidInput):
     error_id = "chat.hello_required"
+
+
+class UnknownTopic(InvalidInput):
+    error_id = "chat.unknown_topic"
 
 
 async def _open(request: web.Request, max_frame_bytes: int) -> web.WebSocketResponse:
@@ -69,6 +99,8 @@ async def agent_socket(
     ws = await _open(request, max_frame_bytes)
     kind = "supervisor" if principal.is_supervisor else "agent"
     conn = hub.connect(ws, kind, principal.agent_id)
+    widget = request.app.get(WIDGET)
+    live = _Live(hub, widget, service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
         await service.prepare_agent(principal)
@@ -76,7 +108,7 @@ async def agent_socket(
         await _send_snapshot(conn, principal, service, hub)
 
         async def handle(cmd: p.AgentCommand) -> None:
-            await _agent_command(cmd, principal, service, conn)
+            await _agent_command(cmd, principal, service, conn, live)
 
         await _serve(ws, conn, p.parse_agent_frame, handle)
     finally:
@@ -119,12 +151,23 @@ async def _send_snapshot(
 
 
 async def _agent_command(
-    cmd: p.AgentCommand, agent: Principal, service: ConversationService, conn: Connection
+    cmd: p.AgentCommand,
+    agent: Principal,
+    service: ConversationService,
+    conn: Connection,
+    live: _Live,
 ) -> None:
     match cmd:
         case p.Ping():
             conn.send({"type": "pong"})
             return
+        case p.AgentTyping() | p.AgentRead():
+            if cmd.contact_id not in live.hub.holdings.get(agent.agent_id, ()):
+                raise ContactNotAssigned("not in conversation with you", contact_id=cmd.contact_id)
+            if isinstance(cmd, p.AgentTyping):
+                await live.typing(cmd.contact_id, "agent", cmd.active)
+            else:
+                await live.read(cmd.contact_id, "agent", cmd.message_id)
         case p.SetState():
             await service.set_state(agent, cmd.state, cmd.reason)
         case p.Accept():
@@ -145,96 +188,264 @@ async def _agent_command(
         conn.send({"type": "ack", "ref": cmd.ref})
 
 
+class _Live:
+    """One connection's typing and read signals: throttled, read marks stored, both sent to
+    the other side through the widget's live channel (when the widget is set up)."""
+
+    def __init__(self, hub: ConsoleHub, widget: Widget | None, service: ConversationService):
+        self.hub = hub
+        self.widget = widget
+        self.service = service
+        self.store = WidgetStore(service.crm.pool)
+        per_s = widget.settings.live_frames_per_s if widget else WidgetSettings.live_frames_per_s
+        self.throttle = FrameThrottle(per_s, service.clock)
+
+    async def typing(self, contact_id: str, side: Side, active: bool) -> None:
+        self.throttle.allow()
+        if self.widget is not None:
+            signal = live_signal("typing", contact_id, side, self.service.clock(), active=active)
+            await self.widget.live.publish(signal)
+
+    async def read(self, contact_id: str, side: Side, message_id: str) -> None:
+        self.throttle.allow()
+        moved = await self.store.mark_read(contact_id, side, message_id)
+        if moved and self.widget is not None:
+            signal = live_signal(
+                "read", contact_id, side, self.service.clock(), message_id=message_id
+            )
+            await self.widget.live.publish(signal)
+
+
 class _Chat:
     """One customer's chat connection: who they are and which contact they follow."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, live: _Live, origin: str | None, ip: str) -> None:
         self.conn = conn
+        self.live = live
+        self.origin = origin  # the embedding page's origin: the contact's entry for routing
+        self.ip = ip
         self.customer_id: str | None = None
+        self.visitor_id = ""
         self.name = ""
+        self.email: str | None = None
+        self.topic: str | None = None
         self.contact_id: str | None = None
+        self.last_contact_id: str | None = None  # kept after leaving, for a rating or transcript
+
+    def follow(self, hub: ConsoleHub, contact_id: str) -> None:
+        self.contact_id = self.last_contact_id = contact_id
+        hub.attach_contact(self.conn, contact_id)
+
+
+def _check_origin(request: web.Request, widget: Widget, public_url: str) -> None:
+    """Refuse, before the upgrade (HTTP 403), a page not allowed to embed the chat."""
+    origin = request.headers.get("Origin")
+    own = [request.host, urlsplit(public_url).netloc]
+    if not origin_allowed(origin, own, widget.settings.allowed_origins):
+        log.info("chat_origin_refused", origin=origin)
+        raise OriginForbidden("this site may not open the chat", origin=origin)
 
 
 async def chat_socket(
     request: web.Request, service: ConversationService, hub: ConsoleHub, max_frame_bytes: int
 ) -> web.WebSocketResponse:
+    widget = request.app.get(WIDGET)
+    ip = ""
+    if widget is not None:
+        _check_origin(request, widget, service.settings.public_url)
+        forwarded = request.headers.get("X-Forwarded-For")
+        ip = client_ip(request.remote, forwarded, widget.settings.trust_forwarded_for)
     ws = await _open(request, max_frame_bytes)
-    chat = _Chat(hub.connect(ws, "customer", ""))
+    conn = hub.connect(ws, "customer", "")
+    origin = request.headers.get("Origin") if widget is not None else None
+    chat = _Chat(conn, _Live(hub, widget, service), origin, ip)
 
     async def handle(cmd: p.ChatCommand) -> None:
-        await _chat_command(cmd, chat, service, hub)
+        await _chat_command(cmd, chat, service, hub, widget)
 
+    refused = False
     try:
-        await _serve(ws, chat.conn, p.parse_chat_frame, handle)
+        if widget is not None:
+            limit = widget.settings.connections_per_ip_per_min
+            try:
+                await widget.limiter.hit(
+                    [Limit("connections", ip, limit, MINUTE_MS)], service.clock()
+                )
+            except RateLimited as exc:
+                conn.send(p.error_frame(exc))
+                refused = True
+        if not refused:
+            await _serve(ws, conn, p.parse_chat_frame, handle)
     finally:
-        await hub.disconnect(chat.conn)
+        await hub.disconnect(conn)  # sends what is queued first, the refusal included
+        if refused:
+            await ws.close(code=CLOSE_TRY_LATER, message=b"rate limited")
     return ws
 
 
 async def _chat_command(
-    cmd: p.ChatCommand, chat: _Chat, service: ConversationService, hub: ConsoleHub
+    cmd: p.ChatCommand,
+    chat: _Chat,
+    service: ConversationService,
+    hub: ConsoleHub,
+    widget: Widget | None,
 ) -> None:
     conn = chat.conn
     if isinstance(cmd, p.Ping):
         conn.send({"type": "pong"})
         return
     if isinstance(cmd, p.Hello):
-        await _hello(cmd, chat, service, hub)
+        await _hello(cmd, chat, service, hub, widget)
         return
     if chat.customer_id is None:
         raise HelloRequired("send hello first")
-    if isinstance(cmd, p.CustomerMessage):
-        if chat.contact_id is None:
-            contact_id = await service.start_contact(
-                chat.customer_id, chat.name, "chat", cmd.text, cmd.client_msg_id
+    match cmd:
+        case p.CustomerMessage():
+            if widget is not None:
+                await _admit(cmd.text, chat, service, widget)
+            await _customer_message(cmd, chat, service, hub)
+        case p.Leave() if chat.contact_id is not None:
+            await service.customer_leave(chat.contact_id)
+            chat.contact_id = None
+        case p.CustomerTyping() if chat.contact_id is not None:
+            await chat.live.typing(chat.contact_id, "customer", cmd.active)
+        case p.CustomerRead():
+            if chat.contact_id is None:
+                raise ContactNotFound("no conversation yet")
+            await chat.live.read(chat.contact_id, "customer", cmd.message_id)
+        case p.Csat():
+            live = await service.routing.contact(cmd.contact_id)
+            await chat.live.store.give_csat(
+                cmd.contact_id,
+                chat.customer_id,
+                cmd.rating,
+                cmd.comment,
+                service.clock(),
+                live.state if live else None,
             )
-            chat.contact_id = contact_id
-            hub.attach_contact(conn, contact_id)
-            conn.send(
-                {
-                    "type": "queued",
-                    "contact_id": contact_id,
-                    "queue": live.queue
-                    if (live := await service.routing.contact(contact_id))
-                    else None,
-                }
-            )
-            # The first message was stored before this connection followed the contact.
-            for m in await service.crm.transcript(contact_id):
-                conn.send({"type": "message", "contact_id": contact_id, "message": m.wire()})
-            status = await service.wait_status(contact_id)
-            if status is not None:
-                conn.send({"type": "position", **status})
-        else:
-            await service.customer_message(chat.contact_id, cmd.text, cmd.client_msg_id)
-    elif isinstance(cmd, p.Leave) and chat.contact_id is not None:
-        await service.customer_leave(chat.contact_id)
-        chat.contact_id = None
+            log.info("csat_given", contact_id=cmd.contact_id, rating=cmd.rating)
+        case p.TranscriptRequest():
+            await _transcript(cmd, chat, service, widget)
     if cmd.ref is not None:
         conn.send({"type": "ack", "ref": cmd.ref})
 
 
-async def _hello(cmd: p.Hello, chat: _Chat, service: ConversationService, hub: ConsoleHub) -> None:
+async def _admit(text: str, chat: _Chat, service: ConversationService, widget: Widget) -> None:
+    """Refuse, before anything is stored, a message too long or one too many."""
+    s = widget.settings
+    if len(text) > s.max_message_chars:
+        raise MessageTooLong(
+            f"a message may have at most {s.max_message_chars} characters",
+            max_chars=s.max_message_chars,
+        )
+    await widget.limiter.hit(
+        [
+            Limit("messages-visitor", chat.visitor_id, s.messages_per_visitor_per_min, MINUTE_MS),
+            Limit("messages-ip", chat.ip, s.messages_per_ip_per_min, MINUTE_MS),
+        ],
+        service.clock(),
+    )
+
+
+async def _customer_message(
+    cmd: p.CustomerMessage, chat: _Chat, service: ConversationService, hub: ConsoleHub
+) -> None:
+    conn = chat.conn
+    if chat.contact_id is not None:
+        await service.customer_message(chat.contact_id, cmd.text, cmd.client_msg_id)
+        return
+    assert chat.customer_id is not None
+    attributes = None
+    if chat.topic is not None or chat.origin is not None:
+        intents = frozenset((chat.topic,)) if chat.topic else frozenset()
+        attributes = ContactAttributes(channel="chat", entry=chat.origin, intents=intents)
+    contact_id = await service.start_contact(
+        chat.customer_id, chat.name, "chat", cmd.text, cmd.client_msg_id, attributes
+    )
+    chat.follow(hub, contact_id)
+    live = await service.routing.contact(contact_id)
+    conn.send({"type": "queued", "contact_id": contact_id, "queue": live.queue if live else None})
+    # The first message was stored before this connection followed the contact.
+    for m in await service.crm.transcript(contact_id):
+        conn.send({"type": "message", "contact_id": contact_id, "message": m.wire()})
+    status = await service.wait_status(contact_id)
+    if status is not None:
+        conn.send({"type": "position", **status})
+
+
+async def _transcript(
+    cmd: p.TranscriptRequest, chat: _Chat, service: ConversationService, widget: Widget | None
+) -> None:
+    """Email the transcript of one of the customer's contacts, at once."""
+    if widget is None or not widget.email.enabled:
+        raise te.TranscriptUnavailable("transcripts by email are not available here")
+    contact_id = cmd.contact_id or chat.last_contact_id
+    if contact_id is None:
+        raise ContactNotFound("no conversation yet")
+    raw = cmd.email or chat.email
+    if raw is None:
+        raise te.TranscriptNoAddress("give the address to send the transcript to")
+    address = normalise_email(raw)
+    zone = te.time_zone(cmd.time_zone)
+    assert chat.customer_id is not None
+    contact, lines = await chat.live.store.transcript(contact_id, chat.customer_id)
+    per_contact = widget.settings.transcripts_per_contact
+    await widget.limiter.hit(
+        [Limit("transcripts", contact.contact_id, per_contact, DAY_MS)], service.clock()
+    )
+    email = widget.email
+    message = te.render_transcript(
+        te.TranscriptEmail(
+            to=address,
+            customer_name=chat.name or contact.customer_name,
+            from_address=email.from_address,
+            from_name=email.from_name,
+            rfc_message_id=f"<transcript.{uuid.uuid4().hex}@{email.id_domain}>",
+            sent_at_ms=service.clock(),
+            lines=[te.Line(x.sender, x.name, x.body, x.at_ms) for x in lines],
+            zone=zone,
+        )
+    )
+    await te.send_transcript(message, email.from_address, email.relay)
+    log.info("transcript_sent", contact_id=contact.contact_id, messages=len(lines))
+
+
+async def _hello(
+    cmd: p.Hello, chat: _Chat, service: ConversationService, hub: ConsoleHub, widget: Widget | None
+) -> None:
+    # A topic becomes the contact's intent for routing rules: only the configured ones.
+    topics = widget.settings.topic_ids() if widget is not None else frozenset()
+    if cmd.topic is not None and cmd.topic not in topics:
+        raise UnknownTopic(f"unknown topic {cmd.topic!r}", topics=sorted(topics))
     visitor_id = cmd.visitor_id or secrets.token_urlsafe(18)
-    chat.name = cmd.name
+    chat.name, chat.visitor_id, chat.topic = cmd.name, visitor_id, cmd.topic
     chat.customer_id = await service.identify_visitor(visitor_id, cmd.name, cmd.email)
+    chat.email = cmd.email or chat.email  # refused above when malformed
     found = await service.open_contact(chat.customer_id, "chat")
-    messages: list[dict[str, Any]] = []
-    status = "new"
+    welcome: dict[str, Any] = {
+        "type": "welcome",
+        "visitor_id": visitor_id,
+        "contact_id": None,
+        "messages": [],
+        "status": "new",
+    }
     chat.contact_id = None
     if found is not None:
-        chat.contact_id, live_state = found
-        hub.attach_contact(chat.conn, chat.contact_id)
-        messages = [m.wire() for m in await service.crm.transcript(chat.contact_id)]
-        status = "connected" if live_state == "assigned" else "waiting"
-    chat.conn.send(
-        {
-            "type": "welcome",
-            "visitor_id": visitor_id,
-            "contact_id": chat.contact_id,
-            "messages": messages,
-            "status": status,
-        }
-    )
+        contact_id, live_state = found
+        chat.follow(hub, contact_id)
+        welcome["contact_id"] = contact_id
+        welcome["messages"] = [m.wire() for m in await service.crm.transcript(contact_id)]
+        welcome["status"] = "connected" if live_state == "assigned" else "waiting"
+        marks = await chat.live.store.read_marks(contact_id)
+        welcome["agent_read_message_id"] = marks["agent"]
+        if live_state == "assigned":
+            welcome["agent_name"] = await _agent_name(service, contact_id)
+    chat.conn.send(welcome)
     if cmd.ref is not None:
         chat.conn.send({"type": "ack", "ref": cmd.ref})
+
+
+async def _agent_name(service: ConversationService, contact_id: str) -> str | None:
+    live = await service.routing.contact(contact_id)
+    agent = await service.agents.get(live.agent_id) if live and live.agent_id else None
+    return agent.display_name if agent else None

@@ -133,6 +133,9 @@ class ConsoleHub:
         self.agents: dict[str, set[Connection]] = defaultdict(set)
         self.customers: dict[str, set[Connection]] = defaultdict(set)
         self.supervisors: set[Connection] = set()
+        # Every connection, including customers who have no contact yet: all are closed
+        # at shutdown, or one left open holds the server's shutdown up.
+        self.connections: set[Connection] = set()
         # Contacts each locally connected agent holds, kept current from events.
         self.holdings: dict[str, set[str]] = defaultdict(set)
         # The customer of each live contact, for CRM events (which name a customer).
@@ -142,6 +145,7 @@ class ConsoleHub:
         observe = self.customer_index.learn_frame if kind != "customer" else None
         conn = Connection(ws, kind, key, self.queue_size, observe)
         conn.start()
+        self.connections.add(conn)
         if kind in ("agent", "supervisor"):
             self.agents[key].add(conn)
         if kind == "supervisor":
@@ -161,6 +165,7 @@ class ConsoleHub:
         self.holdings[agent_id] |= contact_ids
 
     async def disconnect(self, conn: Connection) -> None:
+        self.connections.discard(conn)
         for registry in (self.agents, self.customers):
             conns = registry.get(conn.key)
             if conns is not None:
@@ -221,7 +226,5 @@ class ConsoleHub:
         return list(self.customers.get(d.audience_id, ()))
 
     async def close_all(self) -> None:
-        conns = {c for s in self.agents.values() for c in s}
-        conns |= {c for s in self.customers.values() for c in s}
-        for conn in conns:
+        for conn in list(self.connections):
             await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")

@@ -10,14 +10,52 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from contactcenter.errors import MalformedFrame, UnknownFrameType
 
+# Control characters other than tab and line breaks have no place in what people write, and
+# PostgreSQL cannot store NUL in text at all: refused at the edge, with the field named.
+_CONTROL = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | {"\x7f"}
+
+
+def _printable(value: str) -> str:
+    if not _CONTROL.isdisjoint(value):
+        raise ValueError("contains control characters")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if any(c in _CONTROL or c in "\t\n\r" for c in value):
+        raise ValueError("must be one line, without control characters")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank")
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_one_line)]
 Ref = Annotated[str, Field(max_length=64)]
 ContactId = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_printable)]
 ClientMsgId = Annotated[str, Field(min_length=1, max_length=64)]
+MessageId = Annotated[str, Field(min_length=1, max_length=64)]
+# A pre-chat form's topic: one of config/widget.toml's ids, which routing rules see as the
+# contact's intent.
+TopicId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class _Frame(BaseModel):
@@ -85,20 +123,38 @@ class Reprioritize(_Frame):
     priority: Annotated[int, Field(ge=0, le=2047)]
 
 
+class AgentTyping(_Frame):
+    """The agent started (`active`) or stopped typing in a conversation; relayed to the
+    customer, never stored."""
+
+    type: Literal["typing"]
+    contact_id: ContactId
+    active: StrictBool
+
+
+class AgentRead(_Frame):
+    """The agent has read the conversation up to `message_id` (included)."""
+
+    type: Literal["read"]
+    contact_id: ContactId
+    message_id: MessageId
+
+
 class Ping(_Frame):
     type: Literal["ping"]
 
 
 class Hello(_Frame):
     type: Literal["hello"]
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_one_line)]
     visitor_id: Annotated[str, Field(min_length=8, max_length=64)] | None = None
-    email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+    email: Email | None = None
+    topic: TopicId | None = None
 
 
 class CustomerMessage(_Frame):
     type: Literal["message"]
-    text: Text
+    text: Annotated[Text, AfterValidator(_not_blank)]
     client_msg_id: ClientMsgId | None = None
 
 
@@ -106,16 +162,85 @@ class Leave(_Frame):
     type: Literal["leave"]
 
 
-AgentCommand = SetState | Accept | Reject | Send | End | WrapUp | Transfer | Reprioritize | Ping
-ChatCommand = Hello | CustomerMessage | Leave | Ping
+class CustomerTyping(_Frame):
+    """The customer started (`active`) or stopped typing; relayed to the agent, never stored."""
+
+    type: Literal["typing"]
+    active: StrictBool
+
+
+class CustomerRead(_Frame):
+    """The customer has read their conversation up to `message_id` (included)."""
+
+    type: Literal["read"]
+    message_id: MessageId
+
+
+class Csat(_Frame):
+    """The customer's rating of a contact that is over: 1 (bad) to 5 (good), once."""
+
+    type: Literal["csat"]
+    contact_id: ContactId
+    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    comment: Annotated[str, Field(max_length=1000), AfterValidator(_printable)] = ""
+
+
+class TranscriptRequest(_Frame):
+    """Email the transcript of a contact (default: the one this chat follows) to `email`
+    (default: the address given in `hello`); times written in `time_zone` (an IANA name such
+    as "Europe/Paris"; default UTC)."""
+
+    type: Literal["transcript_request"]
+    contact_id: ContactId | None = None
+    email: Email | None = None
+    time_zone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+AgentCommand = (
+    SetState
+    | Accept
+    | Reject
+    | Send
+    | End
+    | WrapUp
+    | Transfer
+    | Reprioritize
+    | AgentTyping
+    | AgentRead
+    | Ping
+)
+ChatCommand = (
+    Hello
+    | CustomerMessage
+    | Leave
+    | CustomerTyping
+    | CustomerRead
+    | Csat
+    | TranscriptRequest
+    | Ping
+)
 
 _AGENT = TypeAdapter[AgentCommand](Annotated[AgentCommand, Field(discriminator="type")])
 _CHAT = TypeAdapter[ChatCommand](Annotated[ChatCommand, Field(discriminator="type")])
 C = TypeVar("C", AgentCommand, ChatCommand)
 _AGENT_TYPES = frozenset(
-    ("set_state", "accept", "reject", "send", "end", "wrapup", "transfer", "reprioritize", "ping")
+    (
+        "set_state",
+        "accept",
+        "reject",
+        "send",
+        "end",
+        "wrapup",
+        "transfer",
+        "reprioritize",
+        "typing",
+        "read",
+        "ping",
+    )
 )
-_CHAT_TYPES = frozenset(("hello", "message", "leave", "ping"))
+_CHAT_TYPES = frozenset(
+    ("hello", "message", "leave", "typing", "read", "csat", "transcript_request", "ping")
+)
 
 
 def _load(text: str | bytes, known: frozenset[str]) -> dict[str, Any]:

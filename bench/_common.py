@@ -46,19 +46,28 @@ Redis keys afterwards); otherwise embedded servers are started in a temporary fo
 
 def hub_settings(redis_url: str, database_url: str, port: int) -> Any:
     """The shipped config (no CC_* overrides) on these servers, in a fresh routing domain,
-    with a random demo password."""
+    with a random demo password; the web chat's rate limits raised out of the way, since
+    every simulated customer comes from one loopback address."""
     import secrets
     from dataclasses import replace
 
     from contactcenter.settings import load_settings
 
+    shipped = load_settings(ROOT / "config", {})
+    unlimited = 10**9
     return replace(
-        load_settings(ROOT / "config", {}),
+        shipped,
         port=port,
         redis_url=redis_url,
         database_url=database_url,
         routing_domain=f"bench{uuid.uuid4().hex[:12]}",
         demo_password=secrets.token_urlsafe(12),
+        widget=replace(
+            shipped.widget,
+            messages_per_visitor_per_min=unlimited,
+            messages_per_ip_per_min=unlimited,
+            connections_per_ip_per_min=unlimited,
+        ),
     )
 
 

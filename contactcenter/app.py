@@ -20,6 +20,7 @@ from aiohttp import web
 from agent_console.fanout import Delivery
 from agent_console.gateway import agent_socket, chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
+from agent_console.widget import setup_widget
 from channels.email_channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
 from channels.twilio_messaging import setup_twilio_messaging
@@ -289,6 +290,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     setup_email(app)
     setup_twilio_messaging(app, settings.twilio)
     setup_twilio_voice(app, settings.twilio, serve_token=False)  # the token: in the API table
+    setup_widget(app, settings.widget)
     app.cleanup_ctx.append(_classify_first_words)
     api.add_routes(app)
     setup_crm_api(

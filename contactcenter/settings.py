@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent_console.limits import WidgetSettings, load_widget_settings
 from channels.twilio_common import TwilioSettings, load_twilio_settings
 from contactcenter.crm_settings import CrmSettings, load_crm_settings
 from contactcenter.errors import ConfigError
@@ -62,6 +63,7 @@ class HubSettings:
     default_route: RuleTarget | None = None
     crm: CrmSettings = field(default_factory=CrmSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    widget: WidgetSettings = field(default_factory=WidgetSettings)
 
     @cached_property
     def policies(self) -> dict[str, QueuePolicy]:
@@ -195,6 +197,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         **values,
         crm=load_crm_settings(config_dir, env),
         twilio=load_twilio_settings(config_dir, env),
+        widget=load_widget_settings(config_dir, env),
         redis_url=env.get("REDIS_URL") or None,
         database_url=env.get("DATABASE_URL") or None,
         demo_password=env.get("CC_DEMO_PASSWORD") or None,

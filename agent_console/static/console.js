@@ -193,6 +193,8 @@
       case "wrapup_done": return removeConversation(frame.contact_id);
       case "event": return appendEvent(frame.event);
       case "customer_changed": return onCustomerChanged(frame);
+      case "typing": return onCustomerTyping(frame);
+      case "read": return onCustomerRead(frame);
       case "ack": return onAck(frame.ref);
       case "error": return onError(frame);
       case "pong": return undefined;
@@ -212,6 +214,7 @@
   function onError(frame) {
     const p = frame.ref ? state.pending.get(frame.ref) : null;
     if (frame.ref) state.pending.delete(frame.ref);
+    if (!p && frame.error_id === "chat.rate_limited") return; // a typing or read mark, dropped
     showError(frame.message || frame.error_id, frame.error_id);
     if (!p) return;
     if (p.kind === "state") setPresence(state.presence);
@@ -462,6 +465,10 @@
       el("label", { class: "field" }, el("span", { text: "Notes" }), wrapNotes),
       el("div", { class: "wrapup-actions" }, wrapSubmit));
     wrapForm.hidden = true;
+    const typingLine = el("div", {
+      class: "muted small", testid: "customer-typing", "aria-live": "polite", style: "padding: 2px 16px;",
+    });
+    typingLine.hidden = true;
 
     const panel = el("article", {
       class: "conversation", testid: "conversation", dataset: { contactId: id, state: "active" },
@@ -475,6 +482,7 @@
             el("span", { class: "mono small", title: "Contact id", text: id }))),
         el("div", { class: "conversation-tools" }, statusPill, endBtn)),
       transcript,
+      typingLine,
       composer,
       wrapForm);
     panel.hidden = true;
@@ -497,12 +505,14 @@
       panel, transcript, input, sendBtn, composer, endBtn, statusPill,
       wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy,
       tab, preview, badge, tabState,
+      typingLine, typingTimer: null, typingSentAt: 0, typingIdle: null, customerRead: null, readSent: null,
     };
     state.convs.set(id, conv);
     ui.convArea.append(panel);
     ui.convList.append(tab);
 
     composer.addEventListener("submit", (ev) => { ev.preventDefault(); sendMessage(conv); });
+    input.addEventListener("input", () => agentTyping(conv));
     input.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
         ev.preventDefault();
@@ -552,6 +562,10 @@
       conv.transcript.insertBefore(bubble, before);
     }, sender === "agent" && !initial);
 
+    if (sender === "customer") showCustomerTyping(conv, false);
+    else if (conv.customerRead) showCustomerRead(conv);
+    if (sender === "customer") markRead(conv);
+
     conv.preview.textContent = (sender === "agent" ? "You: " : "") + (m.body || "");
     if (!initial && sender === "customer" && state.activeId !== conv.id) {
       conv.unread += 1;
@@ -583,6 +597,7 @@
   function sendMessage(conv) {
     const text = conv.input.value;
     if (!text.trim() || conv.status !== "active") return;
+    if (conv.typingSentAt) sendTyping(conv, false);
     const frame = { type: "send", contact_id: conv.id, text, client_msg_id: randomId("m") };
     const ref = socket.send(frame, { retry: true });
     state.pending.set(ref, { kind: "send", contactId: conv.id });
@@ -593,10 +608,82 @@
     conv.input.focus();
   }
 
+  /* ------------------------------------------------------------------ typing and read marks */
+
+  const TYPING_REFRESH_MS = 3000; // "typing" again while still typing
+  const TYPING_IDLE_MS = 4000; // no key for this long: "stopped typing"
+  const TYPING_SHOWN_MS = 8000; // the customer's "typing…" goes away by itself after this
+
+  function sendTyping(conv, active) {
+    conv.typingSentAt = active ? Date.now() : 0;
+    socket.send({ type: "typing", contact_id: conv.id, active });
+  }
+
+  function agentTyping(conv) {
+    clearTimeout(conv.typingIdle);
+    if (conv.status !== "active") return;
+    if (!conv.input.value) {
+      if (conv.typingSentAt) sendTyping(conv, false);
+      return;
+    }
+    if (!conv.typingSentAt || Date.now() - conv.typingSentAt > TYPING_REFRESH_MS) sendTyping(conv, true);
+    conv.typingIdle = setTimeout(() => { if (conv.typingSentAt) sendTyping(conv, false); }, TYPING_IDLE_MS);
+  }
+
+  function showCustomerTyping(conv, active) {
+    clearTimeout(conv.typingTimer);
+    conv.typingLine.hidden = !active || conv.status !== "active";
+    if (conv.typingLine.hidden) return;
+    conv.typingLine.textContent = conv.name + " is typing…";
+    conv.typingTimer = setTimeout(() => { conv.typingLine.hidden = true; }, TYPING_SHOWN_MS);
+  }
+
+  function onCustomerTyping(frame) {
+    const conv = state.convs.get(frame.contact_id);
+    if (conv && frame.sender === "customer") showCustomerTyping(conv, frame.active === true);
+  }
+
+  /* Our messages up to the customer's read mark show as read. */
+  function showCustomerRead(conv) {
+    const upTo = conv.transcript.querySelector('.message[data-message-id="' + CSS.escape(conv.customerRead) + '"]');
+    if (!upTo) return;
+    for (const node of conv.transcript.querySelectorAll(".message")) {
+      if (node.dataset.sender === "agent" && !node.dataset.read) {
+        node.dataset.read = "true";
+        node.querySelector(".message-meta").append(" · Read");
+      }
+      if (node === upTo) break;
+    }
+  }
+
+  function onCustomerRead(frame) {
+    const conv = state.convs.get(frame.contact_id);
+    if (!conv || frame.reader !== "customer" || !frame.message_id) return;
+    conv.customerRead = frame.message_id;
+    showCustomerRead(conv);
+  }
+
+  /* Tell the customer how far we have read: the last of their messages, once it is on screen. */
+  function markRead(conv) {
+    if (state.activeId !== conv.id || document.visibilityState !== "visible" || !socket.isOpen) return;
+    const nodes = conv.transcript.querySelectorAll('.message[data-sender="customer"]');
+    const last = nodes.length ? nodes[nodes.length - 1].dataset.messageId : null;
+    if (!last || last === conv.readSent) return;
+    conv.readSent = last;
+    socket.send({ type: "read", contact_id: conv.id, message_id: last });
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    const conv = state.activeId && state.convs.get(state.activeId);
+    if (conv) markRead(conv);
+  });
+
   function setWrapup(conv, endedBy, initial) {
     if (!conv) return;
     conv.status = "wrapup";
     conv.panel.dataset.state = "wrapup";
+    clearTimeout(conv.typingIdle);
+    conv.typingLine.hidden = true;
     conv.composer.hidden = true;
     conv.endBtn.hidden = true;
     conv.wrapForm.hidden = false;
@@ -650,6 +737,7 @@
         conv.unread = 0;
         conv.badge.hidden = true;
         conv.transcript.scrollTop = conv.transcript.scrollHeight;
+        markRead(conv);
       }
     }
     if (state.activeId) showCustomerOf(state.activeId);

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
+import websockets
+from redis.asyncio import Redis
 
-from tests.conftest import LiveHub
+from contactcenter.settings import HubSettings
+from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 
 
@@ -151,3 +155,13 @@ async def test_unanswered_offer_goes_to_the_next_agent(settings, redis) -> None:
             await c.close()
     finally:
         await runner.cleanup()
+
+
+async def test_shutdown_closes_a_chat_that_has_not_said_hello_yet(
+    settings: HubSettings, redis: Redis
+) -> None:
+    live, runner = await start_hub(settings)
+    ws = await websockets.connect(live.ws_url + "/ws/chat")
+    await runner.cleanup()  # would wait for the open socket until aiohttp's own timeout
+    await asyncio.wait_for(ws.wait_closed(), timeout=5)
+    assert ws.close_code == 1001  # going away

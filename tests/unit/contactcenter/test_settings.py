@@ -62,7 +62,11 @@ def test_an_unknown_key_names_the_file_and_key(config_dir: Path) -> None:
     [
         ("offer_timeout_s = 20", "offer_timeout_s = -1", "queue[0].offer_timeout_s"),
         ('skill = "support"', 'skill = ""', "queue[0].skill"),
-        ('channels = ["chat", "sms", "whatsapp", "email", "voice"]', 'channels = "chat"', "queue[0].channels"),
+        (
+            'channels = ["chat", "sms", "whatsapp", "email", "voice"]',
+            'channels = "chat"',
+            "queue[0].channels",
+        ),
     ],
 )
 def test_a_bad_queue_names_the_queue_and_key(
