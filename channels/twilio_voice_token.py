@@ -1,19 +1,22 @@
-"""The agents' browser softphone: `GET /api/voice/token` gives a logged-in agent a Twilio access
-token with a Voice grant (docs/channels.md, "Twilio voice"). Off (503, error id
-`twilio.softphone_off`) until an API key is configured.
+"""The agents' side of voice: `GET /api/voice/token` gives a logged-in agent a Twilio access
+token with a Voice grant for the browser softphone (docs/channels.md, "Twilio voice"); off
+(503, error id `twilio.softphone_off`) until an API key is configured. `PUT
+/api/agents/{agent_id}/voice` says where an agent takes calls: the softphone or a phone.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
 from channels.twilio_common import TWILIO
 from channels.twilio_voice_twiml import client_identity
-from contactcenter.errors import ServiceUnavailable
+from contactcenter.errors import Forbidden, NotFound, ServiceUnavailable
+from contactcenter.identity import normalise_phone
 from contactcenter.openapi import Call, Operation
 
 TOKEN_PATH = "/api/voice/token"
@@ -55,6 +58,47 @@ async def voice_token(call: Call) -> dict[str, Any]:
     return {"token": token.to_jwt(), "identity": identity, "ttl_s": ttl_s}
 
 
+class VoiceToIn(BaseModel):
+    """ "client": the browser softphone; otherwise a phone number (national numbers are read
+    in the Twilio settings' default region)."""
+
+    model_config = ConfigDict(extra="forbid")
+    voice_to: str = Field(min_length=1, max_length=40)
+
+
+class VoiceToOut(BaseModel):
+    agent_id: str
+    voice_to: str
+
+
+class AgentNotFound(NotFound):
+    error_id = "agent.not_found"
+
+
+async def set_voice_to(call: Call) -> dict[str, Any]:
+    """Where the agent takes calls. Agents set their own; supervisors anyone's."""
+    from contactcenter.app import POOL
+
+    agent_id = call.request.match_info["agent_id"]
+    if agent_id != call.agent.agent_id and not call.agent.is_supervisor:
+        raise Forbidden("agents set where they take their own calls only")
+    body = call.body
+    assert isinstance(body, VoiceToIn)
+    twilio = call.request.app.get(TWILIO)
+    region = twilio.default_region if twilio else None
+    voice_to = "client" if body.voice_to == "client" else normalise_phone(body.voice_to, region)
+    try:
+        key = uuid.UUID(agent_id)
+    except ValueError:
+        raise AgentNotFound("no such agent", agent_id=agent_id) from None
+    found = await call.request.app[POOL].fetchval(
+        "UPDATE agents SET voice_to = $2 WHERE id = $1 RETURNING id", key, voice_to
+    )
+    if found is None:
+        raise AgentNotFound("no such agent", agent_id=agent_id)
+    return {"agent_id": agent_id, "voice_to": voice_to}
+
+
 VOICE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET",
@@ -66,5 +110,17 @@ VOICE_OPERATIONS: tuple[Operation, ...] = (
         answer=voice_token,
         response=VoiceTokenAnswer,
         errors=(503,),
+    ),
+    Operation(
+        "PUT",
+        "/api/agents/{agent_id}/voice",
+        "set_voice_to",
+        "Where the agent takes calls: the browser softphone or a phone",
+        "agent",
+        "voice",
+        answer=set_voice_to,
+        body=VoiceToIn,
+        response=VoiceToOut,
+        errors=(404,),
     ),
 )

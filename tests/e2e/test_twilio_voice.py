@@ -287,7 +287,23 @@ async def test_a_call_is_bridged_to_the_agents_phone_when_they_take_calls_there(
     hub: LiveHub, fake: FakeTwilio, db: asyncpg.Connection, caller: str
 ) -> None:
     phone = "+14155550177"
-    await db.execute("UPDATE agents SET voice_to = $1 WHERE username = 'bob'", phone)
+    token = await login(hub.base_url, "bob", hub.demo_password)
+    bob = await db.fetchval("SELECT id FROM agents WHERE username = 'bob'")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        url = f"{hub.base_url}/api/agents/{bob}/voice"
+        async with http.put(url, json={"voice_to": "+1 (415) 555-0177"}) as resp:
+            assert (resp.status, await resp.json()) == (
+                200,
+                {"agent_id": str(bob), "voice_to": phone},
+            )
+        alice = await db.fetchval("SELECT id FROM agents WHERE username = 'alice'")
+        async with http.put(
+            f"{hub.base_url}/api/agents/{alice}/voice", json={"voice_to": "client"}
+        ) as resp:  # an agent sets where they take their own calls only
+            assert (resp.status, (await resp.json())["error_id"]) == (403, "auth.forbidden")
+        async with http.put(url, json={"voice_to": "not a number"}) as resp:
+            assert (resp.status, (await resp.json())["error_id"]) == (400, "identity.invalid")
     try:
         agent = await AgentClient.connect(hub.base_url, "bob", hub.demo_password)
         await agent.go_available()
