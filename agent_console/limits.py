@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
+from contactcenter.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.errors import ConfigError, Forbidden, HubError, InvalidInput
 from contactcenter.redisconn import RedisClient
 
@@ -137,16 +137,6 @@ def _cast(value: Any, kind: type, where: str) -> Any:
     return number
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-
-
 def _topics(doc: dict[str, Any], path: Path) -> tuple[tuple[str, str], ...]:
     body = doc.get("topics", {})
     if not isinstance(body, dict):
@@ -170,16 +160,8 @@ def load_widget_settings(config_dir: Path, env: Mapping[str, str]) -> WidgetSett
     """The widget settings from `config_dir / "widget.toml"` (optional) and `env`, which
     wins. Every problem raises `ConfigError` naming the file and key, or the variable."""
     path = config_dir / "widget.toml"
-    doc = _read(path)
-    known: dict[str, set[str]] = {"topics": set()}
-    for section, key, *_ in _KEYS:
-        known.setdefault(section, set()).add(key)
-    for section, body in doc.items():
-        if section not in known or not isinstance(body, dict):
-            raise ConfigError(f"{path}: [{section}]", "unknown section")
-        for key in body:
-            if section != "topics" and key not in known[section]:
-                raise ConfigError(f"{path}: {section}.{key}", "unknown key")
+    doc = read_toml(path)
+    refuse_unknown(doc, {"topics": set(), **known_keys(_KEYS)}, path, open_sections=["topics"])
     values: dict[str, Any] = {}
     for section, key, env_name, kind, attr in _KEYS:
         if env_name and env_name in env:

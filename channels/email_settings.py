@@ -7,12 +7,12 @@ raises `ConfigError` naming the file and key (or the variable) and what is wrong
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contactcenter.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.errors import ConfigError
 
 SECURITY = ("none", "starttls", "ssl")
@@ -150,29 +150,12 @@ def _cast(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-
-
 def load_email_settings(config_dir: Path, env: Mapping[str, str]) -> EmailSettings:
     """The email settings from `config_dir / "email.toml"` and `env` (which wins)."""
     path = config_dir / "email.toml"
-    doc = _read(path)
-    known: dict[str, set[str]] = {}
-    for section, key, *_ in _KEYS:
-        known.setdefault(section, set()).add(key)
-    for section, body in doc.items():
-        if section not in known or not isinstance(body, dict):
-            raise ConfigError(f"{path}: [{section}]", "unknown section")
-        for key in body:
-            if key not in known[section]:
-                raise ConfigError(f"{path}: {section}.{key}", "unknown key")
+    doc = read_toml(path)
+    known = known_keys(_KEYS)
+    refuse_unknown(doc, known, path)
     values: dict[str, dict[str, Any]] = {s: {} for s in known}
     for section, key, env_name, kind, check in _KEYS:
         if env_name and env_name in env:

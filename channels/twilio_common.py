@@ -18,7 +18,6 @@ What the channels keep in PostgreSQL (`WebhookReceipts`, `MessagingStore`) is
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.base import InvalidDelivery
 from channels.twilio_voice_settings import VoiceSettings, load_voice_settings
+from contactcenter.config_files import read_toml, refuse_unknown
 from contactcenter.errors import ConfigError, Forbidden, ServiceUnavailable
 from contactcenter.identity import InvalidIdentity, normalise_phone
 
@@ -120,17 +120,9 @@ def load_twilio_settings(config_dir: Path, env: Mapping[str, str]) -> TwilioSett
     """Settings from `config_dir/twilio.toml` (optional) and `env`, which wins. Pure: a
     function of its inputs. Raises `ConfigError` naming the file and key, or the variable."""
     path = config_dir / "twilio.toml"
-    try:
-        doc = tomllib.loads(path.read_text()) if path.is_file() else {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    for section, body in doc.items():
-        if section == "voice":
-            continue  # its own reader, below
-        if section not in _SECTIONS or not isinstance(body, dict):
-            raise ConfigError(f"{path}: [{section}]", "unknown section")
-        for key in set(body) - _SECTIONS[section]:
-            raise ConfigError(f"{path}: {section}.{key}", "unknown key")
+    doc = read_toml(path)
+    # [voice] has its own reader (twilio_voice_settings.py), which checks its keys.
+    refuse_unknown(doc, {**_SECTIONS, "voice": set()}, path, open_sections=["voice"])
 
     def setting(section: str, key: str, env_key: str = "") -> tuple[Any, str] | None:
         env_name = f"CC_TWILIO_{(env_key or key).upper()}"

@@ -9,7 +9,6 @@ variable) and what is wrong. The rules these settings feed are in docs/tiers.md.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,6 +19,7 @@ from typing import Any
 
 import phonenumbers
 
+from contactcenter.config_files import read_toml
 from contactcenter.errors import ConfigError
 
 ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "refunded")
@@ -170,16 +170,6 @@ def _statuses(v: Any) -> str | None:
     return None
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-
-
 def _rates(doc: Mapping[str, Any], path: Path, base: str) -> Mapping[str, Decimal]:
     body = doc.get("exchange_rates", {})
     if not isinstance(body, dict):
@@ -285,7 +275,7 @@ def load_crm_settings(config_dir: Path, env: Mapping[str, str]) -> CrmSettings:
     """The CRM settings from `config_dir / "crm.toml"` (built-in defaults without it) and
     `env` (CC_CRM_* wins over the file). Raises `ConfigError` naming file, key and problem."""
     path = config_dir / "crm.toml"
-    doc = _read(path)
+    doc = read_toml(path)
     for section in doc:
         if section not in _SECTIONS:
             raise ConfigError(f"{path}: [{section}]", "unknown section")

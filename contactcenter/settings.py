@@ -8,7 +8,6 @@ Nothing else in the hub reads the environment or a global.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 
 from agent_console.limits import WidgetSettings, load_widget_settings
 from channels.twilio_common import TwilioSettings, load_twilio_settings
+from contactcenter.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.crm_settings import CrmSettings, load_crm_settings
 from contactcenter.errors import ConfigError
 from contactcenter.routing_config import (
@@ -134,26 +134,8 @@ def _cast(value: Any, cast: Callable[[Any], Any], where: str) -> Any:
         raise ConfigError(where, f"expected {cast.__name__}, got {value!r}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-
-
 def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict[str, Any]:
-    known: dict[str, set[str]] = {}
-    for section, key, *_ in _FILE_KEYS:
-        known.setdefault(section, set()).add(key)
-    for section, body in doc.items():
-        if section not in known or not isinstance(body, dict):
-            raise ConfigError(f"{path}: [{section}]", "unknown section")
-        for key in body:
-            if key not in known[section]:
-                raise ConfigError(f"{path}: {section}.{key}", "unknown key")
+    refuse_unknown(doc, known_keys(_FILE_KEYS), path)
     values: dict[str, Any] = {}
     for section, key, attr, env_name, cast in _FILE_KEYS:
         if env_name in env:
@@ -171,9 +153,11 @@ def load_routing(
 ) -> tuple[tuple[QueueSettings, ...], tuple[RoutingRule, ...], RuleTarget]:
     """Queues and routing rules alone: the part of the configuration reloaded live."""
     queues_path = config_dir / "queues.toml"
-    queues = parse_queues(_read_toml(queues_path), queues_path)
+    queues = parse_queues(read_toml(queues_path, required=True), queues_path)
     rules_path = config_dir / "routing.toml"
-    rules, default_route = parse_rules(_read_toml(rules_path), rules_path, {q.name for q in queues})
+    rules, default_route = parse_rules(
+        read_toml(rules_path, required=True), rules_path, {q.name for q in queues}
+    )
     return queues, rules, default_route
 
 
@@ -184,7 +168,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     file and key (or the variable) and what is wrong.
     """
     hub_path = config_dir / "hub.toml"
-    values = _hub_values(_read_toml(hub_path), hub_path, env)
+    values = _hub_values(read_toml(hub_path, required=True), hub_path, env)
     queues, rules, default_route = load_routing(config_dir)
     if values.get("log_level", "info") not in _LOG_LEVELS:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
