@@ -20,13 +20,8 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, web
 
-from agent_console.fanout import (
-    CustomerIndex,
-    Delivery,
-    crm_customers,
-    customer_holders,
-    deliveries,
-)
+from agent_console.customer_index import CustomerIndex, customer_holders
+from agent_console.fanout import Delivery, crm_customers, deliveries
 from agent_console.protocol import Sequencer
 from contactcenter.events import Event
 

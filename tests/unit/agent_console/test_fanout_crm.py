@@ -10,13 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_console.fanout import (
-    CustomerIndex,
-    Delivery,
-    crm_customers,
-    customer_holders,
-    deliveries,
-)
+from agent_console.customer_index import CustomerIndex, customer_holders
+from agent_console.fanout import Delivery, crm_customers, deliveries
 from agent_console.hub import ConsoleHub
 from contactcenter import crm_events as ce
 from contactcenter import events as ev
