@@ -9,84 +9,55 @@ published as CRM events (contactcenter/crm_events.py) once stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from contactcenter import crm_events as ce
 from contactcenter import crm_schemas as s
-from contactcenter.cases import CaseStore
 from contactcenter.context import customer_context, interactions
+from contactcenter.crm_api_common import (
+    CRM_SETTINGS,
+    E404,
+    E409,
+    C,
+    Stores,
+    _op,
+    publish,
+    recompute,
+    stores,
+)
+from contactcenter.crm_api_merges import (
+    MERGE_OPERATIONS,
+    decide_review,
+    get_merge,
+    list_reviews,
+    merge_customers,
+    undo_merge,
+)
 from contactcenter.crm_settings import CrmSettings
-from contactcenter.customers import Customer, CustomerNotFound, CustomerStore
+from contactcenter.customers import Customer, CustomerNotFound
 from contactcenter.errors import Forbidden
-from contactcenter.events import Event
-from contactcenter.merge_reviews import ReviewStore
-from contactcenter.merges import Merge, MergeStore
-from contactcenter.notes import NoteStore
 from contactcenter.openapi import DOCS_HTML, Call, Operation, add_operations, openapi_document
-from contactcenter.orders import OrderStore
 
-log = structlog.get_logger("contactcenter.crm_api")
-
-CRM_SETTINGS = web.AppKey("crm_settings", CrmSettings)
-
-
-@dataclass(frozen=True)
-class Stores:
-    customers: CustomerStore
-    notes: NoteStore
-    cases: CaseStore
-    merges: MergeStore
-    reviews: ReviewStore
-
-
-def stores(call: Call) -> Stores:
-    from contactcenter.app import POOL
-
-    app = call.request.app
-    pool = app[POOL]
-    settings = app.get(CRM_SETTINGS)
-    region = settings.default_phone_region if settings else None
-    return Stores(
-        CustomerStore(pool, default_region=region),
-        NoteStore(pool),
-        CaseStore(pool),
-        MergeStore(pool),
-        ReviewStore(pool),
-    )
-
-
-async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -> None:
-    """Tell the consoles; the change is stored already, so a lost event only delays them."""
-    from contactcenter.app import BUS, CLOCK
-    from routing.worker import wall_clock_ms
-
-    app = call.request.app
-    at_ms = app.get(CLOCK, wall_clock_ms)()
-    agent_id = call.who.agent_id if call.who else None
-    event = event_type(at_ms=at_ms, agent_id=agent_id, **fields)
-    try:
-        await app[BUS].publish(event)
-    except (RedisError, OSError) as exc:
-        log.warning("crm_event_not_published", event_type=event.type, error=str(exc))
-
-
-async def recompute(call: Call, *customer_ids: str) -> None:
-    """Value figures follow orders that moved (a merge) or a tier set by hand."""
-    from contactcenter.app import POOL
-
-    settings = call.request.app.get(CRM_SETTINGS)
-    if settings is None:
-        return
-    orders = OrderStore(call.request.app[POOL], settings)
-    for customer_id in customer_ids:
-        await orders.recompute_customer(customer_id)
-
+# the handlers' shared pieces live in crm_api_common, the merges' in crm_api_merges
+__all__ = [
+    "CRM_SETTINGS",
+    "E404",
+    "E409",
+    "OPERATIONS",
+    "C",
+    "Stores",
+    "decide_review",
+    "get_merge",
+    "list_reviews",
+    "merge_customers",
+    "publish",
+    "recompute",
+    "setup_crm_api",
+    "stores",
+    "undo_merge",
+]
 
 # --- customers -------------------------------------------------------------------------------
 
@@ -315,66 +286,7 @@ async def link_contact(call: Call) -> Any:
     return await _case_changed(call, case.wire())
 
 
-# --- merges and reviews ----------------------------------------------------------------------
-
-
-async def _merged(call: Call, merge: Merge, undone: bool = False) -> Any:
-    await recompute(call, merge.survivor_id, *([merge.merged_id] if undone else []))
-    await publish(
-        call,
-        ce.CustomersUnmerged if undone else ce.CustomersMerged,
-        customer_id=merge.survivor_id,
-        merge_id=merge.merge_id,
-        merged_id=merge.merged_id,
-    )
-    return merge.wire()
-
-
-async def merge_customers(call: Call) -> Any:
-    body = call.body_as(s.MergeIn)
-    merge = await stores(call).merges.merge(
-        str(body.survivor_id), str(body.merged_id), actor_id=call.agent.agent_id, reason=body.reason
-    )
-    return await _merged(call, merge)
-
-
-async def get_merge(call: Call) -> Any:
-    return (await stores(call).merges.get(call.path("merge_id"))).wire()
-
-
-async def undo_merge(call: Call) -> Any:
-    merge = await stores(call).merges.unmerge(call.path("merge_id"), actor_id=call.agent.agent_id)
-    return await _merged(call, merge, undone=True)
-
-
-async def list_reviews(call: Call) -> Any:
-    q = call.query_as(s.ReviewListQuery)
-    page = await stores(call).reviews.reviews(q.status, q.window())
-    return page.wire(lambda r: r.wire())
-
-
-async def decide_review(call: Call) -> Any:
-    body = call.body_as(s.DecisionIn)
-    review, merge = await stores(call).reviews.decide(
-        call.path("review_id"),
-        body.decision,
-        actor_id=call.agent.agent_id,
-        survivor_id=str(body.survivor_id) if body.survivor_id else None,
-    )
-    return {"review": review.wire(), "merge": await _merged(call, merge) if merge else None}
-
-
 # --- the table -------------------------------------------------------------------------------
-
-C = "/api/customers/{customer_id}"
-E404, E409 = (404,), (404, 409)
-
-
-def _op(
-    method: str, path: str, answer: Any, summary: str, role: Any, tag: str, **kw: Any
-) -> Operation:
-    return Operation(method, path, answer.__name__, summary, role, tag, answer=answer, **kw)
-
 
 OPERATIONS: tuple[Operation, ...] = (
     _op("GET", "/api/customers", search_customers, "Search customers by name prefix, phone or"
@@ -424,18 +336,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=E404),
     _op("POST", "/api/cases/{case_id}/contacts", link_contact, "Link a contact of the same"
         " customer", "agent", "cases", body=s.CaseLinkIn, response=s.CaseOut, errors=E409),
-    _op("POST", "/api/merges", merge_customers, "Merge a customer into another", "supervisor",
-        "merges", body=s.MergeIn, response=s.MergeOut, status=201, errors=E409),
-    _op("GET", "/api/merges/{merge_id}", get_merge, "A merge", "supervisor", "merges",
-        response=s.MergeOut, errors=E404),
-    _op("POST", "/api/merges/{merge_id}/undo", undo_merge, "Undo a merge exactly",
-        "supervisor", "merges", response=s.MergeOut, errors=E409),
-    _op("GET", "/api/merge-reviews", list_reviews, "Pairs the automatic merge left to a"
-        " person, oldest first", "supervisor", "merges", query=s.ReviewListQuery,
-        response=s.ReviewPage),
-    _op("POST", "/api/merge-reviews/{review_id}/decision", decide_review, "Merge or dismiss a"
-        " pending review", "supervisor", "merges", body=s.DecisionIn, response=s.DecisionOut,
-        errors=E409),
+    *MERGE_OPERATIONS,
 )  # fmt: skip
 
 

@@ -20,6 +20,14 @@ import structlog
 
 from contactcenter.crm import dt_to_ms
 from contactcenter.errors import Conflict, InvalidInput, NotFound
+from contactcenter.identities import (
+    Identity,
+    IdentityInUse,
+    IdentityNotFound,
+    IdentityOps,
+    as_uuid,
+    lock_identities,
+)
 from contactcenter.identity import normalise
 from contactcenter.pagination import FIRST_PAGE, Page, Window
 
@@ -27,15 +35,28 @@ log = structlog.get_logger("contactcenter.customers")
 
 MAX_CHAIN = 32  # merges followed from a merged customer to its survivor, at most
 
+# the identity pieces live in contactcenter.identities; their callers import them from here
+__all__ = [
+    "MAX_CHAIN",
+    "SURVIVOR_CTE",
+    "Customer",
+    "CustomerMerged",
+    "CustomerNotFound",
+    "CustomerStore",
+    "Identity",
+    "IdentityInUse",
+    "IdentityNotFound",
+    "Resolution",
+    "UnknownAgentRef",
+    "as_uuid",
+    "lock_identities",
+    "optional_str",
+    "survivor_of",
+]
+
 
 class CustomerNotFound(NotFound):
     error_id = "customer.not_found"
-
-
-class IdentityInUse(Conflict):
-    """The identity belongs to another customer; add it as shared to give it a second holder."""
-
-    error_id = "identity.in_use"
 
 
 class CustomerMerged(Conflict):
@@ -44,31 +65,11 @@ class CustomerMerged(Conflict):
     error_id = "customer.merged"
 
 
-class IdentityNotFound(NotFound):
-    error_id = "identity.not_found"
-
-
 class UnknownAgentRef(InvalidInput):
     error_id = "agent.unknown"
 
 
 # --- records ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Identity:
-    kind: str
-    value: str
-    is_primary: bool
-    holders: int  # customers holding it; more than 1: a shared identity
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "value": self.value,
-            "is_primary": self.is_primary,
-            "shared": self.holders > 1,
-        }
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,6 @@ def _customer(row: asyncpg.Record, requested: uuid.UUID) -> Customer:
     )
 
 
-def as_uuid(value: str | uuid.UUID, what: str = "customer") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"not a {what} id", field=f"{what}_id") from None
-
-
 async def survivor_of(
     db: asyncpg.Pool | asyncpg.Connection, customer_id: str | uuid.UUID
 ) -> uuid.UUID:
@@ -152,20 +144,6 @@ async def survivor_of(
     if found is None:
         raise CustomerNotFound("no such customer", customer_id=str(cid))
     return uuid.UUID(str(found))
-
-
-async def lock_identities(conn: asyncpg.Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    """Take turns with other changes of these identities' holders, until the transaction
-    ends. Resolution needs no lock: it only inserts a first holder, which the unique index
-    identities_primary keeps single."""
-    found = list(pairs)
-    await conn.execute(
-        "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT"
-        " hashtextextended(k || ':' || v, 7) AS h FROM unnest($1::text[], $2::text[]) t(k, v)"
-        " ORDER BY h) locks",
-        [k for k, _ in found],
-        [v for _, v in found],
-    )
 
 
 # The survivor of a customer ($1), following merged_into; a prefix of other queries.
@@ -194,7 +172,7 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-class CustomerStore:
+class CustomerStore(IdentityOps):
     """Customers, their identities and profile (notes and tags: `contactcenter.notes`)."""
 
     def __init__(self, pool: asyncpg.Pool, *, default_region: str | None = None) -> None:
@@ -262,132 +240,6 @@ class CustomerStore:
             primary = await db.fetchval(f"{SURVIVOR_CTE} SELECT id FROM survivor", primary)
             name = None
         return primary, [r["customer_id"] for r in rows], name
-
-    # --- identities ------------------------------------------------------------------------
-
-    async def add_identity(
-        self,
-        customer_id: str,
-        kind: str,
-        raw: str,
-        *,
-        shared: bool = False,
-        primary: bool = False,
-        region: str | None = None,
-    ) -> Identity:
-        """Give the customer an identity. One held by another customer is refused
-        (`IdentityInUse`) unless `shared`; a shared one is not primary unless `primary`."""
-        value = self.normalise(kind, raw, region)
-        cid = as_uuid(customer_id)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self._require(conn, cid)
-            await self._attach(conn, cid, kind, value, shared=shared, primary=primary)
-            return await self._identity(conn, cid, kind, value)
-
-    async def _attach(
-        self,
-        conn: asyncpg.Connection,
-        cid: uuid.UUID,
-        kind: str,
-        value: str,
-        *,
-        shared: bool,
-        primary: bool = False,
-    ) -> None:
-        await lock_identities(conn, [(kind, value)])
-        holders = {
-            r["customer_id"]
-            for r in await conn.fetch(
-                "SELECT customer_id FROM identities WHERE kind = $1 AND value = $2", kind, value
-            )
-        }
-        if holders - {cid} and cid not in holders and not shared:
-            raise IdentityInUse("the identity belongs to another customer", kind=kind)
-        try:
-            await conn.execute(
-                "INSERT INTO identities (kind, value, customer_id, is_primary)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value, customer_id) DO NOTHING",
-                kind,
-                value,
-                cid,
-                not holders,
-            )
-        except asyncpg.UniqueViolationError:  # a first contact from it resolved meanwhile
-            raise IdentityInUse("the identity was just given to another customer") from None
-        if primary and holders:
-            await self._make_primary(conn, kind, value, cid)
-
-    async def set_primary(
-        self, customer_id: str, kind: str, raw: str, *, region: str | None = None
-    ) -> Identity:
-        """Make this customer the one a shared identity resolves to."""
-        value = self.normalise(kind, raw, region)
-        cid = as_uuid(customer_id)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await lock_identities(conn, [(kind, value)])
-            await self._identity(conn, cid, kind, value)
-            await self._make_primary(conn, kind, value, cid)
-            return await self._identity(conn, cid, kind, value)
-
-    async def remove_identity(
-        self, customer_id: str, kind: str, raw: str, *, region: str | None = None
-    ) -> None:
-        """Take the identity from the customer; if it was primary, the longest-standing other
-        holder becomes primary."""
-        value = self.normalise(kind, raw, region)
-        cid = as_uuid(customer_id)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await lock_identities(conn, [(kind, value)])
-            was_primary = await conn.fetchval(
-                "DELETE FROM identities WHERE kind = $1 AND value = $2 AND customer_id = $3"
-                " RETURNING is_primary",
-                kind,
-                value,
-                cid,
-            )
-            if was_primary is None:
-                raise IdentityNotFound("the customer has no such identity", kind=kind)
-            if was_primary:
-                await conn.execute(
-                    "UPDATE identities SET is_primary = true WHERE (kind, value, customer_id) ="
-                    " (SELECT kind, value, customer_id FROM identities WHERE kind = $1"
-                    " AND value = $2 ORDER BY created_at, customer_id LIMIT 1)",
-                    kind,
-                    value,
-                )
-
-    async def _make_primary(
-        self, conn: asyncpg.Connection, kind: str, value: str, cid: uuid.UUID
-    ) -> None:
-        await conn.execute(
-            "UPDATE identities SET is_primary = false WHERE kind = $1 AND value = $2"
-            " AND is_primary AND customer_id <> $3",
-            kind,
-            value,
-            cid,
-        )
-        await conn.execute(
-            "UPDATE identities SET is_primary = true WHERE kind = $1 AND value = $2"
-            " AND customer_id = $3",
-            kind,
-            value,
-            cid,
-        )
-
-    async def _identity(
-        self, conn: asyncpg.Connection, cid: uuid.UUID, kind: str, value: str
-    ) -> Identity:
-        row = await conn.fetchrow(
-            "SELECT i.is_primary, (SELECT count(*) FROM identities h WHERE h.kind = i.kind"
-            " AND h.value = i.value) AS holders FROM identities i"
-            " WHERE i.kind = $1 AND i.value = $2 AND i.customer_id = $3",
-            kind,
-            value,
-            cid,
-        )
-        if row is None:
-            raise IdentityNotFound("the customer has no such identity", kind=kind)
-        return Identity(kind, value, row["is_primary"], row["holders"])
 
     # --- profile ---------------------------------------------------------------------------
 
