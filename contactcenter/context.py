@@ -42,8 +42,9 @@ LEFT JOIN LATERAL (
 """
 _INTERACTION = f"""json_build_object(
     'contact_id', k.id, 'channel', k.channel, 'queue', k.queue, 'state', k.state,
-    'arrived_at_ms', {_ms("k.arrived_at")},
+    'arrived_at_ms', {_ms("k.arrived_at")}, 'ended_at_ms', {_ms("k.ended_at")},
     'agent_id', k.agent_id, 'agent_name', a.display_name, 'disposition', k.disposition,
+    'notes', k.notes,
     'duration_s', CASE WHEN k.ended_at IS NOT NULL AND k.accepted_at IS NOT NULL
         THEN floor(extract(epoch FROM k.ended_at - k.accepted_at))::int END,
     'summary', CASE WHEN k.summary <> '' THEN k.summary

@@ -208,9 +208,11 @@ class InteractionOut(Strict):
     queue: str
     state: str
     arrived_at_ms: int
+    ended_at_ms: int | None
     agent_id: str | None
     agent_name: str | None
     disposition: str | None
+    notes: str  # the agent's wrap-up notes
     duration_s: int | None
     summary: str
 

@@ -121,12 +121,15 @@ async def test_the_last_ten_interactions_carry_a_one_line_summary(pool: asyncpg.
         "queue": "support",
         "state": "closed",
         "arrived_at_ms": dt_to_ms(BASE_AT + timedelta(hours=11)),
+        "ended_at_ms": newest_handled["ended_at_ms"],
         "agent_id": agent,
         "agent_name": "Alice Martin",
         "disposition": "resolved",
+        "notes": "",
         "duration_s": 71,
         "summary": "message 11",
     }
+    assert newest_handled["ended_at_ms"] > newest_handled["arrived_at_ms"]
     assert [h["arrived_at_ms"] for h in history] == sorted(
         (h["arrived_at_ms"] for h in history), reverse=True
     )
