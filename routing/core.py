@@ -167,7 +167,7 @@ class RoutingState:
                         state="queued",
                         agent_id=None,
                         escalation_step=0,
-                        declined_by=frozenset(),
+                        declined_by=frozenset({event.from_agent_id}),
                     )
             case ev.ContactReprioritized():
                 c = self.contacts[event.contact_id]

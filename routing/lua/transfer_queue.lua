@@ -13,7 +13,9 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3], 'score', ARGV[4
 redis.call('HDEL', KEYS[1], 'agent_id')
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('SADD', KEYS[5], ARGV[3])
+-- Whoever handed it on is passed over while anyone else can take it (as after a decline).
 redis.call('DEL', KEYS[6])
+redis.call('SADD', KEYS[6], ARGV[2])
 release(KEYS[3], c[3], ARGV[5])
 redis.call('SREM', KEYS[4], ARGV[1])
 append_event(KEYS[7], 6)

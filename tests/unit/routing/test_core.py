@@ -1088,3 +1088,34 @@ def test_events_that_do_not_concern_routing_are_ignored() -> None:
         )
     )
     assert (state.agents, state.contacts) == before
+
+
+def test_a_contact_transferred_to_a_queue_passes_over_the_agent_who_handed_it_on() -> None:
+    s = RoutingState()
+    agent(s, "a", at_ms=0)
+    queued(s, "c1", at_ms=10)
+    offered(s, "c1", "a", at_ms=20)
+    accepted(s, "c1", "a", at_ms=30)
+    s.apply(
+        ev.ContactTransferred(
+            at_ms=50, contact_id="c1", from_agent_id="a", from_queue="billing", to_queue="billing"
+        )
+    )
+    agent(s, "b", at_ms=55)  # idle for less time than a: longest idle alone would pick a
+    (offer,) = decide(s, QUEUES, now_ms=60)
+    assert isinstance(offer, OfferContact) and offer.agent_id == "b"
+
+
+def test_the_agent_who_handed_it_on_takes_it_again_when_nobody_else_can() -> None:
+    s = RoutingState()
+    agent(s, "a", at_ms=0)
+    queued(s, "c1", at_ms=10)
+    offered(s, "c1", "a", at_ms=20)
+    accepted(s, "c1", "a", at_ms=30)
+    s.apply(
+        ev.ContactTransferred(
+            at_ms=50, contact_id="c1", from_agent_id="a", from_queue="billing", to_queue="billing"
+        )
+    )
+    (offer,) = decide(s, QUEUES, now_ms=60)
+    assert isinstance(offer, OfferContact) and offer.agent_id == "a"
