@@ -10,20 +10,15 @@ waits.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
 
-pytest.importorskip("playwright", reason="the playwright package is not installed")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"no system Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
+require_chromium()
 
 from playwright.async_api import (  # noqa: E402
     Browser,
@@ -34,20 +29,6 @@ from playwright.async_api import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.browser
-
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-# Routing, offers and relays go through the hub's stream: give them more than expect's 5 s.
-LIVE_MS = 20_000
 
 
 async def _new_page(

@@ -8,7 +8,6 @@ Drives the system Chromium (/usr/bin/chromium) through Playwright; never downloa
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,32 +23,14 @@ from contactcenter.customers import CustomerStore
 from contactcenter.notes import NoteStore
 from contactcenter.orders import OrderStore
 from tests.conftest import LiveHub
+from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
 from tests.e2e.clients import ChatClient
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytest.importorskip("playwright", reason="the playwright package is not installed")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"no system Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
+require_chromium()
 
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-LIVE_MS = 20_000
 
 
 async def _console(

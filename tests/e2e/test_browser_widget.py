@@ -9,7 +9,6 @@ loop, keep serving while the browser waits.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -28,32 +27,16 @@ from contactcenter.routing_config import QueueSettings
 from contactcenter.settings import HubSettings
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
+from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
 from tests.e2e.clients import AgentClient, ChatClient
 from tests.e2e.test_widget import Sink, email_settings, until
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytest.importorskip("playwright", reason="the playwright package is not installed")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"no system Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
+require_chromium()
 
 from playwright.async_api import Page, async_playwright, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LIVE_MS = 20_000
 
 # The shop's own style is hostile on purpose: the widget lives in a shadow root, so none of it
 # may hide or restyle the bubble.
