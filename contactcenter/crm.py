@@ -105,6 +105,21 @@ class CustomerFacts:
     preferred_agent_id: str | None  # the account manager, else the last agent who served them
 
 
+_RECORD_COLUMNS = "c.id, c.customer_id, c.channel, c.queue, c.state, c.agent_id, cu.display_name"
+
+
+def _record(row: asyncpg.Record) -> ContactRecord:
+    return ContactRecord(
+        contact_id=str(row["id"]),
+        customer_id=str(row["customer_id"]),
+        customer_name=row["display_name"],
+        channel=row["channel"],
+        queue=row["queue"],
+        state=row["state"],
+        agent_id=str(row["agent_id"]) if row["agent_id"] else None,
+    )
+
+
 class CrmStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -199,8 +214,8 @@ class CrmStore:
     ) -> tuple[ContactRecord | None, list[StoredMessage]]:
         """A contact and, with `messages`, its transcript in order: one round trip."""
         row = await self.pool.fetchrow(
-            "SELECT c.id, c.customer_id, c.channel, c.queue, c.state, c.agent_id,"
-            " cu.display_name, CASE WHEN $2 THEN (SELECT coalesce(json_agg(json_build_object("
+            f"SELECT {_RECORD_COLUMNS}, CASE WHEN $2 THEN"
+            " (SELECT coalesce(json_agg(json_build_object("
             "'id', m.id, 'sender', m.sender, 'agent_id', m.agent_id, 'body', m.body,"
             " 'at_ms', floor(extract(epoch FROM m.created_at) * 1000)::bigint,"
             " 'client_msg_id', m.client_msg_id) ORDER BY m.created_at, m.id), '[]')"
@@ -211,15 +226,7 @@ class CrmStore:
         )
         if row is None:
             return None, []
-        record = ContactRecord(
-            contact_id=str(row["id"]),
-            customer_id=str(row["customer_id"]),
-            customer_name=row["display_name"],
-            channel=row["channel"],
-            queue=row["queue"],
-            state=row["state"],
-            agent_id=str(row["agent_id"]) if row["agent_id"] else None,
-        )
+        record = _record(row)
         transcript = [
             StoredMessage(
                 message_id=m["id"],
@@ -236,14 +243,16 @@ class CrmStore:
         return record, transcript
 
     async def latest_open_contact(self, customer_id: str, channel: str) -> ContactRecord | None:
+        """The customer's newest contact on `channel` still open (not over, not refused)."""
         row = await self.pool.fetchrow(
-            "SELECT id FROM contacts WHERE customer_id = $1 AND channel = $2"
-            " AND state NOT IN ('closed', 'abandoned', 'wrapup')"
-            " ORDER BY arrived_at DESC LIMIT 1",
+            f"SELECT {_RECORD_COLUMNS} FROM contacts c JOIN customers cu ON cu.id = c.customer_id"
+            " WHERE c.customer_id = $1 AND c.channel = $2"
+            " AND c.state NOT IN ('closed', 'abandoned', 'wrapup', 'refused')"
+            " ORDER BY c.arrived_at DESC LIMIT 1",
             uuid.UUID(customer_id),
             channel,
         )
-        return await self.contact(str(row["id"])) if row else None
+        return _record(row) if row else None
 
     async def add_message(
         self,

@@ -177,3 +177,14 @@ def test_migrate_command_brings_the_schema_up_to_date(database_url: str) -> None
         )
         assert out.returncode == 0, out.stderr
     assert "schema is up to date" in out.stdout
+
+
+async def test_a_refused_contact_is_not_the_customers_open_one(pool: asyncpg.Pool) -> None:
+    crm = CrmStore(pool)
+    contact_id = await _contact(pool)
+    record = await crm.contact(contact_id)
+    assert record is not None
+    found = await crm.latest_open_contact(record.customer_id, "chat")
+    assert found is not None and found.contact_id == contact_id
+    await crm.set_state(contact_id, "refused")  # a full queue turned it away
+    assert await crm.latest_open_contact(record.customer_id, "chat") is None
