@@ -1,4 +1,4 @@
-"""Websocket handlers: agents' consoles (`/ws/agent`) and customers' chats (`/ws/chat`).
+"""Customers' chats (`/ws/chat`); the agents' consoles are agent_console/agent_socket.py.
 
 They translate frames to service calls and results to frames, nothing more. A bad frame gets
 an `error` frame and the connection lives on; an oversized one closes it with 1009, which
@@ -13,42 +13,39 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from agent_console import protocol as p
-from agent_console.fanout import Side, live_signal
 from agent_console.hub import Connection, ConsoleHub
 from agent_console.limits import (
-    FrameThrottle,
     Limit,
     MessageTooLong,
     OriginForbidden,
     RateLimited,
-    WidgetSettings,
     client_ip,
     origin_allowed,
 )
+from agent_console.sockets import (
+    CLOSE_TRY_LATER,
+    DAY_MS,
+    MINUTE_MS,
+    LiveSignals,
+    open_socket,
+    serve_frames,
+)
 from agent_console.widget import WIDGET, Widget
 from channels import transcript_email as te
-from contactcenter.auth import Principal
 from contactcenter.conversations import ConversationService
-from contactcenter.csat import ContactNotFound, WidgetStore
-from contactcenter.errors import ContactNotAssigned, HubError, InvalidInput
+from contactcenter.csat import ContactNotFound
+from contactcenter.errors import InvalidInput
 from contactcenter.identity import normalise_email
 from routing.rules import ContactAttributes
 
 log = structlog.get_logger("agent_console.gateway")
-
-C = TypeVar("C", p.AgentCommand, p.ChatCommand)
-
-CLOSE_TRY_LATER = 1013  # RFC 6455 section 7.4.1 registry: "Try Again Later"
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 
 
 class HelloRequired(InvalidInput):
@@ -59,167 +56,10 @@ class UnknownTopic(InvalidInput):
     error_id = "chat.unknown_topic"
 
 
-async def _open(request: web.Request, max_frame_bytes: int) -> web.WebSocketResponse:
-    # No permessage-deflate: frames are small JSON, and deflating each one cost the hub more
-    # CPU than anything else it does per frame (docs/decisions.md).
-    ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=30.0, compress=False)
-    await ws.prepare(request)
-    return ws
-
-
-async def _serve(
-    ws: web.WebSocketResponse,
-    conn: Connection,
-    parse: Callable[[str | bytes], C],
-    handle: Callable[[C], Awaitable[None]],
-) -> None:
-    """Parse and handle each frame until the socket closes; a refusal becomes an error frame
-    and the connection lives on."""
-    async for msg in ws:
-        if msg.type == WSMsgType.ERROR:
-            break
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        ref = None
-        try:
-            cmd = parse(msg.data)
-            ref = cmd.ref
-            await handle(cmd)
-        except HubError as exc:
-            conn.send(p.error_frame(exc, ref))
-
-
-async def agent_socket(
-    request: web.Request,
-    principal: Principal,
-    service: ConversationService,
-    hub: ConsoleHub,
-    max_frame_bytes: int,
-) -> web.WebSocketResponse:
-    ws = await _open(request, max_frame_bytes)
-    kind = "supervisor" if principal.is_supervisor else "agent"
-    conn = hub.connect(ws, kind, principal.agent_id)
-    widget = request.app.get(WIDGET)
-    live = _Live(hub, widget, service)
-    log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
-    try:
-        await service.prepare_agent(principal)
-        await service.routing.heartbeat([principal.agent_id], service.clock())
-        await _send_snapshot(conn, principal, service, hub)
-
-        async def handle(cmd: p.AgentCommand) -> None:
-            await _agent_command(cmd, principal, service, conn, live)
-
-        await _serve(ws, conn, p.parse_agent_frame, handle)
-    finally:
-        await hub.disconnect(conn)
-        if principal.agent_id not in hub.agents:
-            await _console_gone(service, principal.agent_id)
-        log.info("console_disconnected", agent_id=principal.agent_id, close_code=ws.close_code)
-    return ws
-
-
-async def _console_gone(service: ConversationService, agent_id: str) -> None:
-    """The agent's last console on this process closed: no new offers for them, unless a
-    console on another process says otherwise at its next heartbeat."""
-    timeout_ms = int(3 * service.settings.console_heartbeat_s * 1000)
-    try:
-        await service.routing.heartbeat([agent_id], service.clock() - timeout_ms - 1)
-    except Exception as exc:  # shutting down with Redis gone: the silence says the same
-        log.warning("console_gone_not_recorded", agent_id=agent_id, error=str(exc))
-
-
-async def _send_snapshot(
-    conn: Connection, principal: Principal, service: ConversationService, hub: ConsoleHub
-) -> None:
-    held = await service.routing.agent_contact_ids(principal.agent_id)
-    hub.hold(principal.agent_id, held)
-    agent_fields = await service.routing.agent_fields(principal.agent_id)
-    contacts = []
-    for contact_id in sorted(held):
-        view = await service.contact_view(contact_id, with_messages=True, with_context=True)
-        if view is not None:
-            contacts.append(view)
-    conn.send(
-        {
-            "type": "snapshot",
-            "agent": {**principal.public(), "state": agent_fields.get("state", "offline")},
-            "contacts": contacts,
-            "queues": [q.name for q in service.settings.queues],
-        }
-    )
-
-
-async def _agent_command(
-    cmd: p.AgentCommand,
-    agent: Principal,
-    service: ConversationService,
-    conn: Connection,
-    live: _Live,
-) -> None:
-    match cmd:
-        case p.Ping():
-            conn.send({"type": "pong"})
-            return
-        case p.AgentTyping() | p.AgentRead():
-            if cmd.contact_id not in live.hub.holdings.get(agent.agent_id, ()):
-                raise ContactNotAssigned("not in conversation with you", contact_id=cmd.contact_id)
-            if isinstance(cmd, p.AgentTyping):
-                await live.typing(cmd.contact_id, "agent", cmd.active)
-            else:
-                await live.read(cmd.contact_id, "agent", cmd.message_id)
-        case p.SetState():
-            await service.set_state(agent, cmd.state, cmd.reason)
-        case p.Accept():
-            await service.accept(agent, cmd.contact_id)
-        case p.Reject():
-            await service.reject(agent, cmd.contact_id)
-        case p.Send():
-            await service.agent_message(agent, cmd.contact_id, cmd.text, cmd.client_msg_id)
-        case p.End():
-            await service.end(agent, cmd.contact_id)
-        case p.WrapUp():
-            await service.wrap_up(agent, cmd.contact_id, cmd.disposition, cmd.notes)
-        case p.Transfer():
-            await service.transfer(agent, cmd.contact_id, cmd.to_queue, cmd.to_agent)
-        case p.Reprioritize():
-            await service.reprioritize(agent, cmd.contact_id, cmd.priority)
-    if cmd.ref is not None:
-        conn.send({"type": "ack", "ref": cmd.ref})
-
-
-class _Live:
-    """One connection's typing and read signals: throttled, read marks stored, both sent to
-    the other side through the widget's live channel (when the widget is set up)."""
-
-    def __init__(self, hub: ConsoleHub, widget: Widget | None, service: ConversationService):
-        self.hub = hub
-        self.widget = widget
-        self.service = service
-        self.store = WidgetStore(service.crm.pool)
-        per_s = widget.settings.live_frames_per_s if widget else WidgetSettings.live_frames_per_s
-        self.throttle = FrameThrottle(per_s, service.clock)
-
-    async def typing(self, contact_id: str, side: Side, active: bool) -> None:
-        self.throttle.allow()
-        if self.widget is not None:
-            signal = live_signal("typing", contact_id, side, self.service.clock(), active=active)
-            await self.widget.live.publish(signal)
-
-    async def read(self, contact_id: str, side: Side, message_id: str) -> None:
-        self.throttle.allow()
-        moved = await self.store.mark_read(contact_id, side, message_id)
-        if moved and self.widget is not None:
-            signal = live_signal(
-                "read", contact_id, side, self.service.clock(), message_id=message_id
-            )
-            await self.widget.live.publish(signal)
-
-
 class _Chat:
     """One customer's chat connection: who they are and which contact they follow."""
 
-    def __init__(self, conn: Connection, live: _Live, origin: str | None, ip: str) -> None:
+    def __init__(self, conn: Connection, live: LiveSignals, origin: str | None, ip: str) -> None:
         self.conn = conn
         self.live = live
         self.origin = origin  # the embedding page's origin: the contact's entry for routing
@@ -255,10 +95,10 @@ async def chat_socket(
         _check_origin(request, widget, service.settings.public_url)
         forwarded = request.headers.get("X-Forwarded-For")
         ip = client_ip(request.remote, forwarded, widget.settings.trust_forwarded_for)
-    ws = await _open(request, max_frame_bytes)
+    ws = await open_socket(request, max_frame_bytes)
     conn = hub.connect(ws, "customer", "")
     origin = request.headers.get("Origin") if widget is not None else None
-    chat = _Chat(conn, _Live(hub, widget, service), origin, ip)
+    chat = _Chat(conn, LiveSignals(hub, widget, service), origin, ip)
 
     async def handle(cmd: p.ChatCommand) -> None:
         await _chat_command(cmd, chat, service, hub, widget)
@@ -275,7 +115,7 @@ async def chat_socket(
                 conn.send(p.error_frame(exc))
                 refused = True
         if not refused:
-            await _serve(ws, conn, p.parse_chat_frame, handle)
+            await serve_frames(ws, conn, p.parse_chat_frame, handle)
     finally:
         await hub.disconnect(conn)  # sends what is queued first, the refusal included
         if refused:

@@ -17,8 +17,9 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from agent_console.agent_socket import agent_socket
 from agent_console.fanout import Delivery
-from agent_console.gateway import agent_socket, chat_socket
+from agent_console.gateway import chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
 from agent_console.widget import setup_widget
 from channels.email_channel import EMAIL_OPERATIONS, setup_email
