@@ -166,6 +166,16 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
             for agent_id in sorted(holders | ({event.agent_id} if event.agent_id else set())):
                 out.append(Delivery("agent", agent_id, frame))
             out.append(Delivery("contact", event.contact_id, frame))
+        case ev.MessageStatusChanged():
+            status: dict[str, Any] = {
+                "type": "message_status",
+                "contact_id": event.contact_id,
+                "message_id": event.message_id,
+                "status": event.status,
+                "error_code": event.error_code,
+            }
+            for agent_id in sorted(holders):
+                out.append(Delivery("agent", agent_id, status))
         case ev.ConversationEnded():
             frame = {
                 "type": "conversation_ended",

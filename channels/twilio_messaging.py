@@ -25,6 +25,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
+from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioRestException
 
 from channels.base import DeliveryUpdate, InboundMessage, InvalidDelivery, OutboundMessage
@@ -70,6 +71,24 @@ class MessagingChannel:
     service: ConversationService
     client: Any  # twilio.rest.Client on the async HTTP client
     arrivals: asyncio.Queue[None]  # a token per message recorded by this process
+
+    async def status_changed(self, found: tuple[str, str] | None, update: DeliveryUpdate) -> None:
+        """Tell the consoles a message's delivery status moved (stored already: a lost event
+        only leaves the console a step behind until it reloads the conversation)."""
+        if found is None:
+            return
+        contact_id, message_id = found
+        event = ev.MessageStatusChanged(
+            at_ms=self.service.clock(),
+            contact_id=contact_id,
+            message_id=message_id,
+            status=update.status,
+            error_code=update.error_code,
+        )
+        try:
+            await self.service.bus.publish(event)
+        except (RedisError, OSError) as exc:
+            log.warning("twilio_status_not_published", message_id=message_id, error=str(exc))
 
     def arrived(self) -> None:
         """Wake one intake worker (the others poll for what other processes recorded)."""
@@ -204,8 +223,9 @@ class TwilioSender:
             return
         self.attempts.pop(event.message_id, None)
         status = str(sent.status or "queued")
-        await store.record_status(
-            DeliveryUpdate(str(sent.sid), status), event.message_id, replaceable_by(status)
+        update = DeliveryUpdate(str(sent.sid), status)
+        await self.channel.status_changed(
+            await store.record_status(update, event.message_id, replaceable_by(status)), update
         )
         log.info("twilio_message_sent", message_id=event.message_id, sid=sent.sid)
 
@@ -256,8 +276,10 @@ async def message_status(request: web.Request, form: MultiDictProxy[str]) -> web
             raise InvalidDelivery(
                 "message_id is not a message id", invalid=["message_id"]
             ) from None
-    if await channel.store.record_status(update, message_id, replaceable_by(update.status)):
+    found = await channel.store.record_status(update, message_id, replaceable_by(update.status))
+    if found is not None:
         log.info("twilio_message_status", sid=update.external_id, status=update.status)
+        await channel.status_changed(found, update)
     return web.Response(status=204)
 
 

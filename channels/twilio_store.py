@@ -222,21 +222,22 @@ class MessagingStore:
 
     async def record_status(
         self, update: DeliveryUpdate, message_id: str | None, replaceable: Sequence[str]
-    ) -> bool:
+    ) -> tuple[str, str] | None:
         """Apply Twilio's news of a message (found by our id or its sid) when it moves the
-        status forward, that is when the current one is in `replaceable`."""
-        changed = await self.pool.fetchval(
+        status forward, that is when the current one is in `replaceable`; returns the
+        message's (contact id, message id) when it did."""
+        changed = await self.pool.fetchrow(
             "UPDATE messages SET delivery_status = $3, delivery_updated_at = now(),"
             " delivery_error = coalesce($4, delivery_error),"
             " external_id = coalesce(external_id, $2)"
             " WHERE (id = $1::uuid OR external_id = $2)"
             " AND (external_id IS NULL OR external_id = $2)"
             " AND (delivery_status IS NULL OR delivery_status = ANY($5::text[]))"
-            " RETURNING true",
+            " RETURNING contact_id, id",
             message_id,
             update.external_id,
             update.status,
             update.error_code,
             list(replaceable),
         )
-        return bool(changed)
+        return None if changed is None else (str(changed["contact_id"]), str(changed["id"]))

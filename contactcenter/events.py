@@ -149,6 +149,17 @@ class MessageSent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MessageStatusChanged(Event):
+    """A channel reported news of a message it carries (Twilio's delivery status: queued,
+    sent, delivered, undelivered, failed, read), moving it forward only."""
+
+    contact_id: str
+    message_id: str
+    status: str
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContactAbandoned(Event):
     """The customer left before an agent accepted; a pending offer (to `agent_id`) is void."""
 

@@ -195,6 +195,7 @@
       case "customer_changed": return onCustomerChanged(frame);
       case "typing": return onCustomerTyping(frame);
       case "read": return onCustomerRead(frame);
+      case "message_status": return onMessageStatus(frame);
       case "ack": return onAck(frame.ref);
       case "error": return onError(frame);
       case "pong": return undefined;
@@ -661,6 +662,16 @@
     if (!conv || frame.reader !== "customer" || !frame.message_id) return;
     conv.customerRead = frame.message_id;
     showCustomerRead(conv);
+  }
+
+  /* A channel's news of one of our messages (an SMS queued, sent, delivered, failed...). */
+  function onMessageStatus(frame) {
+    const conv = state.convs.get(frame.contact_id);
+    if (!conv || !frame.message_id) return;
+    const node = conv.transcript.querySelector('.message[data-message-id="' + CSS.escape(frame.message_id) + '"]');
+    if (!node) return;
+    node.dataset.delivery = frame.status;
+    node.title = "delivery: " + frame.status + (frame.error_code ? " (error " + frame.error_code + ")" : "");
   }
 
   /* Tell the customer how far we have read: the last of their messages, once it is on screen. */

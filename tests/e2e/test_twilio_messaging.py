@@ -175,11 +175,13 @@ async def test_sms_reaches_an_agent_and_the_reply_goes_out_through_twilio(
         f"/twilio/messaging/status?message_id={row['id']}"
     )
 
-    # Delivery status moves the message forward, never back.
+    # Delivery status moves the message forward, never back, and the console hears of it.
     assert (await fake.send_status(sent["sid"], "delivered"))[0] == 204
     assert (await fake.send_status(sent["sid"], "sent"))[0] == 204
     status_now = await db.fetchval("SELECT delivery_status FROM messages WHERE id = $1", row["id"])
     assert status_now == "delivered"
+    news = await agent.expect("message_status", message_id=str(row["id"]), status="delivered")
+    assert news["contact_id"] == contact_id
 
     # The customer's next SMS continues the same conversation, live on the console.
     await post(hub, "/twilio/messaging", fake.incoming(customer, OUR_SMS, "Thanks!"))

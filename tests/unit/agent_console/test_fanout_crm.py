@@ -281,3 +281,13 @@ async def test_the_hub_learns_from_a_snapshot_and_tells_a_supervisor_holding_it_
     assert len(changed) == 1 and changed[0]["context"] == {"customer_id": "X"}
     assert [f["type"] for f in sup_ws.sent].count("event") == 1
     assert bob_ws.sent == []
+
+
+def test_a_delivery_status_goes_to_the_agents_holding_the_contact_only() -> None:
+    event = ev.MessageStatusChanged(
+        at_ms=1, contact_id="c1", message_id="m1", status="delivered", error_code=None
+    )
+    out = deliveries(event, frozenset({"alice"}))
+    to_agents = [(d.audience_id, d.frame["type"]) for d in out if d.audience == "agent"]
+    assert to_agents == [("alice", "message_status")]
+    assert not [d for d in out if d.audience == "contact"]
