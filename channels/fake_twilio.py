@@ -36,7 +36,7 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 API_VERSION = "2010-04-01"
-DEMO_ACCOUNT_SID = "AC" + "0" * 32
+DEMO_ACCOUNT_SID = "ACfake-demo-account"  # plainly not an account: for local demos only
 DEMO_AUTH_TOKEN = "fake-twilio-demo-token"
 
 

@@ -312,7 +312,7 @@ def _check_config(settings: HubSettings) -> int:
         return 2
     twilio = settings.twilio
     if twilio.enabled:
-        numbers = "; ".join(f"{ch} {', '.join(n)}" for ch, n in twilio.numbers.items())
+        numbers = "; ".join(f"{ch} {', '.join(n)}" for ch, n in twilio.numbers.items() if n)
         print(f"  twilio: account set; numbers: {numbers or 'none'}")
     else:
         print("  twilio: off (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN unset)")
