@@ -10,7 +10,6 @@ hub processes a visitor's connections land on; `LiveChannel` carries the ephemer
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -21,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from redis.exceptions import RedisError, ResponseError
 
 from contactcenter.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.errors import ConfigError, Forbidden, HubError, InvalidInput
+from contactcenter.eventbus import tail_stream
 from contactcenter.redisconn import RedisClient
 
 log = structlog.get_logger("agent_console.limits")
@@ -370,29 +369,10 @@ class LiveChannel:
 
     async def tail(self, *, block_ms: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every signal published from now on, forever."""
-        last_id: str | None = None
-        while True:
+        async for _entry_id, fields in tail_stream(self.redis, self.stream, block_ms):
             try:
-                if last_id is None:
-                    last_id = await self._last_id()
-                reply = await self.redis.xread({self.stream: last_id}, count=500, block=block_ms)
-            except (RedisError, OSError) as exc:
-                log.warning("live_tail_failed", error=str(exc))
-                await asyncio.sleep(0.5)
+                signal = json.loads(fields["s"])
+            except (KeyError, ValueError):
                 continue
-            for _name, entries in reply or []:
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    try:
-                        signal = json.loads(fields["s"])
-                    except (KeyError, ValueError):
-                        continue
-                    if isinstance(signal, dict):
-                        yield signal
-
-    async def _last_id(self) -> str:
-        try:
-            info = await self.redis.xinfo_stream(self.stream)
-        except ResponseError:  # no such stream yet
-            return "0-0"
-        return str(info["last-generated-id"])
+            if isinstance(signal, dict):
+                yield signal

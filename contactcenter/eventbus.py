@@ -52,32 +52,42 @@ class EventBus:
         self, *, block_ms: int = 1000, start: str = "$"
     ) -> AsyncIterator[tuple[str, Event]]:
         """Every event appended from now on (or after `start`), forever."""
-        last_id = start
-        while True:
+        async for entry_id, fields in tail_stream(self.redis, self.stream, block_ms, start):
             try:
-                if last_id == "$":
-                    # Pin the position now, so nothing appended while the caller sets up is
-                    # missed by a later XREAD from "$".
-                    last_id = await self._last_id()
-                reply = await self.redis.xread({self.stream: last_id}, count=500, block=block_ms)
-            except (RedisError, OSError) as exc:
-                log.warning("event_tail_failed", error=str(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for _name, entries in reply or []:
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    try:
-                        yield entry_id, decode_event(fields)
-                    except (UnknownEvent, KeyError, ValueError):
-                        log.warning("event_undecodable", entry_id=entry_id)
+                yield entry_id, decode_event(fields)
+            except (UnknownEvent, KeyError, ValueError):
+                log.warning("event_undecodable", entry_id=entry_id)
 
-    async def _last_id(self) -> str:
+
+async def tail_stream(
+    redis: RedisClient, stream: str, block_ms: int = 1000, start: str = "$"
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """Every entry of `stream` appended from now on (or after `start`), forever; Redis
+    going away is waited out."""
+    last_id = start
+    while True:
         try:
-            info = await self.redis.xinfo_stream(self.stream)
-        except ResponseError:  # no such stream yet
-            return "0-0"
-        return str(info["last-generated-id"])
+            if last_id == "$":
+                # Pin the position now, so nothing appended while the caller sets up is
+                # missed by a later XREAD from "$".
+                last_id = await _last_id(redis, stream)
+            reply = await redis.xread({stream: last_id}, count=500, block=block_ms)
+        except (RedisError, OSError) as exc:
+            log.warning("stream_tail_failed", stream=stream, error=str(exc))
+            await asyncio.sleep(0.5)
+            continue
+        for _name, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id
+                yield entry_id, fields
+
+
+async def _last_id(redis: RedisClient, stream: str) -> str:
+    try:
+        info = await redis.xinfo_stream(stream)
+    except ResponseError:  # no such stream yet
+        return "0-0"
+    return str(info["last-generated-id"])
 
 
 Handler = Callable[[Event], Awaitable[None]]
