@@ -31,7 +31,7 @@ from channels.email_message import (
     render_reply,
     reply_references,
 )
-from channels.email_settings import EmailSettings
+from channels.email_settings import RELAY_ERRORS, EmailSettings, send_via_relay
 from channels.email_store import EmailStore, OutboxItem, ReplyChannel, ThreadParent
 from contactcenter.events import Event, MessageSent
 
@@ -156,21 +156,9 @@ class EmailSender:
             return True
 
     async def _send(self, conn: asyncpg.Connection, item: OutboxItem) -> None:
-        relay = self.settings.relay
         try:
-            await aiosmtplib.send(
-                item.raw,
-                sender=item.from_address,
-                recipients=[item.to_address],
-                hostname=relay.host,
-                port=relay.port,
-                username=relay.username or None,
-                password=relay.password or None,
-                use_tls=relay.security == "ssl",
-                start_tls=relay.security == "starttls",
-                timeout=relay.timeout_s,
-            )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await send_via_relay(self.settings.relay, item.raw, item.from_address, item.to_address)
+        except RELAY_ERRORS as exc:
             await self._failed(conn, item, exc)
             return
         await self.store.mark_sent(conn, item)

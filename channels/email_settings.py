@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+
+import aiosmtplib
 
 from contactcenter.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.errors import ConfigError
@@ -183,3 +186,26 @@ def load_email_settings(config_dir: Path, env: Mapping[str, str]) -> EmailSettin
     if settings.enabled and settings.imap.enabled and not settings.imap.host:
         raise ConfigError(f"{path}: imap.host", "required when imap is enabled")
     return settings
+
+
+# What a relay that does not take a message raises: refused, unreachable, too slow.
+RELAY_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+async def send_via_relay(
+    relay: RelaySettings, message: EmailMessage | bytes, sender: str, recipient: str
+) -> None:
+    """Hand one message to the outbound relay, as its settings say (TLS, login, timeout);
+    one of `RELAY_ERRORS` when it does not take it."""
+    await aiosmtplib.send(
+        message,
+        sender=sender,
+        recipients=[recipient],
+        hostname=relay.host,
+        port=relay.port,
+        username=relay.username or None,
+        password=relay.password or None,
+        use_tls=relay.security == "ssl",
+        start_tls=relay.security == "starttls",
+        timeout=relay.timeout_s,
+    )

@@ -17,9 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiosmtplib
-
-from channels.email_settings import RelaySettings
+from channels.email_settings import RELAY_ERRORS, RelaySettings, send_via_relay
 from contactcenter.errors import InvalidInput, ServiceUnavailable
 
 
@@ -129,17 +127,6 @@ def render_transcript(mail: TranscriptEmail) -> EmailMessage:
 async def send_transcript(message: EmailMessage, sender: str, relay: RelaySettings) -> None:
     """Hand the email to the relay; `TranscriptFailed` when it does not take it."""
     try:
-        await aiosmtplib.send(
-            message,
-            sender=sender,
-            recipients=[str(message["To"].addresses[0].addr_spec)],
-            hostname=relay.host,
-            port=relay.port,
-            username=relay.username or None,
-            password=relay.password or None,
-            use_tls=relay.security == "ssl",
-            start_tls=relay.security == "starttls",
-            timeout=relay.timeout_s,
-        )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        await send_via_relay(relay, message, sender, str(message["To"].addresses[0].addr_spec))
+    except RELAY_ERRORS as exc:
         raise TranscriptFailed("the transcript could not be sent; try again later") from exc
