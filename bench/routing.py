@@ -26,19 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import sys
-import time
 
 from bench._arrivals import Phase, baseline_phase, hub_phase
 from bench._common import (
     STORAGE_EPILOG,
-    BenchBroken,
     LogTally,
-    capture_logs,
     progress,
+    run_bench,
     scratch_database,
-    servers,
 )
 from bench._decisions import DecisionsResult, decisions_phase
 
@@ -199,24 +195,15 @@ def _print_phase(phase: Phase, clients_apart: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tally = LogTally()
-    capture_logs(tally)
-    started = time.perf_counter()
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    progress(f"machine: {os.cpu_count()} cores, load average {load} before the run")
-    try:
-        with servers() as found:
-            where = "embedded servers" if found.embedded else "REDIS_URL / DATABASE_URL"
-            progress(f"storage: {where}")
-            decisions, baseline, hub = asyncio.run(
-                run_parts(found.redis_url, found.admin_database_url, args, tally)
-            )
-    except BenchBroken as exc:
-        print(f"routing: broken: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:  # storage was cleaned up on the way out
-        print("routing: interrupted", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_bench(
+        "routing",
+        lambda found, tally: asyncio.run(
+            run_parts(found.redis_url, found.admin_database_url, args, tally)
+        ),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    (decisions, baseline, hub), _tally = outcome
     if decisions is not None:
         if decisions.problems:
             progress(f"decisions: {len(decisions.problems)} problems: {decisions.problems[:5]}")
@@ -225,10 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     for phase in (baseline, hub):
         if phase is not None:
             progress(phase.run.outliers())
-    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
-    for line in tally.lines():
-        progress(line)
-    progress(f"total run time {time.perf_counter() - started:.1f} s")
     nan = math.nan
     per_s = decisions.decisions_per_s if decisions else nan
     h50, h99 = (hub.run.pct(50), hub.run.pct(99)) if hub else (nan, nan)

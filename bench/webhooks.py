@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import sys
 import time
@@ -34,13 +33,12 @@ from bench._common import (
     BenchBroken,
     LogTally,
     Run,
-    capture_logs,
     delete_redis_keys,
     hub_settings,
     paced_run,
     progress,
+    run_bench,
     scratch_database,
-    servers,
     stamp,
     unstamp,
 )
@@ -273,30 +271,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tally = LogTally()
-    capture_logs(tally)
-    started = time.perf_counter()
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    progress(f"machine: {os.cpu_count()} cores, load average {load} before the run")
-    try:
-        with servers() as found:
-            where = "embedded servers" if found.embedded else "REDIS_URL / DATABASE_URL"
-            progress(f"storage: {where}")
-            baseline, hub = asyncio.run(
-                run_phases(found.redis_url, found.admin_database_url, args, tally)
-            )
-    except BenchBroken as exc:
-        print(f"webhooks: broken: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("webhooks: interrupted", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_bench(
+        "webhooks",
+        lambda found, tally: asyncio.run(
+            run_phases(found.redis_url, found.admin_database_url, args, tally)
+        ),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    (baseline, hub), _tally = outcome
     progress(baseline.outliers())
     progress(hub.outliers())
-    progress(f"warnings and errors logged: {sum(tally.counts.values())}")
-    for line in tally.lines():
-        progress(line)
-    progress(f"total run time {time.perf_counter() - started:.1f} s")
     b99, h50, h99 = baseline.pct(99), hub.pct(50), hub.pct(99)
     print(
         f"webhooks: requests={args.requests} p50_ms={h50:.3f} p99_ms={h99:.3f}"
