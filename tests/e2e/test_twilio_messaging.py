@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -30,25 +29,15 @@ from contactcenter.settings import HubSettings
 from routing.worker import wall_clock_ms
 from tests.conftest import TEST_PASSWORD, LiveHub
 from tests.e2e.clients import AgentClient
+from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
 
 OUR_SMS = "+14155550199"
 OUR_WHATSAPP = "+14155238886"
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-ACCOUNT_SID = "AC" + "1" * 32
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    api = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
-    await api.start()
-    yield api
-    await api.close()
 
 
 @pytest.fixture
 def customer() -> str:
-    """A phone number of this test's own: tests share one database."""
-    return f"+1415{random.randint(2_000_000, 9_999_999)}"
+    return unique_phone()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,11 +35,10 @@ from routing.hours import BusinessHours
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub
 from tests.e2e.clients import AgentClient, login
+from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
 
 OUR_NUMBER = "+14155550100"
 CLOSED_NUMBER = "+14155550111"  # routed to a queue that is never open
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-ACCOUNT_SID = "AC" + "2" * 32
 API_KEY = ("SK" + "3" * 32, "test-api-key-secret-0123456789abcdef")
 APP_SID = "AP" + "4" * 32
 VOICE = VoiceSettings(
@@ -56,17 +54,8 @@ VOICE = VoiceSettings(
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    api = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
-    await api.start()
-    yield api
-    await api.close()
-
-
-@pytest.fixture
 def caller() -> str:
-    """A phone number of this test's own: tests share one database."""
-    return f"+1415{random.randint(2_000_000, 9_999_999)}"
+    return unique_phone()
 
 
 def twilio_settings(fake: FakeTwilio, **voice: Any) -> TwilioSettings:
@@ -439,12 +428,12 @@ async def test_ivr_language_and_intent_reach_routing(
     facts = await db.fetchrow("SELECT * FROM voice_calls WHERE call_sid = $1", french.sid)
     assert (facts["language"], facts["intents"], facts["called"]) == ("fr", [], OUR_NUMBER)
 
-    billing = Call(hub, fake, f"+1415{random.randint(2_000_000, 9_999_999)}")
+    billing = Call(hub, fake, unique_phone())
     await billing.choose(SpeechResult="It is about an invoice")
     row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(billing.contact_id))
     assert (row["queue"], row["language"]) == ("billing", None)
 
-    unsure = Call(hub, fake, f"+1415{random.randint(2_000_000, 9_999_999)}")
+    unsure = Call(hub, fake, unique_phone())
     again = await unsure.choose(Digits="9")  # no such key: the menu once more
     assert tags(again) == ["Gather"] and query(again[0].attrib["action"])["attempt"] == "2"
     queued = await ok(again[0].attrib["action"], fake.call_form(unsure.form))  # then silence
