@@ -163,7 +163,9 @@ class ConversationService:
             language=facts.language or known.language,
             open_complaint=facts.open_complaint or known.open_complaint,
         )
-        routed = route(facts, self.settings.rules, self._default_route(), self._served)
+        routed = route(
+            facts, self.settings.rules, self._default_route(), self.settings.channels_served
+        )
         queue = self.settings.queue(routed.target.queue)
         priority = queue.priority if routed.target.priority is None else routed.target.priority
         now_ms = self.clock()
@@ -399,10 +401,6 @@ class ConversationService:
             raise ContactNotWaiting("the contact is not waiting", contact_id=contact_id)
 
     # --- shared ----------------------------------------------------------------------------
-
-    @property
-    def _served(self) -> dict[str, tuple[str, ...]]:
-        return {q.name: q.channels for q in self.settings.queues}
 
     def _default_route(self) -> RuleTarget:
         return self.settings.default_route or RuleTarget(self.settings.queues[0].name)

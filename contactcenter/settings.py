@@ -71,6 +71,11 @@ class HubSettings:
         settings, and so new policies)."""
         return queue_policies(self.queues)
 
+    @cached_property
+    def channels_served(self) -> dict[str, tuple[str, ...]]:
+        """Each queue's channels, for routing rules (derived once per settings)."""
+        return {q.name: q.channels for q in self.queues}
+
     def queue(self, name: str) -> QueueSettings:
         for q in self.queues:
             if q.name == name:
