@@ -29,7 +29,9 @@ _FORBIDDEN_KEYS = frozenset(
         "token",
     }
 )
-_PHONE = re.compile(r"\+?\d[\d ().-]{7,}\d")
+# A run of digits with phone punctuation, standing alone: not part of a longer word or a
+# hyphenated id such as a UUID, whose all-digit groups would otherwise look like a number.
+_PHONE = re.compile(r"(?<![\w-])\+?\d[\d ().-]{7,}\d(?![\w-])")
 
 
 def redact(
