@@ -75,7 +75,7 @@ class CallBridge:
         if update is None:
             return  # bridged before, or the call is over
         voice_to = await self.store.agent_voice_to(event.agent_id)
-        twiml = self.twiml.bridge(voice_to, event.agent_id, update.language)
+        twiml = self.twiml.bridge(voice_to, event.agent_id, update.language, event.contact_id)
         if await self._change(event, update, twiml):
             log.info(
                 "twilio_call_bridged",

@@ -2,8 +2,9 @@
 
 The IVR menu (`[[voice.menu]]`: a key or spoken words pick a language and an intent), what
 callers hear per language (`[voice.prompts.<language>]`), hold music, the voicemail's length,
-what happens after the maximum wait, and the softphone token's settings. Read by a pure
-function; every problem raises `ConfigError` naming the file and key, or the variable.
+what happens after the maximum wait, and the softphone's (its token's lifetime, the SDK the
+console loads). Read by a pure function; every problem raises `ConfigError` naming the file
+and key, or the variable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _LANGUAGE = re.compile(r"^[a-z]{2}$")  # ISO 639-1, as routing and agents' langu
 _SAY_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, as <Say language>
 _INTENT = re.compile(r"^[a-z0-9_-]{1,64}$")  # as config/intents.toml names them
 _APP_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")  # a TwiML App's sid
+# The Twilio Voice JavaScript SDK the console's softphone loads: the browser bundle of npm's
+# @twilio/voice-sdk (its dist/twilio.min.js defines the global `Twilio.Device`), pinned.
+SOFTPHONE_SDK_URL = "https://cdn.jsdelivr.net/npm/@twilio/voice-sdk@2.18.5/dist/twilio.min.js"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class VoiceSettings:
     overflow_queue: str | None = None
     outgoing_application_sid: str | None = None
     token_ttl_s: int = 3600
+    softphone_sdk_url: str = SOFTPHONE_SDK_URL
 
     def prompts_for(self, language: str | None) -> VoicePrompts:
         """The prompts of `language`, or of the default language when it has none."""
@@ -94,6 +99,14 @@ def _whole(low: int, top: int) -> Callable[[Any], str | None]:
 def _url(v: Any) -> str | None:
     ok = isinstance(v, str) and v.startswith(("https://", "http://"))
     return None if ok else "expected an http(s) URL"
+
+
+def _script_url(v: Any) -> str | None:
+    """An http(s) URL, or a path on the hub itself (a copy of the SDK served with it)."""
+    ok = isinstance(v, str) and (
+        v.startswith(("https://", "http://")) or (v.startswith("/") and not v.startswith("//"))
+    )
+    return None if ok else "expected an http(s) URL or a path starting with /"
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Callable[[Any], str | None]:
@@ -126,6 +139,7 @@ _SCALARS: dict[str, tuple[Callable[[Any], str | None], Callable[[str], Any]]] = 
     "outgoing_application_sid": (_pattern(_APP_SID, "a TwiML App sid, AP and 32 hex"), str),
     # https://www.twilio.com/docs/iam/access-tokens: a token lives at most 24 hours.
     "token_ttl_s": (_whole(60, 86_400), int),
+    "softphone_sdk_url": (_script_url, str),
 }
 
 

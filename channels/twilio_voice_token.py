@@ -1,7 +1,9 @@
 """The agents' side of voice: `GET /api/voice/token` gives a logged-in agent a Twilio access
-token with a Voice grant for the browser softphone (docs/channels.md, "Twilio voice"); off
-(503, error id `twilio.softphone_off`) until an API key is configured. `PUT
-/api/agents/{agent_id}/voice` says where an agent takes calls: the softphone or a phone.
+token with a Voice grant for the browser softphone, and the address of the Twilio Voice SDK
+the console loads (docs/channels.md, "Twilio voice"); off (503, error id
+`twilio.softphone_off`) until an API key is configured. `GET` and `PUT
+/api/agents/{agent_id}/voice` read and say where an agent takes calls: the softphone or a
+phone.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ class SoftphoneOff(ServiceUnavailable):
 
 
 class VoiceTokenAnswer(BaseModel):
-    """A Twilio access token with a Voice grant; the softphone registers as `identity`."""
+    """A Twilio access token with a Voice grant; the softphone registers as `identity`,
+    with the Twilio Voice JavaScript SDK found at `sdk_url` (`voice.softphone_sdk_url`)."""
 
     token: str
     identity: str
     ttl_s: int
+    sdk_url: str
 
 
 async def voice_token(call: Call) -> dict[str, Any]:
@@ -45,6 +49,8 @@ async def voice_token(call: Call) -> dict[str, Any]:
         raise SoftphoneOff(
             "no Twilio API key: set TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET",
             needs=["TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET"],
+            # Whether calls come in at all (a Twilio account): without, consoles show no phone.
+            voice=bool(twilio and twilio.enabled),
         )
     identity, ttl_s = client_identity(call.agent.agent_id), twilio.voice.token_ttl_s
     token = AccessToken(
@@ -55,7 +61,12 @@ async def voice_token(call: Call) -> dict[str, Any]:
             incoming_allow=True, outgoing_application_sid=twilio.voice.outgoing_application_sid
         )
     )
-    return {"token": token.to_jwt(), "identity": identity, "ttl_s": ttl_s}
+    return {
+        "token": token.to_jwt(),
+        "identity": identity,
+        "ttl_s": ttl_s,
+        "sdk_url": twilio.voice.softphone_sdk_url,
+    }
 
 
 class VoiceToIn(BaseModel):
@@ -75,22 +86,42 @@ class AgentNotFound(NotFound):
     error_id = "agent.not_found"
 
 
+def _agent_key(call: Call, doing: str) -> tuple[str, uuid.UUID]:
+    """The path's agent id, when the caller may act on it: agents on themselves,
+    supervisors on anyone."""
+    agent_id = call.request.match_info["agent_id"]
+    if agent_id != call.agent.agent_id and not call.agent.is_supervisor:
+        raise Forbidden(f"agents {doing} where they take their own calls only")
+    try:
+        return agent_id, uuid.UUID(agent_id)
+    except ValueError:
+        raise AgentNotFound("no such agent", agent_id=agent_id) from None
+
+
+async def get_voice_to(call: Call) -> dict[str, Any]:
+    """Where the agent takes calls (the console shows it, and starts the softphone on
+    "client")."""
+    from contactcenter.app import POOL
+
+    agent_id, key = _agent_key(call, "read")
+    voice_to = await call.request.app[POOL].fetchval(
+        "SELECT voice_to FROM agents WHERE id = $1", key
+    )
+    if voice_to is None:
+        raise AgentNotFound("no such agent", agent_id=agent_id)
+    return {"agent_id": agent_id, "voice_to": voice_to}
+
+
 async def set_voice_to(call: Call) -> dict[str, Any]:
     """Where the agent takes calls. Agents set their own; supervisors anyone's."""
     from contactcenter.app import POOL
 
-    agent_id = call.request.match_info["agent_id"]
-    if agent_id != call.agent.agent_id and not call.agent.is_supervisor:
-        raise Forbidden("agents set where they take their own calls only")
+    agent_id, key = _agent_key(call, "set")
     body = call.body
     assert isinstance(body, VoiceToIn)
     twilio = call.request.app.get(TWILIO)
     region = twilio.default_region if twilio else None
     voice_to = "client" if body.voice_to == "client" else normalise_phone(body.voice_to, region)
-    try:
-        key = uuid.UUID(agent_id)
-    except ValueError:
-        raise AgentNotFound("no such agent", agent_id=agent_id) from None
     found = await call.request.app[POOL].fetchval(
         "UPDATE agents SET voice_to = $2 WHERE id = $1 RETURNING id", key, voice_to
     )
@@ -110,6 +141,17 @@ VOICE_OPERATIONS: tuple[Operation, ...] = (
         answer=voice_token,
         response=VoiceTokenAnswer,
         errors=(503,),
+    ),
+    Operation(
+        "GET",
+        "/api/agents/{agent_id}/voice",
+        "get_voice_to",
+        "Where the agent takes calls: the browser softphone or a phone",
+        "agent",
+        "voice",
+        answer=get_voice_to,
+        response=VoiceToOut,
+        errors=(404,),
     ),
     Operation(
         "PUT",

@@ -35,6 +35,8 @@ VOICEMAIL_PATH = "/twilio/voice/voicemail"
 # these is over (the status callback's CallStatus).
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _CALL_SID = r"^CA[0-9a-fA-F]{32}$"
+# The <Client> custom parameter naming the contact a softphone call belongs to.
+CONTACT_PARAMETER = "contact_id"
 _QUEUE_NAME_MAX = 64  # https://www.twilio.com/docs/voice/twiml/enqueue: 64 characters or less
 
 
@@ -332,15 +334,23 @@ class VoiceTwiml:
         response.hangup()
         return _xml(response)
 
-    def bridge(self, voice_to: str, agent_id: str, language: str | None) -> str:
+    def bridge(self, voice_to: str, agent_id: str, language: str | None, contact_id: str) -> str:
         """The caller to the agent: their browser softphone (<Client>) or their phone
-        (<Number>), per agent (https://www.twilio.com/docs/voice/twiml/dial)."""
+        (<Number>), per agent (https://www.twilio.com/docs/voice/twiml/dial).
+
+        The softphone's call carries the contact as the custom parameter `contact_id`, which
+        the SDK gives the browser in `call.customParameters`: the console answers by itself
+        a call for a contact the agent accepted. <Parameter> goes with the identity as an
+        <Identity> noun rather than as text; names are up to 32 bytes, values up to 128
+        (https://www.twilio.com/docs/voice/twiml/client, custom parameters)."""
         prompts = self.settings.prompts_for(language)
         response = VoiceResponse()
         self._say(response, prompts.connecting, prompts)
         dial = response.dial()
         if voice_to == "client":
-            dial.client(client_identity(agent_id))
+            client = dial.client()
+            client.identity(client_identity(agent_id))
+            client.parameter(name=CONTACT_PARAMETER, value=contact_id)
         else:
             dial.number(voice_to)
         return _xml(response)

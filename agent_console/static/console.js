@@ -1,7 +1,8 @@
 /* Agent console: login, presence, offers, several conversations at once, wrap-up, the
  * customer panel (who the customer is, their history, cases, notes and tags, kept live from
- * `customer_changed` frames and edited through the CRM API), and (for supervisors) a live log
- * of hub events. Speaks the /ws/agent protocol of docs/protocol.md.
+ * `customer_changed` frames and edited through the CRM API), the softphone (softphone.js,
+ * wired in here), and (for supervisors) a live log of hub events. Speaks the /ws/agent
+ * protocol of docs/protocol.md.
  *
  * Nothing here writes customer data (names, messages, notes) to the browser's console. */
 "use strict";
@@ -76,6 +77,28 @@
   }
 
   ui.errorDismiss.addEventListener("click", hideError);
+
+  /* ------------------------------------------------------------------ softphone */
+
+  /* A call bridged for a contact the agent holds (or is accepting) is answered by itself. */
+  function holdsContact(contactId) {
+    if (!contactId) return false;
+    const conv = state.convs.get(contactId);
+    if (conv && conv.status === "active") return true;
+    for (const p of state.pending.values()) {
+      if (p.kind === "accept" && p.contactId === contactId) return true;
+    }
+    return false;
+  }
+
+  const softphone = new window.CC.Softphone({
+    root: $("softphone"),
+    isAccepted: holdsContact,
+    describe: (contactId) => {
+      const contact = contactOf(contactId);
+      return contact ? customerName(contact) : null;
+    },
+  });
 
   /* ------------------------------------------------------------------ views */
 
@@ -293,6 +316,7 @@
     socket.markHealthy();
     socket.flushOutbox();
     updateCounts();
+    for (const [id, conv] of state.convs) if (conv.status === "active") softphone.contactAssigned(id);
   }
 
   /* ------------------------------------------------------------------ offers */
@@ -428,6 +452,7 @@
     const conv = addConversation(contact, true);
     activate(conv.id);
     conv.input.focus();
+    softphone.contactAssigned(conv.id);
   }
 
   function addConversation(contact, fresh) {
@@ -507,6 +532,7 @@
       wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy,
       tab, preview, badge, tabState,
       typingLine, typingTimer: null, typingSentAt: 0, typingIdle: null, customerRead: null, readSent: null,
+      earlyStatus: new Map(), // message_id -> a status frame that came before its message
     };
     state.convs.set(id, conv);
     ui.convArea.append(panel);
@@ -549,7 +575,8 @@
       el("div", { class: "message-body", text: m.body == null ? "" : m.body }),
       el("div", { class: "message-meta" },
         sender === "agent" ? "You" : conv.name,
-        m.at_ms ? " · " + formatTime(m.at_ms) : ""));
+        m.at_ms ? " · " + formatTime(m.at_ms) : "",
+        sender === "agent" ? el("span", { class: "delivery-mark", testid: "delivery-mark", hidden: true }) : null));
     if (typeof m.at_ms === "number") bubble.dataset.at = String(m.at_ms);
 
     keepScrolledToBottom(conv.transcript, () => {
@@ -563,6 +590,11 @@
       conv.transcript.insertBefore(bubble, before);
     }, sender === "agent" && !initial);
 
+    const early = conv.earlyStatus.get(m.message_id);
+    if (early) {
+      conv.earlyStatus.delete(m.message_id);
+      showDelivery(bubble, early.status, early.error_code);
+    }
     if (sender === "customer") showCustomerTyping(conv, false);
     else if (conv.customerRead) showCustomerRead(conv);
     if (sender === "customer") markRead(conv);
@@ -664,14 +696,42 @@
     showCustomerRead(conv);
   }
 
+  /* Delivery statuses, ranked as channels/twilio_messaging_adapter.py STATUS_RANK ranks them:
+   * a message's mark only moves forward, whatever order frames come in. */
+  const DELIVERY = {
+    accepted: [1, "Accepted", ""], scheduled: [1, "Scheduled", ""], queued: [2, "Queued", ""],
+    sending: [3, "Sending", ""], sent: [4, "Sent", "✓"], delivered: [5, "Delivered", "✓✓"],
+    undelivered: [5, "Not delivered", "⚠"], failed: [5, "Failed", "⚠"], canceled: [5, "Canceled", "⚠"],
+    partially_delivered: [5, "Partly delivered", "✓"], read: [6, "Read", "✓✓"],
+  };
+  const MAX_EARLY_STATUSES = 50;
+
   /* A channel's news of one of our messages (an SMS queued, sent, delivered, failed...). */
   function onMessageStatus(frame) {
     const conv = state.convs.get(frame.contact_id);
-    if (!conv || !frame.message_id) return;
+    if (!conv || !frame.message_id || !DELIVERY[frame.status]) return;
     const node = conv.transcript.querySelector('.message[data-message-id="' + CSS.escape(frame.message_id) + '"]');
-    if (!node) return;
-    node.dataset.delivery = frame.status;
-    node.title = "delivery: " + frame.status + (frame.error_code ? " (error " + frame.error_code + ")" : "");
+    if (node) showDelivery(node, frame.status, frame.error_code);
+    else if (conv.earlyStatus.size < MAX_EARLY_STATUSES) {
+      const known = conv.earlyStatus.get(frame.message_id);
+      if (!known || DELIVERY[known.status][0] < DELIVERY[frame.status][0]) conv.earlyStatus.set(frame.message_id, frame);
+    }
+  }
+
+  function showDelivery(node, status, errorCode) {
+    const mark = node.querySelector(".delivery-mark");
+    const known = DELIVERY[node.dataset.delivery];
+    if (!mark || (known && known[0] >= DELIVERY[status][0])) return;
+    const [, label, icon] = DELIVERY[status];
+    const problem = icon === "⚠";
+    node.dataset.delivery = status;
+    node.classList.toggle("is-undelivered", problem);
+    mark.className = "delivery-mark" + (problem ? " is-problem" : "");
+    mark.textContent = "";
+    if (icon) mark.append(el("span", { "aria-hidden": "true", text: icon + " " }));
+    mark.append(label + (errorCode ? " · error " + errorCode : ""));
+    mark.hidden = false;
+    node.title = errorCode ? label + " (Twilio error " + errorCode + ")" : label;
   }
 
   /* Tell the customer how far we have read: the last of their messages, once it is on screen. */
@@ -1395,6 +1455,7 @@
 
   function resetConsole() {
     socket.stop();
+    softphone.stop();
     for (const id of Array.from(state.offers.keys())) removeOffer(id, null, true);
     for (const id of Array.from(state.convs.keys())) removeConversation(id, true);
     state.pending.clear();
@@ -1417,6 +1478,7 @@
     updateCounts();
     updateEmptyHint();
     socket.start();
+    softphone.start(state.agent);
   }
 
   ui.loginForm.addEventListener("submit", async (ev) => {

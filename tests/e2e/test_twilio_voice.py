@@ -249,8 +249,10 @@ async def test_a_call_chooses_billing_waits_is_bridged_to_the_softphone_and_ends
 
     twiml = await bridged_to(fake, call)
     assert tags(twiml) == ["Say", "Dial"]
-    assert [(n.tag, n.text) for n in twiml[1]] == [
-        ("Client", "agent_" + uuid.UUID(agent.agent_id).hex)
+    assert [n.tag for n in twiml[1]] == ["Client"]
+    assert [(n.tag, n.text, n.get("value")) for n in twiml[1][0]] == [
+        ("Identity", "agent_" + uuid.UUID(agent.agent_id).hex, None),
+        ("Parameter", None, call.contact_id),  # the console answers by this contact id
     ]
     request = fake.requests[-1]
     assert request.auth_user == ACCOUNT_SID

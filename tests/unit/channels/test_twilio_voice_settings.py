@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from channels.twilio_common import load_twilio_settings
-from channels.twilio_voice_settings import MenuChoice, VoicePrompts, VoiceSettings
+from channels.twilio_voice_settings import (
+    SOFTPHONE_SDK_URL,
+    MenuChoice,
+    VoicePrompts,
+    VoiceSettings,
+)
 from contactcenter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,6 +63,9 @@ def test_the_environment_wins_for_scalar_keys(tmp_path: Path) -> None:
         ("[voice]\nmax_wait_action = 'hangup'\n", "voice.max_wait_action"),
         ("[voice]\nmax_wait_action = 'overflow'\nmax_wait_s = 60\n", "voice.overflow_queue"),
         ("[voice]\noutgoing_application_sid = 'AB1'\n", "voice.outgoing_application_sid"),
+        ("[voice]\nsoftphone_sdk_url = 'twilio.min.js'\n", "voice.softphone_sdk_url"),
+        ("[voice]\nsoftphone_sdk_url = '//cdn.example/t.js'\n", "voice.softphone_sdk_url"),
+        ("[voice]\nsoftphone_sdk_url = 3\n", "voice.softphone_sdk_url"),
         ("[voice]\nvoicemail_max_length_s = 1\n", "voice.voicemail_max_length_s"),
         ("[voice]\ndefault_language = 'fr'\n", "voice.default_language"),
         ("[voice.prompts.en]\nposition = 'You are {place}'\n", "voice.prompts.en.position"),
@@ -98,3 +106,14 @@ def test_the_softphone_needs_both_api_key_variables(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_twilio_settings(tmp_path, {**env, "TWILIO_API_KEY_SID": "SK" + "1" * 32})
     assert "TWILIO_API_KEY_SECRET" in str(caught.value)
+
+
+def test_the_softphone_sdk_is_the_pinned_browser_bundle_unless_configured(tmp_path: Path) -> None:
+    shipped = load_twilio_settings(ROOT / "config", {}).voice.softphone_sdk_url
+    assert shipped == SOFTPHONE_SDK_URL == VoiceSettings().softphone_sdk_url
+    assert shipped.startswith("https://") and shipped.endswith("/dist/twilio.min.js")
+    assert "@twilio/voice-sdk@2." in shipped  # a pinned 2.x version: Twilio.Device v2's API
+    own = load(tmp_path, "[voice]\nsoftphone_sdk_url = '/static/vendor/twilio.min.js'\n")
+    assert own.softphone_sdk_url == "/static/vendor/twilio.min.js"
+    env = {"CC_TWILIO_VOICE_SOFTPHONE_SDK_URL": "http://127.0.0.1:9/twilio.js"}
+    assert load(tmp_path, "", env).softphone_sdk_url == "http://127.0.0.1:9/twilio.js"

@@ -198,12 +198,30 @@ def test_leaving_the_queue_and_refusals_end_in_voicemail() -> None:
 def test_the_bridge_dials_the_agents_softphone_or_phone() -> None:
     identity = client_identity(AGENT)
     assert identity == "agent_" + AGENT.replace("-", "")
-    softphone = ET.fromstring(TWIML.bridge("client", AGENT, "en"))
+    softphone = ET.fromstring(TWIML.bridge("client", AGENT, "en", CONTACT))
     assert softphone[0].text == "Connecting you to an agent."
-    assert [(n.tag, n.text) for n in softphone[1]] == [("Client", identity)]
-    phone = ET.fromstring(TWIML.bridge("+33612345678", AGENT, "fr"))
+    assert [n.tag for n in softphone[1]] == ["Client"]
+    phone = ET.fromstring(TWIML.bridge("+33612345678", AGENT, "fr", CONTACT))
     assert [(n.tag, n.text) for n in phone[1]] == [("Number", "+33612345678")]
     assert phone[0].get("language") == "fr-FR"
+
+
+def test_the_softphone_call_names_the_agent_and_carries_its_contact() -> None:
+    client = ET.fromstring(TWIML.bridge("client", AGENT, None, CONTACT))[1][0]
+    assert (client.text or "").strip() == ""  # the identity is a noun beside the parameter
+    assert [(n.tag, n.text, dict(n.attrib)) for n in client] == [
+        ("Identity", client_identity(AGENT), {}),
+        ("Parameter", None, {"name": "contact_id", "value": CONTACT}),
+    ]
+    # Twilio's limits on a custom parameter: a name of 32 bytes, a value of 128 at most.
+    parameter = client[1]
+    assert len(parameter.attrib["name"].encode()) <= 32
+    assert len(parameter.attrib["value"].encode()) <= 128
+
+
+def test_a_bridge_to_a_phone_carries_no_custom_parameter() -> None:
+    phone = ET.fromstring(TWIML.bridge("+33612345678", AGENT, None, CONTACT))
+    assert [child.tag for child in phone[1][0]] == []
 
 
 def test_a_transfer_to_a_queue_says_so_and_enqueues_again() -> None:
