@@ -109,6 +109,9 @@ def setup_widget(
         live = LiveChannel(app[REDIS], keys)
         app[WIDGET] = Widget(chosen, RateLimiter(app[REDIS], keys), live, relay)
         log.info("widget_on", allowed_origins=len(chosen.allowed_origins), email=relay.enabled)
+        if not hub_settings.serves_clients:  # no visitor connects to a worker process
+            yield
+            return
         relaying = asyncio.create_task(_relay_live(app[HUB], live), name="widget-live")
         try:
             yield

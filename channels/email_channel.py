@@ -238,11 +238,14 @@ class EmailChannel:
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, *, serves_clients: bool = True, runs_workers: bool = True) -> None:
+        """Start what the process's role asks for: the SMTP server takes mail in (like a
+        webhook, on processes serving clients); the outbox sender and the IMAP poller are
+        background work."""
         # aiosmtpd logs every command line, addresses included, at INFO; we never log them.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         smtp = self.settings.smtp_server
-        if smtp.enabled:
+        if smtp.enabled and serves_clients:
             handler = SmtpHandler(self.intake, self.settings)
             loop = asyncio.get_running_loop()
 
@@ -263,6 +266,8 @@ class EmailChannel:
             # awaits the same pool and services as everything else.
             self._server = await loop.create_server(session, smtp.host, smtp.port)
             self.smtp_port = self._server.sockets[0].getsockname()[1]
+        if not runs_workers:
+            return
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="email-consumer"))
         self._tasks.append(asyncio.create_task(self.sender.run(), name="email-sender"))
         if self.settings.imap.enabled:
@@ -313,7 +318,8 @@ def setup_email(app: web.Application, settings: EmailSettings | None = None) -> 
             yield
             return
         channel = app[EMAIL_CHANNEL] = EmailChannel(chosen, app)
-        await channel.start()
+        role = app[SETTINGS]
+        await channel.start(serves_clients=role.serves_clients, runs_workers=role.runs_workers)
         log.info(
             "email_on",
             smtp_port=channel.smtp_port,

@@ -3,7 +3,8 @@
 In: `POST /twilio/messaging` (Twilio's incoming-message webhook). The handler checks the
 signature, parses the form (pure: `channels.twilio_messaging_adapter`), records the delivery once
 on its MessageSid in the durable inbox (`webhook_receipts`) and answers at once with empty
-TwiML. Intake workers then take each message: the customer's open conversation on that
+TwiML. Intake workers, in whichever hub processes run workers (the commit's NOTIFY wakes
+them), then take each message: the customer's open conversation on that
 channel continues if its last message is within the conversation window, else a new contact
 starts (the stale one is ended).
 
@@ -70,7 +71,7 @@ class MessagingChannel:
     customers: CustomerStore
     service: ConversationService
     client: Any  # twilio.rest.Client on the async HTTP client
-    arrivals: asyncio.Queue[None]  # a token per message recorded by this process
+    arrivals: asyncio.Queue[None]  # a token per message announced (WebhookReceipts.listen)
 
     async def status_changed(self, found: tuple[str, str] | None, update: DeliveryUpdate) -> None:
         """Tell the consoles a message's delivery status moved (stored already: a lost event
@@ -91,7 +92,7 @@ class MessagingChannel:
             log.warning("twilio_status_not_published", message_id=message_id, error=str(exc))
 
     def arrived(self) -> None:
-        """Wake one intake worker (the others poll for what other processes recorded)."""
+        """Wake one intake worker: a message was recorded, here or in another process."""
         with contextlib.suppress(asyncio.QueueFull):
             self.arrivals.put_nowait(None)
 
@@ -256,11 +257,10 @@ def _twiml(text: str = EMPTY_TWIML) -> web.Response:
 async def inbound_message(request: web.Request, form: MultiDictProxy[str]) -> web.StreamResponse:
     channel = request.app[MESSAGING]
     message = channel.adapter.parse(form)
-    if await channel.receipts.record(
+    # Recorded, the message is announced to the intake workers of every process.
+    if not await channel.receipts.record(
         KIND, message.external_id, message.as_json(), sender_key(message)
     ):
-        channel.arrived()
-    else:
         log.info("twilio_message_duplicate", sid=message.external_id)
     return _twiml()
 
@@ -317,6 +317,10 @@ async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
         arrivals=asyncio.Queue(maxsize=10_000),
     )
     app[MESSAGING] = channel
+    if not settings.runs_workers:  # the webhooks only: intake and sending run in workers
+        log.info("twilio_channels_on", intake="in worker processes")
+        yield
+        return
     sender = EventGroupConsumer(
         app[REDIS],
         app[ROUTING].keys.events,
@@ -328,6 +332,9 @@ async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(channel.intake(), name=f"twilio-intake-{i}")
         for i in range(twilio.intake_workers)
     ]
+    assert settings.database_url
+    listening = channel.receipts.listen(settings.database_url, KIND, channel.arrived)
+    tasks.append(asyncio.create_task(listening, name="twilio-intake-wakeup"))
     tasks.append(asyncio.create_task(sender.run(), name="twilio-sender"))
     tasks.append(asyncio.create_task(_prune(channel), name="twilio-receipts-prune"))
     log.info(

@@ -6,16 +6,24 @@ and each message's id at Twilio, delivery status and media (`MessagingStore`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import structlog
 
 from channels.base import DeliveryUpdate, MediaLink
 
+log = structlog.get_logger("channels.twilio_store")
+
 # --- idempotency on a sid, and the durable inbox -------------------------------------------
+
+# PostgreSQL NOTIFY channel on which each new receipt with a payload is announced (its kind).
+RECEIPTS_CHANNEL = "cc_webhook_receipts"
 
 
 @dataclass(frozen=True)
@@ -43,16 +51,41 @@ class WebhookReceipts:
     async def record(
         self, kind: str, sid: str, payload: Mapping[str, Any] | None, sender_key: str | None
     ) -> bool:
-        """Record a delivery; False when this sid was recorded before (a retry)."""
+        """Record a delivery; False when this sid was recorded before (a retry). A delivery
+        with a payload is announced on `RECEIPTS_CHANNEL` (its kind), when it commits, to
+        the intake workers of every hub process (`listen_for_receipts`)."""
         inserted = await self.pool.fetchval(
-            "INSERT INTO webhook_receipts (kind, sid, sender_key, payload)"
-            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING true",
+            "WITH inserted AS (INSERT INTO webhook_receipts (kind, sid, sender_key, payload)"
+            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING kind, payload)"
+            " SELECT count(*) > 0 FROM (SELECT CASE WHEN payload IS NOT NULL"
+            " THEN pg_notify($5, kind) END FROM inserted) announced",
             kind,
             sid,
             sender_key,
             None if payload is None else json.dumps(payload),
+            RECEIPTS_CHANNEL,
         )
         return bool(inserted)
+
+    async def listen(
+        self, database_url: str, kind: str, wake: Callable[[], None], retry_s: float = 1.0
+    ) -> None:
+        """Call `wake` whenever a receipt of `kind` commits, in any hub process, until
+        cancelled: LISTEN on a connection of its own (a pooled one would be handed to
+        others), opened again when it drops. Workers still poll, so a gap loses nothing."""
+
+        def announced(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            if payload == kind:
+                wake()
+
+        while True:
+            try:
+                conn = await asyncpg.connect(database_url)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("receipts_listen_failed", error=str(exc))
+            else:
+                await _listen_until_closed(conn, announced, wake)
+            await asyncio.sleep(retry_s)
 
     async def claim(self, kind: str, lease_s: float) -> Receipt | None:
         """The oldest pending receipt no one holds whose sender has nothing older pending,
@@ -126,6 +159,23 @@ class WebhookReceipts:
             retention_days * 86_400,
         )
         return int(done.split()[-1])
+
+
+async def _listen_until_closed(
+    conn: asyncpg.Connection, announced: Callable[..., None], wake: Callable[[], None]
+) -> None:
+    closed = asyncio.Event()
+    conn.add_termination_listener(lambda _c: closed.set())
+    try:
+        await conn.add_listener(RECEIPTS_CHANNEL, announced)
+        wake()  # anything recorded while no one listened
+        await closed.wait()
+        log.warning("receipts_listen_lost")
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("receipts_listen_failed", error=str(exc))
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(conn.close(timeout=2))
 
 
 # --- what the channels keep of a conversation's messages -----------------------------------

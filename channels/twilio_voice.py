@@ -365,6 +365,10 @@ async def _voice_tasks(app: web.Application) -> AsyncIterator[None]:
         service=app[SERVICE],
         cases=CaseStore(pool),
     )
+    if not settings.runs_workers:  # the webhooks only: the bridge runs in worker processes
+        log.info("twilio_voice_on", bridge="in worker processes")
+        yield
+        return
     client = twilio_client(twilio)
     bridge = CallBridge(store, app[ROUTING], twiml, client, twilio.max_send_attempts)
     consumer = EventGroupConsumer(

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contactcenter.auth import Principal
-from contactcenter.errors import HubError, InvalidInput, Unauthenticated
+from contactcenter.errors import HubError, InvalidInput, ServiceUnavailable, Unauthenticated
 
 log = structlog.get_logger("contactcenter.api")
 
@@ -43,6 +43,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             {"error_id": "internal", "message": "internal error", "details": {}}, status=500
         )
+
+
+class WorkerRole(ServiceUnavailable):
+    """This process has the worker role: it serves no clients."""
+
+    error_id = "hub.worker_role"
+
+
+@web.middleware
+async def health_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A worker process answers its health check, and nothing else: a console or webhook
+    sent here by mistake gets a clear 503 instead of a session that would never be fed."""
+    if request.path != "/healthz":
+        raise WorkerRole(
+            "this hub process runs background work only (role worker); send clients and"
+            " webhooks to a process with role web or all",
+            role="worker",
+        )
+    return await handler(request)
 
 
 class LoginBody(BaseModel):

@@ -57,6 +57,7 @@ BUS = web.AppKey("bus", EventBus)
 ROUTING = web.AppKey("routing", RoutingStore)
 WATCHER = web.AppKey("watcher", ConfigWatcher)
 RECOVERED = web.AppKey("recovered", asyncio.Event)
+ROUTING_WORKER = web.AppKey("routing_worker", RoutingWorker)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
 
@@ -216,38 +217,41 @@ async def _positions(app: web.Application) -> None:
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """The background tasks of this process's role (`HubSettings.role`): the pushes to the
+    consoles and customers connected here, and/or routing, history and recovery."""
     settings = app[SETTINGS]
     assert settings.redis_url
-    worker = RoutingWorker(
-        app[ROUTING],
-        settings.policies,
-        tick_ms=settings.routing_tick_ms,
-        clock=app.get(CLOCK, wall_clock_ms),
-        liveness=liveness(settings),
-    )
-    history = EventGroupConsumer(
-        app[REDIS],
-        app[ROUTING].keys.events,
-        "history",
-        HistoryWriter(app[POOL], settings.routing_domain),
-        claim_idle_ms=settings.claim_idle_ms,
-    )
-
-    async def apply(new: HubSettings) -> None:
-        app[SERVICE].settings = new
-        worker.queues = new.policies
-
-    watcher = ConfigWatcher(settings, apply, app[ROUTING].queue_length)
+    watcher = ConfigWatcher(settings, lambda new: _apply(app, new), app[ROUTING].queue_length)
     app[WATCHER] = watcher
-    tasks = [
-        asyncio.create_task(watcher.run(), name="config-watcher"),
-        asyncio.create_task(worker.run(), name="routing-worker"),
-        asyncio.create_task(history.run(), name="history-writer"),
-        asyncio.create_task(_tail_to_hub(app), name="console-tail"),
-        asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
-        asyncio.create_task(_positions(app), name="customer-positions"),
-        asyncio.create_task(_recover_until_done(app), name="recovery"),
-    ]
+    tasks = [asyncio.create_task(watcher.run(), name="config-watcher")]
+    if settings.serves_clients:
+        tasks += [
+            asyncio.create_task(_tail_to_hub(app), name="console-tail"),
+            asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
+            asyncio.create_task(_positions(app), name="customer-positions"),
+        ]
+    if settings.runs_workers:
+        worker = RoutingWorker(
+            app[ROUTING],
+            settings.policies,
+            tick_ms=settings.routing_tick_ms,
+            clock=app.get(CLOCK, wall_clock_ms),
+            liveness=liveness(settings),
+        )
+        app[ROUTING_WORKER] = worker
+        history = EventGroupConsumer(
+            app[REDIS],
+            app[ROUTING].keys.events,
+            "history",
+            HistoryWriter(app[POOL], settings.routing_domain),
+            claim_idle_ms=settings.claim_idle_ms,
+        )
+        tasks += [
+            asyncio.create_task(worker.run(), name="routing-worker"),
+            asyncio.create_task(history.run(), name="history-writer"),
+            asyncio.create_task(_recover_until_done(app), name="recovery"),
+        ]
+    log.info("hub_role", role=settings.role, tasks=[t.get_name() for t in tasks])
     yield
     for task in tasks:
         task.cancel()
@@ -258,6 +262,13 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             pass
         except Exception as exc:  # already dead: say so, but let the others stop cleanly
             log.error("background_task_failed", task=task.get_name(), error=str(exc))
+
+
+async def _apply(app: web.Application, new: HubSettings) -> None:
+    """A reloaded configuration, taken up by the conversations and by routing."""
+    app[SERVICE].settings = new
+    if ROUTING_WORKER in app:
+        app[ROUTING_WORKER].queues = new.policies
 
 
 async def _classify_first_words(app: web.Application) -> AsyncIterator[None]:
@@ -272,9 +283,10 @@ def static_dir() -> Path:
 
 def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
     """The hub's web application for `settings` (storage URLs already resolved)."""
-    app = web.Application(
-        middlewares=[api.error_middleware], client_max_size=settings.max_frame_bytes
-    )
+    middlewares = [api.error_middleware]
+    if not settings.serves_clients:
+        middlewares.append(api.health_only)
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_frame_bytes)
     app[SETTINGS] = settings
     if clock is not None:
         app[CLOCK] = clock

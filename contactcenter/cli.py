@@ -121,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default from CC_HOST or hub.toml)")
     serve.add_argument("--port", type=int, help="port to bind (default from CC_PORT or hub.toml)")
     serve.add_argument(
+        "--role",
+        choices=("all", "web", "worker"),
+        help="what this process runs (default from CC_ROLE or hub.toml, else all): all;"
+        " web = consoles, chats, webhooks and SMTP; worker = routing, history, intake and"
+        " outbound senders (docs/architecture.md)",
+    )
+    serve.add_argument(
         "--demo-data",
         action="store_true",
         help="first fill the CRM with the demo data set unless it is there already"
@@ -215,6 +222,8 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
         settings = replace(settings, host=args.host)
     if args.port:
         settings = replace(settings, port=args.port)
+    if args.role:
+        settings = replace(settings, role=args.role)
     if settings.demo_seed:
         settings = replace(
             settings, demo_password=demo_password(settings.data_dir, settings.demo_password)
@@ -225,12 +234,15 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
             if _demo_data(live, live.crm, demo) != 0:
                 return 1
         base = f"http://{live.host}:{live.port}"
-        lines = [
-            f"Contact-center hub on {base}",
-            f"  agent console: {base}/console",
-            f"  customer chat: {base}/chat",
-        ]
-        if live.demo_seed:
+        if live.serves_clients:
+            lines = [
+                f"Contact-center hub on {base}" + ("" if live.runs_workers else " (role web)"),
+                f"  agent console: {base}/console",
+                f"  customer chat: {base}/chat",
+            ]
+        else:
+            lines = [f"Contact-center hub worker (role worker): health at {base}/healthz"]
+        if live.demo_seed and live.serves_clients:
             lines.append(
                 f"  log in as alice or bob (agents) or sam (supervisor), "
                 f"password {live.demo_password}"

@@ -36,6 +36,7 @@ class HubSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
+    role: str = "all"  # ROLES: what this process runs
     data_dir: Path = Path(".data")
     embedded_redis_port: int = 16379
     embedded_postgres_port: int = 15432
@@ -76,6 +77,16 @@ class HubSettings:
         """Each queue's channels, for routing rules (derived once per settings)."""
         return {q.name: q.channels for q in self.queues}
 
+    @property
+    def serves_clients(self) -> bool:
+        """Consoles, customers' chats and webhooks are served here, with what feeds them."""
+        return self.role != "worker"
+
+    @property
+    def runs_workers(self) -> bool:
+        """Routing, the history writer, intake and the outbound senders run here."""
+        return self.role != "web"
+
     def queue(self, name: str) -> QueueSettings:
         for q in self.queues:
             if q.name == name:
@@ -91,6 +102,7 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("server", "host", "host", "CC_HOST", str),
     ("server", "port", "port", "CC_PORT", int),
     ("server", "public_url", "public_url", "CC_PUBLIC_URL", str),
+    ("server", "role", "role", "CC_ROLE", str),
     ("storage", "data_dir", "data_dir", "CC_DATA_DIR", Path),
     ("storage", "embedded_redis_port", "embedded_redis_port", "CC_EMBEDDED_REDIS_PORT", int),
     (
@@ -119,6 +131,10 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("auto", "json", "console")
+# What one process runs (docs/architecture.md, "Process roles"): everything; the clients'
+# side (HTTP, websockets, webhooks, SMTP, the pushes to consoles); or the background work
+# (routing, history, intake of stored webhooks, outbound senders).
+ROLES = ("all", "web", "worker")
 
 
 def _cast(value: Any, cast: Callable[[Any], Any], where: str) -> Any:
@@ -179,6 +195,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
     if values.get("log_format", "auto") not in _LOG_FORMATS:
         raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}")
+    if values.get("role", "all") not in ROLES:
+        raise ConfigError("server.role", f"must be one of {', '.join(ROLES)}")
     domain = values.get("routing_domain", "main")
     if not domain or any(c in domain for c in "{}: "):
         raise ConfigError("routing.domain", "must be non-empty, without braces, colons or spaces")

@@ -12,35 +12,21 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from contactcenter import events as ev
 from routing.keys import Keys
-from tests.conftest import TEST_PASSWORD, Servers
+from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import AgentClient, ChatClient, FrameClient
 from tests.e2e.processes import HubFactory, make_config_dir
 
 CAPACITY = 3  # config/hub.toml agents.chat_capacity, given to every demo account
-
-
-@pytest.fixture
-async def hubs(
-    servers: Servers, database_url: str, routing_domain: str, redis: Redis, tmp_path: Path
-) -> AsyncIterator[HubFactory]:
-    """Starts hub processes on demand; stops them all (SIGTERM, then SIGKILL) at teardown,
-    before the `redis` fixture removes the domain's keys."""
-    factory = HubFactory(servers, database_url, routing_domain, tmp_path)
-    try:
-        yield factory
-    finally:
-        await factory.stop_all()
 
 
 # --- helpers --------------------------------------------------------------------------------

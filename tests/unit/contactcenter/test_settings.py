@@ -43,6 +43,24 @@ def test_secrets_come_from_the_environment_only(config_dir: Path) -> None:
     assert load_settings(CONFIG, {"CC_DEMO_PASSWORD": "pw"}).demo_password == "pw"
 
 
+@pytest.mark.parametrize(
+    ("role", "serves_clients", "runs_workers"),
+    [("all", True, True), ("web", True, False), ("worker", False, True)],
+)
+def test_a_process_role_says_what_the_process_runs(
+    role: str, serves_clients: bool, runs_workers: bool
+) -> None:
+    s = load_settings(CONFIG, {"CC_ROLE": role})
+    assert (s.role, s.serves_clients, s.runs_workers) == (role, serves_clients, runs_workers)
+    assert load_settings(CONFIG, {}).role == "all"
+
+
+def test_an_unknown_role_is_refused_with_the_roles_there_are() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(CONFIG, {"CC_ROLE": "router"})
+    assert "server.role" in info.value.message and "all, web, worker" in info.value.message
+
+
 def test_a_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(CONFIG, {"CC_PORT": "eighty"})
