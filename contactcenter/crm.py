@@ -29,15 +29,22 @@ class StoredMessage:
     at_ms: int
     client_msg_id: str | None
     created: bool  # False when a retry found the message already stored
+    # How far the channel got with it (SMS, WhatsApp: docs/channels.md), when it says.
+    delivery_status: str | None = None
+    delivery_error: str | None = None
 
     def wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "message_id": self.message_id,
             "sender": self.sender,
             "body": self.body,
             "at_ms": self.at_ms,
             "client_msg_id": self.client_msg_id,
         }
+        if self.delivery_status is not None:
+            wire["delivery_status"] = self.delivery_status
+            wire["delivery_error"] = self.delivery_error
+        return wire
 
 
 @dataclass(frozen=True)
@@ -218,7 +225,8 @@ class CrmStore:
             " (SELECT coalesce(json_agg(json_build_object("
             "'id', m.id, 'sender', m.sender, 'agent_id', m.agent_id, 'body', m.body,"
             " 'at_ms', floor(extract(epoch FROM m.created_at) * 1000)::bigint,"
-            " 'client_msg_id', m.client_msg_id) ORDER BY m.created_at, m.id), '[]')"
+            " 'client_msg_id', m.client_msg_id, 'delivery_status', m.delivery_status,"
+            " 'delivery_error', m.delivery_error) ORDER BY m.created_at, m.id), '[]')"
             " FROM messages m WHERE m.contact_id = c.id) END AS messages"
             " FROM contacts c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
             uuid.UUID(contact_id),
@@ -237,6 +245,8 @@ class CrmStore:
                 at_ms=m["at_ms"],
                 client_msg_id=m["client_msg_id"],
                 created=False,
+                delivery_status=m["delivery_status"],
+                delivery_error=m["delivery_error"],
             )
             for m in json.loads(row["messages"] or "[]")
         ]

@@ -588,6 +588,8 @@
         }
       }
       conv.transcript.insertBefore(bubble, before);
+      // A snapshot (a reload, a reconnection) brings how far each reply got.
+      if (DELIVERY[m.delivery_status]) showDelivery(bubble, m.delivery_status, m.delivery_error);
     }, sender === "agent" && !initial);
 
     const early = conv.earlyStatus.get(m.message_id);

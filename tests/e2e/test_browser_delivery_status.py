@@ -1,7 +1,8 @@
 """End to end in a real browser: the delivery mark of an agent's SMS reply (docs/channels.md,
 "Delivery status"). An SMS arrives through a signed webhook, the agent accepts it in the
 console and replies; Twilio's signed status callbacks then move the mark the agent sees on
-each reply, forward only, and a failure shows with Twilio's error code.
+each reply, forward only, and a failure shows with Twilio's error code; after a reload the
+marks are there again.
 
 Twilio's REST API is channels/fake_twilio.py on loopback; nothing reaches the internet.
 Drives the system Chromium (/usr/bin/chromium) through Playwright; never downloads a browser.
@@ -172,6 +173,22 @@ async def test_delivery_marks_follow_twilios_callbacks_forward_only_and_show_fai
             await expect(theirs.get_by_test_id("delivery-mark")).to_have_count(0)
             await page.screenshot(path=str(tmp_path / "delivery-marks.png"))
             await expect(page.get_by_test_id("error-banner")).to_be_hidden()
+
+            # -- a reload: the snapshot brings each reply's latest status back
+            await page.reload()
+            conversation = page.locator(
+                f'[data-testid="conversation"][data-contact-id="{contact_id}"]'
+            )
+            await expect(conversation).to_be_visible(timeout=LIVE_MS)
+            mine = conversation.locator('[data-testid="message"][data-sender="agent"]')
+            await expect(mine).to_have_count(2, timeout=LIVE_MS)
+            await expect(mine.nth(0)).to_have_attribute("data-delivery", "delivered")
+            await expect(mine.nth(0).get_by_test_id("delivery-mark")).to_have_text(
+                re.compile(r"^✓✓ Delivered$")
+            )
+            await expect(mine.nth(1).get_by_test_id("delivery-mark")).to_have_text(
+                re.compile(r"^⚠ Failed · error 30008$")
+            )
         finally:
             await browser.close()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
