@@ -3,16 +3,22 @@ a worker thread (`asyncio.to_thread`) so that the hub's loop never waits on the 
 
 Each poll reads the unseen emails without marking them (BODY.PEEK), stores each through the
 same intake as the SMTP server, and only then marks it seen (or deletes it): an email the hub
-failed to store stays unseen and is read again at the next poll. An email refused as bad
-input is marked seen and flagged, for a person to look at; it is never stored.
+failed to store stays unseen and is read again at the next poll, without holding up the
+emails after it. An email refused as bad input is marked seen and flagged, for a person to
+look at; it is never stored.
+
+Logs carry error types and IMAP response codes (RFC 5530), never the server's free text,
+which may quote the username.
 """
 
 from __future__ import annotations
 
 import asyncio
 import imaplib
+import re
 import ssl
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, Protocol
 
 import structlog
@@ -21,6 +27,33 @@ from channels.email_message import EmailDelivery, EmailRejected
 from channels.email_settings import ImapSettings
 
 log = structlog.get_logger("channels.email")
+
+# A response code: "NO [AUTHENTICATIONFAILED] Authentication failed." (RFC 9051 §7.1).
+_RESPONSE_CODE = re.compile(r"\[([A-Za-z][A-Za-z0-9-]*)")
+
+
+def response_code(reply: object) -> str | None:
+    """The IMAP response code in a server's reply text, or in the imaplib error carrying it
+    (`AUTHENTICATIONFAILED`); None when there is none."""
+    if isinstance(reply, BaseException):
+        reply = reply.args[0] if reply.args else ""
+    text = reply.decode("ascii", "replace") if isinstance(reply, bytes) else str(reply)
+    found = _RESPONSE_CODE.search(text)
+    return found.group(1).upper() if found else None
+
+
+def error_name(exc: BaseException) -> str:
+    """A name for the log: imaplib's `error` and `abort` say nothing without their class."""
+    kind = type(exc)
+    return f"imaplib.{kind.__qualname__}" if kind.__module__ == "imaplib" else kind.__name__
+
+
+class ImapLoginRefused(Exception):
+    """The server refused our login: the username, the password, or login without TLS."""
+
+    def __init__(self, code: str | None) -> None:
+        super().__init__(f"IMAP login refused ({code or 'no response code'})")
+        self.code = code
 
 
 class Mailbox(Protocol):
@@ -34,7 +67,8 @@ class Mailbox(Protocol):
 
 
 class ImapMailbox:
-    """A logged-in IMAP session on one folder (RFC 9051 commands, by UID)."""
+    """A logged-in IMAP session on one folder (RFC 9051 commands, by UID). The connection is
+    closed on every way out: a failed login or SELECT, and `close`."""
 
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
@@ -45,48 +79,71 @@ class ImapMailbox:
             )
         else:
             self.imap = imaplib.IMAP4(s.host, s.port, timeout=s.timeout_s)
+        self.deleted = False
+        try:
             if s.security == "starttls":
                 self.imap.starttls(ssl.create_default_context())
-        self.imap.login(s.username, s.password)
-        self._check(self.imap.select(s.mailbox))
-        self.deleted = False
+            try:
+                self.imap.login(s.username, s.password)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as exc:  # a tagged NO or BAD to LOGIN
+                raise ImapLoginRefused(response_code(exc)) from None
+            self._check(self.imap.select(s.mailbox), "SELECT")
+        except BaseException:
+            self._drop()
+            raise
 
     @staticmethod
-    def _check(reply: tuple[str, list[Any]]) -> list[Any]:
+    def _check(reply: tuple[str, list[Any]], command: str) -> list[Any]:
         status, data = reply
         if status != "OK":
-            raise imaplib.IMAP4.error(f"IMAP replied {status}")
+            # Only the response code: the rest of the server's text is not ours to log.
+            code = response_code(data[0] if data else b"")
+            raise imaplib.IMAP4.error(
+                f"{command} replied {status}" + (f" [{code}]" if code else "")
+            )
         return data
 
     def unseen(self) -> list[bytes]:
-        data = self._check(self.imap.uid("SEARCH", "UNSEEN"))
+        data = self._check(self.imap.uid("SEARCH", "UNSEEN"), "SEARCH")
         first = data[0] if data else b""
         return bytes(first).split() if isinstance(first, bytes) else []
 
     def fetch(self, uid: bytes) -> bytes:
-        for item in self._check(self.imap.uid("FETCH", uid.decode(), "(BODY.PEEK[])")):
+        for item in self._check(self.imap.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), "FETCH"):
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1]
         raise imaplib.IMAP4.error("FETCH returned no message")
 
     def done(self, uid: bytes) -> None:
         flag = r"(\Deleted)" if self.settings.after == "delete" else r"(\Seen)"
-        self._check(self.imap.uid("STORE", uid.decode(), "+FLAGS", flag))
+        self._check(self.imap.uid("STORE", uid.decode(), "+FLAGS", flag), "STORE")
         self.deleted = self.deleted or self.settings.after == "delete"
 
     def refused(self, uid: bytes) -> None:
-        self._check(self.imap.uid("STORE", uid.decode(), "+FLAGS", r"(\Seen \Flagged)"))
+        self._check(self.imap.uid("STORE", uid.decode(), "+FLAGS", r"(\Seen \Flagged)"), "STORE")
 
     def close(self) -> None:
+        """Expunge what `done` deleted and log out, as far as the connection allows; never
+        raises: what is left undone (a deleted email not expunged) is found again next poll,
+        and the intake stores an email once however often it is read."""
         try:
             if self.deleted:
-                self.imap.expunge()
-            self.imap.close()
-        finally:
+                self._check(self.imap.expunge(), "EXPUNGE")
+            self._check(self.imap.close(), "CLOSE")
             self.imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        with suppress(OSError):
+            self.imap.shutdown()
 
 
 class ImapPoller:
+    """Polls one mailbox every `poll_interval_s`, storing through `deliver`; see the module."""
+
     def __init__(
         self,
         settings: ImapSettings,
@@ -98,19 +155,35 @@ class ImapPoller:
         self.open_mailbox = open_mailbox
 
     async def run(self) -> None:
+        """Poll until cancelled; a failed poll is logged and the next one tries again."""
+        s = self.settings
         while True:
             try:
                 await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # mailbox or storage away: next poll tries again
-                log.warning("email_imap_poll_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.settings.poll_interval_s)
+            except ImapLoginRefused as exc:
+                # Host and port, not the username: it is often an email address.
+                log.error(
+                    "email_imap_login_refused",
+                    host=s.host,
+                    port=s.port,
+                    code=exc.code,
+                    retry_in_s=s.poll_interval_s,
+                )
+            except Exception as exc:  # mailbox away, connection dropped: next poll tries again
+                log.warning(
+                    "email_imap_poll_failed",
+                    error=error_name(exc),
+                    code=response_code(exc),
+                    retry_in_s=s.poll_interval_s,
+                )
+            await asyncio.sleep(s.poll_interval_s)
 
     async def poll_once(self) -> int:
-        """Store what is unseen; returns how many emails were stored or refused."""
+        """Store what is unseen; returns how many emails were stored or refused. An email
+        the intake fails to store is left unseen and the poll goes on with the next one; a
+        failure of the mailbox itself ends the poll (raised)."""
         box = await asyncio.to_thread(self.open_mailbox, self.settings)
-        handled = 0
+        handled = failed = 0
         try:
             for uid in await asyncio.to_thread(box.unseen):
                 content = await asyncio.to_thread(box.fetch, uid)
@@ -119,11 +192,15 @@ class ImapPoller:
                 except EmailRejected as exc:
                     log.info("email_refused", why=exc.error_id, source="imap")
                     await asyncio.to_thread(box.refused, uid)
+                except Exception as exc:  # storage away, or this email trips a bug
+                    log.warning("email_imap_store_failed", error=error_name(exc))
+                    failed += 1
+                    continue
                 else:
                     await asyncio.to_thread(box.done, uid)
                 handled += 1
         finally:
             await asyncio.to_thread(box.close)
-        if handled:
-            log.info("email_imap_polled", handled=handled)
+        if handled or failed:
+            log.info("email_imap_polled", handled=handled, failed=failed)
         return handled
