@@ -1,14 +1,23 @@
 """Webhook latency: Twilio's incoming-message webhook, answered by the real hub.
 
     signed POST /twilio/messaging -> signature check (RequestValidator) -> parse and validate
-    -> the receipt, recorded once on its MessageSid in PostgreSQL -> empty TwiML
+    -> the receipt, committed once on its MessageSid in PostgreSQL -> empty TwiML
 
-Meanwhile the hub's intake workers take each message into its conversation (customer,
-contact, message, routing), in the same process, as they would in production. Beside it, in
-the same run, a baseline: a bare aiohttp app whose handler reads the same form and answers the
-same TwiML. Both get the same signed requests at the same pace from one aiohttp client on
-loopback; the ratio p99 / baseline p99 is the figure to follow (goal: within 2x). Twilio
-waits 15 s for an answer.
+Four apps, in one run, get the same signed requests at the same pace from one aiohttp client
+on loopback:
+
+- baseline: a bare aiohttp app whose handler reads the same form and answers the same TwiML.
+- floor: the baseline plus the one thing no webhook may skip, the delivery committed to
+  PostgreSQL before the answer (Twilio does not send a message webhook again once it got a
+  200, so a message not stored by then could be lost): the same row into the same table, on
+  the same server, with nothing else running.
+- hub: the hub with role "all", as `make run` starts it: its intake workers take each message
+  into its conversation (customer, contact, message, routing) in the same process.
+- hub-split: the hub with role "web" in this process and a worker process beside it (role
+  "worker", `bench/_worker.py`) doing the intake, as a busy site runs them.
+
+The figure to follow is the hub's p99 over the baseline's (goal: within 2x); the floor's
+ratio is what storing before answering costs by itself on this machine. Twilio waits 15 s.
 
 Run from the repository root:  .venv/bin/python -m bench.webhooks [--requests N] [--rate R]
 The last line printed is the result; the exit status is 0 unless something is broken.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import sys
@@ -42,6 +52,7 @@ from bench._common import (
     stamp,
     unstamp,
 )
+from bench._worker import worker_process
 from channels.fake_twilio import FakeTwilio, sign
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
@@ -52,11 +63,13 @@ EPILOG = (
 Latency is timed in this one process with time.perf_counter_ns(): from just before a request
 is sent to the moment its whole answer has been read. Requests go out on a fixed schedule
 (open loop), each from one of --customers phone numbers in turn.
-Result line:
-  webhooks: requests=N p50_ms=X p99_ms=Y baseline_p99_ms=Z ratio_p99=R
+Result line (one line; the ratios are p99 over the baseline's p99):
+  webhooks: requests=N p50_ms=.. p99_ms=.. baseline_p99_ms=.. ratio_p99=.. split_p50_ms=..
+            split_p99_ms=.. split_ratio_p99=.. floor_p99_ms=.. floor_ratio_p99=..
 """
 )
 PATH = "/twilio/messaging"
+FLOOR_KIND = "bench.floor"  # the floor's receipts, apart from the hub's own
 OUR_NUMBER = "+14155550199"
 
 
@@ -155,6 +168,44 @@ async def baseline_phase(fake: FakeTwilio, args: argparse.Namespace) -> Run:
         await runner.cleanup()
 
 
+def floor_app(twiml: str, pool: asyncpg.Pool) -> web.Application:
+    """The bare handler plus the durable write every webhook owes: the delivery committed in
+    `webhook_receipts`, as the hub records it, before the answer."""
+
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        await pool.fetchval(
+            "INSERT INTO webhook_receipts (kind, sid, sender_key, payload)"
+            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING true",
+            FLOOR_KIND,
+            form["MessageSid"],
+            form["From"],
+            json.dumps({k: v for k, v in form.items() if isinstance(v, str)}),
+        )
+        return web.Response(text=twiml, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    return app
+
+
+async def floor_phase(database_url: str, fake: FakeTwilio, args: argparse.Namespace) -> Run:
+    from channels.twilio_messaging_adapter import EMPTY_TWIML
+    from contactcenter.db import create_pool, migrate
+
+    pool = await create_pool(database_url)
+    port = free_port()
+    try:
+        await migrate(pool)
+        runner = await start(floor_app(EMPTY_TWIML, pool), port)
+        try:
+            return await drive("floor", f"http://127.0.0.1:{port}{PATH}", fake, args, [])
+        finally:
+            await runner.cleanup()
+    finally:
+        await pool.close()
+
+
 async def until_taken(database_url: str, sids: list[str], timeout_s: float) -> float:
     """Wait until every message was taken into a conversation, exactly once; seconds waited."""
     started = time.perf_counter()
@@ -179,16 +230,21 @@ async def until_taken(database_url: str, sids: list[str], timeout_s: float) -> f
 
 
 async def hub_phase(
-    redis_url: str, database_url: str, fake: FakeTwilio, args: argparse.Namespace
+    redis_url: str, database_url: str, fake: FakeTwilio, args: argparse.Namespace, role: str
 ) -> Run:
+    """The hub in this process, with `role` "all" (intake in this process too) or "web"
+    (intake in a worker process beside it)."""
     from dataclasses import replace
 
     from channels.twilio_common import TwilioSettings
     from contactcenter.app import init
 
+    label = "hub" if role == "all" else "hub-split"
     port = free_port()
     settings = replace(
-        hub_settings(redis_url, database_url, port), public_url=f"http://127.0.0.1:{port}"
+        hub_settings(redis_url, database_url, port),
+        public_url=f"http://127.0.0.1:{port}",
+        role=role,
     )
     twilio = TwilioSettings(
         account_sid=fake.account_sid,
@@ -196,18 +252,37 @@ async def hub_phase(
         api_base="http://127.0.0.1:9",  # nothing is sent out: no agent answers
         numbers={"sms": (OUR_NUMBER,)},
     )
-    app = init(replace(settings, twilio=twilio))
-    runner = await start(app, port)
+    runner = await start(init(replace(settings, twilio=twilio)), port)
     sids: list[str] = []
     try:
-        run = await drive("hub", f"{settings.public_url}{PATH}", fake, args, sids)
-        waited_s = await until_taken(database_url, sids, timeout_s=120)
-        progress(
-            f"hub: all {len(sids)} messages taken into conversations {waited_s:.1f} s after"
-            f" the last answer ({args.customers} customers, intake workers"
-            f" {twilio.intake_workers})"
-        )
-        return run
+        async with contextlib.AsyncExitStack() as stack:
+            worker = None
+            if role == "web":
+                worker_env = {
+                    "REDIS_URL": redis_url,
+                    "DATABASE_URL": database_url,
+                    "CC_ROUTING_DOMAIN": settings.routing_domain,
+                    "CC_PUBLIC_URL": settings.public_url,
+                    "TWILIO_ACCOUNT_SID": fake.account_sid,
+                    "TWILIO_AUTH_TOKEN": fake.auth_token,
+                    "TWILIO_API_BASE": "http://127.0.0.1:9",
+                }
+                worker = await stack.enter_async_context(worker_process(worker_env, free_port()))
+            worker_cpu = worker.cpu_s() if worker else None
+            run = await drive(label, f"{settings.public_url}{PATH}", fake, args, sids)
+            waited_s = await until_taken(database_url, sids, timeout_s=120)
+            where = "this process" if worker is None else "the worker process"
+            progress(
+                f"{label}: all {len(sids)} messages taken into conversations {waited_s:.1f} s"
+                f" after the last answer ({args.customers} customers, intake workers"
+                f" {twilio.intake_workers} in {where})"
+            )
+            if worker is not None and worker_cpu is not None:
+                used = worker.cpu_s()
+                if used is not None:
+                    per_message_ms = (used - worker_cpu) * 1000 / len(sids)
+                    progress(f"{label}: worker process {per_message_ms:.2f} ms CPU per message")
+            return run
     finally:
         await runner.cleanup()
         await delete_redis_keys(redis_url, f"cc:{{{settings.routing_domain}}}:*")
@@ -215,13 +290,15 @@ async def hub_phase(
 
 async def run_phases(
     redis_url: str, admin_database_url: str, args: argparse.Namespace, tally: LogTally
-) -> tuple[Run, Run]:
+) -> tuple[Run, Run, Run, Run]:
     fake = FakeTwilio()
     total = args.warmup + args.requests
     async with scratch_database(admin_database_url) as database_url:
         phases: list[tuple[str, Callable[[], Awaitable[Run]]]] = [
             ("baseline", lambda: baseline_phase(fake, args)),
-            ("hub", lambda: hub_phase(redis_url, database_url, fake, args)),
+            ("floor", lambda: floor_phase(database_url, fake, args)),
+            ("hub", lambda: hub_phase(redis_url, database_url, fake, args, "all")),
+            ("hub-split", lambda: hub_phase(redis_url, database_url, fake, args, "web")),
         ]
         runs: list[Run] = []
         for label, phase in phases:
@@ -232,7 +309,7 @@ async def run_phases(
             progress(run.load())
             runs.append(run)
         tally.phase = "teardown"
-    return runs[0], runs[1]
+    return runs[0], runs[1], runs[2], runs[3]
 
 
 def positive_int(text: str) -> int:
@@ -279,13 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     if isinstance(outcome, int):
         return outcome
-    (baseline, hub), _tally = outcome
-    progress(baseline.outliers())
-    progress(hub.outliers())
-    b99, h50, h99 = baseline.pct(99), hub.pct(50), hub.pct(99)
+    (baseline, floor, hub, split), _tally = outcome
+    for run in (baseline, floor, hub, split):
+        progress(run.outliers())
+    b99, f99, h50, h99 = baseline.pct(99), floor.pct(99), hub.pct(50), hub.pct(99)
+    s50, s99 = split.pct(50), split.pct(99)
     print(
         f"webhooks: requests={args.requests} p50_ms={h50:.3f} p99_ms={h99:.3f}"
-        f" baseline_p99_ms={b99:.3f} ratio_p99={h99 / b99:.2f}",
+        f" baseline_p99_ms={b99:.3f} ratio_p99={h99 / b99:.2f}"
+        f" split_p50_ms={s50:.3f} split_p99_ms={s99:.3f} split_ratio_p99={s99 / b99:.2f}"
+        f" floor_p99_ms={f99:.3f} floor_ratio_p99={f99 / b99:.2f}",
         flush=True,
     )
     return 0
