@@ -16,35 +16,22 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
+from tests.e2e.browser import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    LIVE_MS,
+    require_chromium,
+    watched_page,
+)
 
 require_chromium()
 
 from playwright.async_api import (  # noqa: E402
-    Browser,
-    BrowserContext,
-    Page,
     async_playwright,
     expect,
 )
 
 pytestmark = pytest.mark.browser
-
-
-async def _new_page(
-    browser: Browser, width: int, height: int, errors: list[str], who: str
-) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{who}: {exc}"))
-
-    def on_console(msg: Any) -> None:
-        # An expected 401 (GET /api/me before signing in) is logged as a failed resource.
-        if msg.type == "error" and "Failed to load resource" not in msg.text:
-            errors.append(f"{who} console.{msg.type}: {msg.text}")
-
-    page.on("console", on_console)
-    return context, page
 
 
 async def test_agent_and_customer_chat_end_to_end(hub: Any, tmp_path: Path) -> None:
@@ -61,8 +48,10 @@ async def test_agent_and_customer_chat_end_to_end(hub: Any, tmp_path: Path) -> N
             executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
         )
         try:
-            agent_ctx, agent = await _new_page(browser, 1280, 800, errors, "console")
-            customer_ctx, customer = await _new_page(browser, 390, 760, errors, "chat")
+            agent_ctx, agent = await watched_page(browser, errors, "console")
+            customer_ctx, customer = await watched_page(
+                browser, errors, "chat", width=390, height=760
+            )
 
             # -- the agent signs in and goes available
             await agent.goto(f"{base}/console")

@@ -13,7 +13,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -23,7 +22,14 @@ from contactcenter.customers import CustomerStore
 from contactcenter.notes import NoteStore
 from contactcenter.orders import OrderStore
 from tests.conftest import LiveHub
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
+from tests.e2e.browser import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    LIVE_MS,
+    require_chromium,
+    sign_in,
+    watched_page,
+)
 from tests.e2e.clients import ChatClient
 
 require_chromium()
@@ -37,24 +43,8 @@ async def _console(
     browser: Browser, hub: LiveHub, username: str, errors: list[str], who: str
 ) -> tuple[BrowserContext, Page]:
     """A signed-in console page in its own browser context (its own session)."""
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{who}: {exc}"))
-
-    def on_console(msg: Any) -> None:
-        # Expected refusals (401 before signing in, the 400 this test provokes) are logged
-        # by the browser as failed resources; anything else is a fault.
-        if msg.type == "error" and "Failed to load resource" not in msg.text:
-            errors.append(f"{who} console.{msg.type}: {msg.text}")
-
-    page.on("console", on_console)
-    await page.goto(f"{hub.base_url}/console")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(hub.demo_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("connection-status")).to_have_attribute(
-        "data-state", "connected", timeout=LIVE_MS
-    )
+    context, page = await watched_page(browser, errors, who, width=1440, height=900)
+    await sign_in(page, hub.base_url, username, hub.demo_password)
     return context, page
 
 

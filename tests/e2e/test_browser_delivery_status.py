@@ -26,7 +26,14 @@ from contactcenter.events import MessageStatusChanged
 from contactcenter.settings import HubSettings
 from routing.worker import wall_clock_ms
 from tests.conftest import LiveHub
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
+from tests.e2e.browser import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    LIVE_MS,
+    require_chromium,
+    sign_in,
+    watched_page,
+)
 from tests.e2e.test_twilio_messaging import (
     OUR_SMS,
     messaging_settings,
@@ -98,25 +105,8 @@ async def test_delivery_marks_follow_twilios_callbacks_forward_only_and_show_fai
             executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
         )
         try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            page = await context.new_page()
-            page.on("pageerror", lambda exc: errors.append(f"page: {exc}"))
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(msg.text)
-                    if msg.type == "error" and "Failed to load resource" not in msg.text
-                    else None
-                ),
-            )
-            await page.goto(f"{hub.base_url}/console")
-            await page.get_by_test_id("login-username").fill("alice")
-            await page.get_by_test_id("login-password").fill(hub.demo_password)
-            await page.get_by_test_id("login-submit").click()
-            state_select = page.get_by_test_id("state-select")
-            await expect(state_select).to_be_enabled(timeout=LIVE_MS)
-            await state_select.select_option("available")
-            await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
+            _context, page = await watched_page(browser, errors, "console")
+            await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
 
             # -- an SMS arrives; the agent accepts it and replies
             params = fake.incoming(customer, OUR_SMS, "Where is my parcel?")

@@ -27,7 +27,14 @@ from contactcenter.routing_config import QueueSettings
 from contactcenter.settings import HubSettings
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
+from tests.e2e.browser import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    LIVE_MS,
+    require_chromium,
+    sign_in,
+    watched_page,
+)
 from tests.e2e.clients import AgentClient, ChatClient
 from tests.e2e.test_widget import Sink, email_settings, until
 
@@ -338,16 +345,8 @@ async def test_the_console_shows_the_customers_typing_and_read_marks(widget_hub:
             executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
         )
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-            await page.goto(f"{hub.base_url}/console")
-            await page.get_by_test_id("login-username").fill("alice")
-            await page.get_by_test_id("login-password").fill(hub.demo_password)
-            await page.get_by_test_id("login-submit").click()
-            state_select = page.get_by_test_id("state-select")
-            await expect(state_select).to_be_enabled(timeout=LIVE_MS)
-            await state_select.select_option("available")
-            await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
+            _context, page = await watched_page(browser, errors, "console")
+            await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
 
             customer = await ChatClient.connect(hub.base_url, "Dana Whitfield")
             await customer.say("Is my parcel lost?")
