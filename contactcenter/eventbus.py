@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -118,6 +119,10 @@ class EventGroupConsumer:
         self.consumer = consumer or consumer_name()
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
+        # Whether this member may hold events it read and did not acknowledge: at start (a
+        # restart under the same name), and after a batch that failed. Otherwise there are
+        # none, and reading them again would be a wasted round trip per wake-up.
+        self._own_pending = True
 
     async def ensure_group(self) -> None:
         try:
@@ -155,11 +160,16 @@ class EventGroupConsumer:
         return await self._handle(reply[1])
 
     async def run_once(self, block_ms: int | None = None) -> int:
-        """Handle this member's own pending events, then a batch of new ones."""
-        own = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=500)
+        """Handle this member's own pending events (when it may have any), then a batch of
+        new ones."""
         done = 0
-        for _name, entries in own or []:
-            done += await self._handle(entries)
+        if self._own_pending:
+            own = await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: "0"}, count=500
+            )
+            for _name, entries in own or []:
+                done += await self._handle(entries)
+            self._own_pending = False  # handled and acknowledged (a failure raised above)
         reply = await self.redis.xreadgroup(
             self.group,
             self.consumer,
@@ -168,20 +178,25 @@ class EventGroupConsumer:
             block=self.block_ms if block_ms is None else block_ms,
         )
         for _name, entries in reply or []:
+            self._own_pending = True  # until the batch is handled and acknowledged
             done += await self._handle(entries)
+            self._own_pending = False
         return done
 
     async def run(self) -> None:
         group_ready = False
-        passes = 0
+        # Look for events dead members left behind at start, then every claim_idle_ms (at
+        # most every 10 s): none of them can be claimed sooner than that anyway.
+        claim_every_s = min(10.0, self.claim_idle_ms / 1000)
+        next_claim = 0.0
         while True:
             try:
                 if not group_ready:
                     await self.ensure_group()
                     group_ready = True
-                if passes % 10 == 0:
+                if time.monotonic() >= next_claim:
                     await self.claim_stale()
-                passes += 1
+                    next_claim = time.monotonic() + claim_every_s
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
