@@ -271,7 +271,11 @@ class EmailChannel:
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="email-consumer"))
         self._tasks.append(asyncio.create_task(self.sender.run(), name="email-sender"))
         if self.settings.imap.enabled:
-            poller = ImapPoller(self.settings.imap, self.intake.deliver)
+            poller = ImapPoller(
+                self.settings.imap,
+                self.intake.deliver,
+                max_message_bytes=self.settings.max_message_bytes,
+            )
             self._tasks.append(asyncio.create_task(poller.run(), name="email-imap"))
 
     async def stop(self) -> None:

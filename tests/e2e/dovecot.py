@@ -196,11 +196,12 @@ class Dovecot:
             imap.logout()
         return name
 
-    def append(self, folder: str, content: bytes, user: str = USER) -> int:
-        """APPEND `content` to `folder`, as a delivery agent or mail client would; its UID."""
+    def append(self, folder: str, content: bytes, user: str = USER, flags: str = "") -> int:
+        """APPEND `content` to `folder` (with `flags`, e.g. `\\Seen`), as a delivery agent or
+        mail client would; its UID."""
         imap = self.client(user)
         try:
-            data = _ok(imap.append(folder, "", None, content))
+            data = _ok(imap.append(folder, flags, None, content))
         finally:
             imap.logout()
         found = _APPENDUID.search(data[0] if data and isinstance(data[0], bytes) else b"")

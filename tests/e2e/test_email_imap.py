@@ -3,6 +3,8 @@ ImapMailbox and ImapPoller, into a running hub (docs/email.md).
 
 Emails go into the mailbox over IMAP APPEND, as a delivery agent or a mail client would put
 them there; flags are read back over a second IMAP session. Each test has a folder of its own.
+What the poller sent the server is read from its recorded wire (tests/e2e/imap_support.py).
+The size limit's own tests are in test_email_imap_limits.py.
 """
 
 from __future__ import annotations
@@ -11,150 +13,32 @@ import asyncio
 import imaplib
 import ssl
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
 import pytest
 import structlog
-from aiohttp import web
 
-from channels.email_channel import EMAIL_CHANNEL, EmailChannel, Outcome
-from channels.email_imap import ImapPoller
+from channels.email_channel import Outcome
 from channels.email_message import EmailDelivery
-from channels.email_settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
 from contactcenter.settings import HubSettings
-from tests.conftest import free_port
 from tests.e2e.dovecot import (
     HOST,
-    PASSWORD,
-    USER,
     Dovecot,
     dovecot_fixture,  # noqa: F401  (the `dovecot` fixture)
     require_dovecot,
 )
-from tests.e2e.test_email_channel import (
-    MAX_MESSAGE_BYTES,
-    OURS,
-    bodies,
-    email,
-    start_email_hub,
-    until,
+from tests.e2e.imap_support import (
+    REFUSED,
+    SEEN,
+    MailboxHub,
+    polled_fixture,  # noqa: F401  (the `polled` fixture)
+    start_mailbox_hub,
+    unpolled_fixture,  # noqa: F401  (the `unpolled` fixture)
 )
+from tests.e2e.test_email_channel import MAX_MESSAGE_BYTES, OURS, bodies, email, until
 
 require_dovecot()
-
-SEEN, REFUSED = {"\\Seen"}, {"\\Seen", "\\Flagged"}
-
-
-@dataclass
-class MailboxHub:
-    """A hub with the email channel, and the test's folder in Dovecot."""
-
-    channel: EmailChannel
-    database_url: str
-    dovecot: Dovecot
-    folder: str
-
-    def imap(self, **changes: Any) -> ImapSettings:
-        return imap_settings(self.dovecot, self.folder, **changes)
-
-    async def append(self, msg: EmailMessage | bytes, user: str = USER) -> int:
-        content = msg if isinstance(msg, bytes) else msg.as_bytes()
-        return await asyncio.to_thread(self.dovecot.append, self.folder, content, user)
-
-    async def flags_become(
-        self, wanted: dict[int, set[str]], user: str = USER, timeout_s: float = 10.0
-    ) -> dict[int, set[str]]:
-        """The folder's flags by UID once they are `wanted` (or when `timeout_s` is up)."""
-        found: dict[int, set[str]] = {}
-
-        async def check() -> bool:
-            nonlocal found
-            found = await asyncio.to_thread(self.dovecot.flags, self.folder, user)
-            return found == wanted
-
-        await until(check, timeout_s)
-        return found
-
-    async def stored(self, msg: EmailMessage, timeout_s: float = 10.0) -> asyncpg.Record:
-        """The email row of `msg`, once the hub has stored it."""
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            row = await until(
-                lambda: conn.fetchrow(
-                    "SELECT * FROM email_messages WHERE rfc_message_id = $1", msg["Message-ID"]
-                ),
-                timeout_s,
-            )
-        finally:
-            await conn.close()
-        assert row is not None, f"{msg['Message-ID']} not stored within {timeout_s} s"
-        return row
-
-    async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-
-def imap_settings(dovecot: Dovecot, folder: str, **changes: Any) -> ImapSettings:
-    """Settings for a poller of `folder`, over plain loopback unless `changes` say."""
-    base = ImapSettings(
-        enabled=True,
-        host=HOST,
-        port=dovecot.port,
-        security="none",
-        username=USER,
-        password=PASSWORD,
-        mailbox=folder,
-        poll_interval_s=0.1,
-        timeout_s=5.0,
-    )
-    return replace(base, **changes)
-
-
-async def start_mailbox_hub(
-    settings: HubSettings, dovecot: Dovecot, folder: str, poll: bool, **imap: Any
-) -> tuple[MailboxHub, web.AppRunner]:
-    """A hub whose own poller reads `folder` when `poll`; else the test runs pollers itself."""
-    support = replace(settings.queues[0], channels=("chat", "email"))
-    settings = replace(settings, queues=(support, *settings.queues[1:]))
-    email_settings = EmailSettings(
-        enabled=True,
-        from_address=OURS,
-        max_message_bytes=MAX_MESSAGE_BYTES,
-        accept_recipients=(OURS,),
-        smtp_server=SmtpServerSettings(enabled=False),  # IMAP is the only way in
-        relay=RelaySettings(port=free_port()),
-        imap=imap_settings(dovecot, folder, **imap) if poll else ImapSettings(),
-    )
-    live, runner = await start_email_hub(settings, email_settings)
-    return MailboxHub(live.app[EMAIL_CHANNEL], settings.database_url, dovecot, folder), runner
-
-
-@pytest.fixture
-async def polled(settings: HubSettings, redis: Any, dovecot: Dovecot) -> AsyncIterator[MailboxHub]:
-    """A hub polling a fresh folder every 0.1 s with its own ImapPoller."""
-    folder = await asyncio.to_thread(dovecot.new_folder)
-    hub, runner = await start_mailbox_hub(settings, dovecot, folder, poll=True)
-    yield hub
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def unpolled(
-    settings: HubSettings, redis: Any, dovecot: Dovecot
-) -> AsyncIterator[MailboxHub]:
-    """A hub that does not poll: the test drives an ImapPoller on its intake itself."""
-    folder = await asyncio.to_thread(dovecot.new_folder)
-    hub, runner = await start_mailbox_hub(settings, dovecot, folder, poll=False)
-    yield hub
-    await runner.cleanup()
 
 
 async def test_a_new_email_in_the_mailbox_opens_a_contact_and_is_then_marked_seen(
@@ -222,6 +106,20 @@ async def test_what_the_poller_refuses_is_flagged_for_a_person_and_never_stored(
         "email.no_sender",
         "email.too_large",
     ]
+    # The large one was refused by its size alone, as the server counts it (the bytes as
+    # stored: APPEND sends CRLF line ends): the hub's own poller got the hub's limit.
+    big_uid, big_size = uids[1], len(big.as_bytes().replace(b"\n", b"\r\n"))
+    (too_large,) = [e for e in refusals if e["why"] == "email.too_large"]
+    assert too_large["size_bytes"] == big_size > MAX_MESSAGE_BYTES
+    assert any(big_uid in asked for asked in polled.wire.sizes_asked())
+    # Its body was never asked for, and nothing near its size came over the wire; the
+    # others' bodies were fetched once each.
+    fetched = polled.wire.bodies_fetched()
+    assert big_uid not in fetched
+    assert sorted(fetched) == sorted(uids[:1] + uids[2:])
+    assert polled.wire.literals and max(polled.wire.literals) < MAX_MESSAGE_BYTES
+    said = repr(refusals)
+    assert "customer.test" not in said and "My invoice" not in said
     ids = ["<malformed-imap@customer.test>", "<big-imap@customer.test>", "<nofrom-imap@x.test>"]
     assert not await polled.query(
         "SELECT 1 FROM email_messages WHERE rfc_message_id = ANY($1::text[])", ids
@@ -275,11 +173,11 @@ async def test_a_poller_cut_off_after_storing_does_not_store_the_email_twice(
         return outcome
 
     with pytest.raises(imaplib.IMAP4.abort):
-        await ImapPoller(unpolled.imap(), store_then_cut).poll_once()
+        await unpolled.poller(store_then_cut).poll_once()
     await unpolled.stored(msg)
     assert await unpolled.flags_become({uid: set()}) == {uid: set()}  # not marked: read again
 
-    assert await ImapPoller(unpolled.imap(), intake.deliver).poll_once() == 1
+    assert await unpolled.poller().poll_once() == 1
     assert await unpolled.flags_become({uid: SEEN}) == {uid: SEEN}
     rows = await unpolled.query(
         "SELECT e.contact_id, c.customer_id FROM email_messages e"
@@ -310,7 +208,7 @@ async def test_an_email_that_fails_to_store_stays_unseen_and_holds_up_nothing(
             raise ConnectionResetError("storage away for this one")
         return await unpolled.channel.intake.deliver(delivery)
 
-    poller = ImapPoller(unpolled.imap(), deliver)
+    poller = unpolled.poller(deliver)
     assert await poller.poll_once() == 1
     await unpolled.stored(after)
     wanted = {stuck_uid: set(), after_uid: SEEN}
@@ -371,7 +269,7 @@ async def test_an_attachment_comes_through_the_mailbox_whole(polled: MailboxHub)
 async def test_with_after_delete_a_stored_email_leaves_the_mailbox(unpolled: MailboxHub) -> None:
     msg = email("Stored, then deleted from the mailbox.", sender="delete@customer.test")
     await unpolled.append(msg)
-    poller = ImapPoller(unpolled.imap(after="delete"), unpolled.channel.intake.deliver)
+    poller = unpolled.poller(after="delete")
     assert await poller.poll_once() == 1
     await unpolled.stored(msg)
     assert await unpolled.flags_become({}) == {}
@@ -387,9 +285,7 @@ async def test_the_poller_reads_over_starttls_and_imaps_from_a_trusted_server_on
     for security, port in (("starttls", dovecot.port), ("ssl", dovecot.ssl_port)):
         msg = email(f"Read over {security}.", sender=f"{security}@customer.test")
         uid = await unpolled.append(msg)
-        poller = ImapPoller(
-            unpolled.imap(security=security, port=port), unpolled.channel.intake.deliver
-        )
+        poller = unpolled.poller(security=security, port=port)
         # The hub checks the server's certificate against the trusted CAs (the system's,
         # or SSL_CERT_FILE's): one signed by an unknown CA is refused before login.
         monkeypatch.delenv("SSL_CERT_DIR", raising=False)
