@@ -8,7 +8,9 @@
  * "off", not as an error), loads the SDK from the `sdk_url` that answer names, and registers
  * a Device. A call the hub bridges for a contact the agent accepted carries that contact's id
  * as the custom parameter `contact_id` and is answered by itself; any other call rings, with
- * Answer and Decline. The token is renewed on the Device's `tokenWillExpire`.
+ * Answer and Decline. One call at a time: another is rejected, except the accepted contact's
+ * call, which replaces a stray call still ringing (and waits for its contact when it comes
+ * before the console has it). The token is renewed on the Device's `tokenWillExpire`.
  *
  * The panel's data-state: off, phone, connecting, ready, ringing, on-call, muted, error.
  * Nothing here writes phone numbers or customer data to the browser's console. */
@@ -83,6 +85,9 @@
       this.call = null; // the one call at a time: ringing, being answered, or open
       this.callState = null; // "ringing", "answering", "open"
       this.callContact = null;
+      // A call for a contact the console does not have yet, come while a stray call rings:
+      // {call, contactId}, unanswered until that contact comes (see onIncoming).
+      this.waiting = null;
       this.run = 0; // each start or switch: late answers of an earlier one are dropped
       this.bindControls();
     }
@@ -221,7 +226,12 @@
     teardown() {
       const device = this.device;
       const call = this.call;
+      const waiting = this.waiting;
       this.device = null;
+      this.waiting = null;
+      if (waiting) {
+        try { waiting.call.reject(); } catch (e) { /* over already */ }
+      }
       this.endCall(call);
       if (call) {
         try { call.disconnect(); } catch (e) { /* over already */ }
@@ -240,15 +250,40 @@
       if (this.call) {
         // One call at a time; the call of a contact the agent accepted wins over a stray one
         // still ringing.
-        const stray = this.callState === "ringing" && !this.isAccepted(this.callContact);
-        if (!(bridge && stray)) {
-          call.reject();
+        if (bridge && this.strayRinging()) {
+          this.replaceWith(call, contactId);
           return;
         }
-        const old = this.call;
-        this.endCall(old);
-        old.reject();
+        // A call for a contact the console does not have yet may be the bridge of one the
+        // agent just accepted, its `assigned` frame still on the way: it waits, unanswered,
+        // for that contact (contactAssigned), or for the stray call to end.
+        if (contactId && !bridge && !this.waiting && this.strayRinging()) {
+          this.waiting = { call, contactId };
+          const gone = () => { if (this.waiting && this.waiting.call === call) this.waiting = null; };
+          for (const name of ["disconnect", "cancel", "reject"]) call.on(name, gone);
+          return;
+        }
+        call.reject();
+        return;
       }
+      this.take(call, contactId);
+    }
+
+    /* The current call rings, and is not the call of a contact the agent accepted. */
+    strayRinging() {
+      return !!this.call && this.callState === "ringing" && !this.isAccepted(this.callContact);
+    }
+
+    /* The stray call ringing is rejected; `call`, of an accepted contact, is answered. */
+    replaceWith(call, contactId) {
+      const old = this.call;
+      this.endCall(old, true);
+      old.reject();
+      this.take(call, contactId);
+    }
+
+    /* `call` becomes the current call: answered if its contact is accepted, else it rings. */
+    take(call, contactId) {
       this.call = call;
       this.callContact = contactId;
       this.callState = "ringing";
@@ -258,18 +293,30 @@
       call.on("mute", mine(() => this.render()));
       call.on("error", mine((error) => this.showError(errorText(error, "The call failed"))));
       for (const name of ["disconnect", "cancel", "reject"]) call.on(name, () => this.endCall(call));
-      if (bridge) this.answer();
+      if (contactId && this.isAccepted(contactId)) this.answer();
       else this.render();
     }
 
-    /* The console took a contact: a call for it already ringing is answered. */
+    /* The console took a contact: a call for it already ringing, or waiting, is answered. */
     contactAssigned(contactId) {
-      if (this.call && this.callState === "ringing" && this.callContact === contactId) this.answer();
+      if (this.call && this.callState === "ringing" && this.callContact === contactId) {
+        this.answer();
+        return;
+      }
+      const waiting = this.waiting;
+      if (!waiting || waiting.contactId !== contactId) return;
+      this.waiting = null;
+      if (this.strayRinging()) this.replaceWith(waiting.call, contactId);
+      else if (this.call) waiting.call.reject(); // the agent answered another call meanwhile
+      else this.take(waiting.call, contactId);
     }
 
     answer() {
       if (!this.call || this.callState !== "ringing") return;
       this.callState = "answering";
+      const waiting = this.waiting; // on a call now: one call at a time
+      this.waiting = null;
+      if (waiting) waiting.call.reject();
       this.render();
       this.call.accept();
     }
@@ -294,12 +341,19 @@
       this.render();
     }
 
-    endCall(call) {
+    /* `call` is over: a call waiting rings in its place, unless `replaced` (by another). */
+    endCall(call, replaced) {
       if (!call || this.call !== call) return;
       this.call = null;
       this.callState = null;
       this.callContact = null;
-      this.render();
+      const waiting = this.waiting;
+      if (waiting && !replaced) {
+        this.waiting = null;
+        this.take(waiting.call, waiting.contactId);
+      } else {
+        this.render();
+      }
     }
 
     /* ------------------------------------------------------------ where calls ring */

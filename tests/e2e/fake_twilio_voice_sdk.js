@@ -18,7 +18,9 @@
  * the SDK in order ({what, ...}); `incoming({contactId, from})` to ring the latest registered
  * Device (returns the CallSid); `hangUp(sid)` (the far end hangs up), `cancel(sid)` (the caller
  * gives up before an answer), `tokenWillExpire()`, `fail(code, message)` (a Device error);
- * `calls` by CallSid. */
+ * `calls` by CallSid; `watch`, a function the test may set: each entry logged from then on
+ * keeps what it answered at that moment as `watched` (e.g. whether the page showed something
+ * when it accepted a call). */
 "use strict";
 
 (function (root) {
@@ -27,7 +29,10 @@
   const calls = new Map();
 
   function record(what, details) {
-    log.push(Object.assign({ what, at_ms: Date.now() }, details || {}));
+    const entry = Object.assign({ what, at_ms: Date.now() }, details || {});
+    const watch = root.TwilioVoiceSdkDouble && root.TwilioVoiceSdkDouble.watch;
+    if (typeof watch === "function") entry.watched = watch();
+    log.push(entry);
   }
 
   function later(fn) {
@@ -192,6 +197,7 @@
   root.Twilio = Object.assign(root.Twilio || {}, { Device, Call });
   root.TwilioVoiceSdkDouble = {
     log,
+    watch: null,
     devices,
     calls,
     incoming(options) {
