@@ -6,7 +6,9 @@ module is skipped, not failed, on a machine without Chromium or Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -77,3 +79,18 @@ async def sign_in(
         await expect(state_select).to_be_enabled(timeout=LIVE_MS)
         await state_select.select_option("available")
         await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """The system Chromium, headless, launched through Playwright; closed on the way out."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -21,7 +21,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import _die_with_parent
+from tests.cluster import _die_with_parent, _free_ports
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -330,18 +329,6 @@ def _ok(reply: tuple[str, list[object]]) -> list[object]:
     status, data = reply
     assert status == "OK", f"IMAP replied {status}: {data!r}"
     return data
-
-
-def _free_ports(n: int) -> list[int]:
-    # Held open together, so that the ports are distinct.
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind((HOST, 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _make_certificates(folder: Path) -> Path:

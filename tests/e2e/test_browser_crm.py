@@ -23,9 +23,8 @@ from contactcenter.notes import NoteStore
 from contactcenter.orders import OrderStore
 from tests.conftest import LiveHub
 from tests.e2e.browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     LIVE_MS,
+    chromium,
     require_chromium,
     sign_in,
     watched_page,
@@ -34,7 +33,7 @@ from tests.e2e.clients import ChatClient
 
 require_chromium()
 
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Browser, BrowserContext, Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -81,10 +80,7 @@ async def test_an_agent_edits_the_customer_from_the_panel_and_every_console_foll
     errors: list[str] = []
     chat: ChatClient | None = None
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
+    async with chromium() as browser:
         try:
             _ctx1, first = await _console(browser, hub, "alice", errors, "first")
             state_select = first.get_by_test_id("state-select")
@@ -168,7 +164,6 @@ async def test_an_agent_edits_the_customer_from_the_panel_and_every_console_foll
         finally:
             if chat is not None:
                 await chat.close()
-            await browser.close()
 
     # -- the changes are in PostgreSQL
     pool = await asyncpg.create_pool(hub.settings.database_url, min_size=1, max_size=2)

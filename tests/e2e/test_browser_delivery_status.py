@@ -27,9 +27,8 @@ from contactcenter.settings import HubSettings
 from routing.worker import wall_clock_ms
 from tests.conftest import LiveHub
 from tests.e2e.browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     LIVE_MS,
+    chromium,
     require_chromium,
     sign_in,
     watched_page,
@@ -45,7 +44,7 @@ from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
 
 require_chromium()
 
-from playwright.async_api import Locator, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Locator, Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -100,85 +99,75 @@ async def test_delivery_marks_follow_twilios_callbacks_forward_only_and_show_fai
 ) -> None:
     customer = unique_phone()
     errors: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    async with chromium() as browser:
+        _context, page = await watched_page(browser, errors, "console")
+        await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
+
+        # -- an SMS arrives; the agent accepts it and replies
+        params = fake.incoming(customer, OUR_SMS, "Where is my parcel?")
+        assert (await post(hub, "/twilio/messaging", params))[0] == 200
+        offer = page.get_by_test_id("offer-card")
+        await expect(offer).to_be_visible(timeout=LIVE_MS)
+        contact_id = await offer.get_attribute("data-contact-id")
+        await offer.get_by_test_id("offer-accept").click()
+        conversation = page.locator(f'[data-testid="conversation"][data-contact-id="{contact_id}"]')
+        await expect(conversation).to_be_visible(timeout=LIVE_MS)
+        first_sid, first = await _reply(page, conversation, fake, db, "Let me check.")
+        first_mark = first.get_by_test_id("delivery-mark")
+
+        # -- Twilio took it (the send's answer), then sent and delivered it
+        await expect(first).to_have_attribute("data-delivery", "queued", timeout=LIVE_MS)
+        await expect(first_mark).to_have_text("Queued")
+        assert (await fake.send_status(first_sid, "sent"))[0] == 204
+        await expect(first).to_have_attribute("data-delivery", "sent", timeout=LIVE_MS)
+        await expect(first_mark).to_have_text(re.compile(r"^✓ Sent$"))
+        assert (await fake.send_status(first_sid, "delivered"))[0] == 204
+        await expect(first).to_have_attribute("data-delivery", "delivered", timeout=LIVE_MS)
+        await expect(first_mark).to_have_text(re.compile(r"^✓✓ Delivered$"))
+
+        # -- a late `sent`: the hub keeps `delivered`; and should a stale status reach
+        # the console all the same (the stream delivers at least once), the mark stays
+        assert (await fake.send_status(first_sid, "sent"))[0] == 204
+        assert await _status_of(db, first_sid) == ("delivered", None)
+        first_id = await first.get_attribute("data-message-id")
+        assert first_id and contact_id
+        stale = MessageStatusChanged(
+            at_ms=wall_clock_ms(), contact_id=contact_id, message_id=first_id, status="sent"
         )
-        try:
-            _context, page = await watched_page(browser, errors, "console")
-            await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
+        await hub.app[BUS].publish(stale)
 
-            # -- an SMS arrives; the agent accepts it and replies
-            params = fake.incoming(customer, OUR_SMS, "Where is my parcel?")
-            assert (await post(hub, "/twilio/messaging", params))[0] == 200
-            offer = page.get_by_test_id("offer-card")
-            await expect(offer).to_be_visible(timeout=LIVE_MS)
-            contact_id = await offer.get_attribute("data-contact-id")
-            await offer.get_by_test_id("offer-accept").click()
-            conversation = page.locator(
-                f'[data-testid="conversation"][data-contact-id="{contact_id}"]'
-            )
-            await expect(conversation).to_be_visible(timeout=LIVE_MS)
-            first_sid, first = await _reply(page, conversation, fake, db, "Let me check.")
-            first_mark = first.get_by_test_id("delivery-mark")
+        # -- another reply fails, with Twilio's error code
+        second_sid, second = await _reply(page, conversation, fake, db, "Checking now.")
+        await expect(second).to_have_attribute("data-delivery", "queued", timeout=LIVE_MS)
+        assert (await fake.send_status(second_sid, "failed", "30008"))[0] == 204
+        await expect(second).to_have_attribute("data-delivery", "failed", timeout=LIVE_MS)
+        second_mark = second.get_by_test_id("delivery-mark")
+        await expect(second_mark).to_have_text(re.compile(r"^⚠ Failed · error 30008$"))
+        await expect(second).to_have_class(re.compile(r"\bis-undelivered\b"))
+        await expect(second).to_have_attribute("title", "Failed (Twilio error 30008)")
+        assert await _status_of(db, second_sid) == ("failed", "30008")
 
-            # -- Twilio took it (the send's answer), then sent and delivered it
-            await expect(first).to_have_attribute("data-delivery", "queued", timeout=LIVE_MS)
-            await expect(first_mark).to_have_text("Queued")
-            assert (await fake.send_status(first_sid, "sent"))[0] == 204
-            await expect(first).to_have_attribute("data-delivery", "sent", timeout=LIVE_MS)
-            await expect(first_mark).to_have_text(re.compile(r"^✓ Sent$"))
-            assert (await fake.send_status(first_sid, "delivered"))[0] == 204
-            await expect(first).to_have_attribute("data-delivery", "delivered", timeout=LIVE_MS)
-            await expect(first_mark).to_have_text(re.compile(r"^✓✓ Delivered$"))
+        # Frames come in stream order: the stale one came before the failure shown above.
+        await expect(first).to_have_attribute("data-delivery", "delivered")
+        await expect(first_mark).to_have_text(re.compile(r"^✓✓ Delivered$"))
+        await expect(first).not_to_have_class(re.compile(r"\bis-undelivered\b"))
+        # The customer's message carries no mark.
+        theirs = conversation.locator('[data-testid="message"][data-sender="customer"]')
+        await expect(theirs.get_by_test_id("delivery-mark")).to_have_count(0)
+        await page.screenshot(path=str(tmp_path / "delivery-marks.png"))
+        await expect(page.get_by_test_id("error-banner")).to_be_hidden()
 
-            # -- a late `sent`: the hub keeps `delivered`; and should a stale status reach
-            # the console all the same (the stream delivers at least once), the mark stays
-            assert (await fake.send_status(first_sid, "sent"))[0] == 204
-            assert await _status_of(db, first_sid) == ("delivered", None)
-            first_id = await first.get_attribute("data-message-id")
-            assert first_id and contact_id
-            stale = MessageStatusChanged(
-                at_ms=wall_clock_ms(), contact_id=contact_id, message_id=first_id, status="sent"
-            )
-            await hub.app[BUS].publish(stale)
-
-            # -- another reply fails, with Twilio's error code
-            second_sid, second = await _reply(page, conversation, fake, db, "Checking now.")
-            await expect(second).to_have_attribute("data-delivery", "queued", timeout=LIVE_MS)
-            assert (await fake.send_status(second_sid, "failed", "30008"))[0] == 204
-            await expect(second).to_have_attribute("data-delivery", "failed", timeout=LIVE_MS)
-            second_mark = second.get_by_test_id("delivery-mark")
-            await expect(second_mark).to_have_text(re.compile(r"^⚠ Failed · error 30008$"))
-            await expect(second).to_have_class(re.compile(r"\bis-undelivered\b"))
-            await expect(second).to_have_attribute("title", "Failed (Twilio error 30008)")
-            assert await _status_of(db, second_sid) == ("failed", "30008")
-
-            # Frames come in stream order: the stale one came before the failure shown above.
-            await expect(first).to_have_attribute("data-delivery", "delivered")
-            await expect(first_mark).to_have_text(re.compile(r"^✓✓ Delivered$"))
-            await expect(first).not_to_have_class(re.compile(r"\bis-undelivered\b"))
-            # The customer's message carries no mark.
-            theirs = conversation.locator('[data-testid="message"][data-sender="customer"]')
-            await expect(theirs.get_by_test_id("delivery-mark")).to_have_count(0)
-            await page.screenshot(path=str(tmp_path / "delivery-marks.png"))
-            await expect(page.get_by_test_id("error-banner")).to_be_hidden()
-
-            # -- a reload: the snapshot brings each reply's latest status back
-            await page.reload()
-            conversation = page.locator(
-                f'[data-testid="conversation"][data-contact-id="{contact_id}"]'
-            )
-            await expect(conversation).to_be_visible(timeout=LIVE_MS)
-            mine = conversation.locator('[data-testid="message"][data-sender="agent"]')
-            await expect(mine).to_have_count(2, timeout=LIVE_MS)
-            await expect(mine.nth(0)).to_have_attribute("data-delivery", "delivered")
-            await expect(mine.nth(0).get_by_test_id("delivery-mark")).to_have_text(
-                re.compile(r"^✓✓ Delivered$")
-            )
-            await expect(mine.nth(1).get_by_test_id("delivery-mark")).to_have_text(
-                re.compile(r"^⚠ Failed · error 30008$")
-            )
-        finally:
-            await browser.close()
+        # -- a reload: the snapshot brings each reply's latest status back
+        await page.reload()
+        conversation = page.locator(f'[data-testid="conversation"][data-contact-id="{contact_id}"]')
+        await expect(conversation).to_be_visible(timeout=LIVE_MS)
+        mine = conversation.locator('[data-testid="message"][data-sender="agent"]')
+        await expect(mine).to_have_count(2, timeout=LIVE_MS)
+        await expect(mine.nth(0)).to_have_attribute("data-delivery", "delivered")
+        await expect(mine.nth(0).get_by_test_id("delivery-mark")).to_have_text(
+            re.compile(r"^✓✓ Delivered$")
+        )
+        await expect(mine.nth(1).get_by_test_id("delivery-mark")).to_have_text(
+            re.compile(r"^⚠ Failed · error 30008$")
+        )
     assert not errors, "errors in the page:\n" + "\n".join(errors)

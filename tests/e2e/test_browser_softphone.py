@@ -28,7 +28,13 @@ from aiohttp import web
 from channels.fake_twilio import FakeTwilio
 from contactcenter.settings import HubSettings
 from tests.conftest import LiveHub, start_hub
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
+from tests.e2e.browser import (
+    LIVE_MS,
+    chromium,
+    require_chromium,
+    sign_in,
+    watched_page,
+)
 from tests.e2e.test_twilio_voice import (
     API_KEY,
     Call,
@@ -42,10 +48,8 @@ from tests.e2e.twilio_support import ACCOUNT_SID, unique_phone
 require_chromium()
 
 from playwright.async_api import (  # noqa: E402
-    Browser,
     Page,
     Response,
-    async_playwright,
     expect,
 )
 
@@ -101,31 +105,6 @@ async def db(settings: HubSettings) -> AsyncIterator[asyncpg.Connection]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-async def _page(browser: Browser, errors: list[str]) -> Page:
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"page: {exc}"))
-
-    def on_console(msg: Any) -> None:
-        # Expected refusals (401 before signing in, the 4xx and 503 provoked here) are logged
-        # by the browser as failed resources; anything else is a fault.
-        if msg.type == "error" and "Failed to load resource" not in msg.text:
-            errors.append(f"console.{msg.type}: {msg.text}")
-
-    page.on("console", on_console)
-    return page
-
-
-async def _sign_in(page: Page, hub: LiveHub, username: str) -> None:
-    await page.goto(f"{hub.base_url}/console")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(hub.demo_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("connection-status")).to_have_attribute(
-        "data-state", "connected", timeout=LIVE_MS
-    )
-
-
 def _token_answer(response: Response) -> bool:
     return response.url.endswith("/api/voice/token") and response.status == 200
 
@@ -176,106 +155,98 @@ async def test_the_softphone_answers_the_accepted_call_rings_others_mutes_and_ha
     alice = await db.fetchval("SELECT id FROM agents WHERE username = 'alice'")
     identity = "agent_" + alice.hex
     errors: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    async with chromium() as browser:
+        page = (await watched_page(browser, errors, "console", width=1440, height=900))[1]
+        async with page.expect_response(_token_answer, timeout=LIVE_MS) as issued:
+            await sign_in(page, hub.base_url, "alice", hub.demo_password)
+        token = await _issued_token(await issued.value)
+
+        # -- registered with the token the hub issued, from the configured SDK address
+        phone = page.get_by_test_id("softphone")
+        await expect(phone).to_have_attribute("data-state", "ready", timeout=LIVE_MS)
+        await expect(phone.get_by_test_id("softphone-status")).to_have_text("Softphone ready")
+        (device,) = await _sdk_log(page, "device")
+        assert device["token"] == token and device["identity"] == identity
+        assert device["options"]["closeProtection"] is True
+        claims = _claims(token)
+        assert claims["grants"]["identity"] == identity
+        assert claims["grants"]["voice"]["incoming"] == {"allow": True}
+        assert len(await _sdk_log(page, "register")) == 1
+        assert sdk.hits == 1
+
+        # -- a call: the agent accepts it, the hub bridges it to this softphone
+        state_select = page.get_by_test_id("state-select")
+        await state_select.select_option("available")
+        await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
+        call = Call(hub, fake, caller)
+        await call.choose(Digits="1")
+        offer = page.get_by_test_id("offer-card")
+        await expect(offer).to_have_attribute("data-contact-id", call.contact_id, timeout=LIVE_MS)
+        await offer.get_by_test_id("offer-accept").click()
+        conversation = page.locator(
+            f'[data-testid="conversation"][data-contact-id="{call.contact_id}"]'
         )
-        try:
-            page = await _page(browser, errors)
-            async with page.expect_response(_token_answer, timeout=LIVE_MS) as issued:
-                await _sign_in(page, hub, "alice")
-            token = await _issued_token(await issued.value)
+        await expect(conversation).to_be_visible(timeout=LIVE_MS)
+        client = (await bridged_to(fake, call))[1][0]
+        assert [(n.tag, n.text, n.get("value")) for n in client] == [
+            ("Identity", identity, None),
+            ("Parameter", None, call.contact_id),
+        ]
 
-            # -- registered with the token the hub issued, from the configured SDK address
-            phone = page.get_by_test_id("softphone")
-            await expect(phone).to_have_attribute("data-state", "ready", timeout=LIVE_MS)
-            await expect(phone.get_by_test_id("softphone-status")).to_have_text("Softphone ready")
-            (device,) = await _sdk_log(page, "device")
-            assert device["token"] == token and device["identity"] == identity
-            assert device["options"]["closeProtection"] is True
-            claims = _claims(token)
-            assert claims["grants"]["identity"] == identity
-            assert claims["grants"]["voice"]["incoming"] == {"allow": True}
-            assert len(await _sdk_log(page, "register")) == 1
-            assert sdk.hits == 1
+        # -- Twilio rings the softphone with the bridge's parameter: answered by itself
+        bridged = await _ring(page, contactId=call.contact_id, **{"from": caller})
+        await expect(phone).to_have_attribute("data-state", "on-call", timeout=LIVE_MS)
+        assert [e["call"] for e in await _sdk_log(page, "accept")] == [bridged]
+        await expect(phone.get_by_test_id("softphone-answer")).to_be_hidden()
+        await expect(phone.get_by_test_id("voice-to-save")).to_be_disabled()  # not mid-call
 
-            # -- a call: the agent accepts it, the hub bridges it to this softphone
-            state_select = page.get_by_test_id("state-select")
-            await state_select.select_option("available")
-            await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
-            call = Call(hub, fake, caller)
-            await call.choose(Digits="1")
-            offer = page.get_by_test_id("offer-card")
-            await expect(offer).to_have_attribute(
-                "data-contact-id", call.contact_id, timeout=LIVE_MS
-            )
-            await offer.get_by_test_id("offer-accept").click()
-            conversation = page.locator(
-                f'[data-testid="conversation"][data-contact-id="{call.contact_id}"]'
-            )
-            await expect(conversation).to_be_visible(timeout=LIVE_MS)
-            client = (await bridged_to(fake, call))[1][0]
-            assert [(n.tag, n.text, n.get("value")) for n in client] == [
-                ("Identity", identity, None),
-                ("Parameter", None, call.contact_id),
-            ]
+        # -- mute, unmute
+        mute = phone.get_by_test_id("softphone-mute")
+        await mute.click()
+        await expect(phone).to_have_attribute("data-state", "muted")
+        await expect(mute).to_have_attribute("aria-pressed", "true")
+        await expect(mute).to_have_text("Unmute")
+        await mute.click()
+        await expect(phone).to_have_attribute("data-state", "on-call")
+        await expect(mute).to_have_attribute("aria-pressed", "false")
+        muted = [(e["call"], e["muted"]) for e in await _sdk_log(page, "mute")]
+        assert muted == [(bridged, True), (bridged, False)]
+        await page.screenshot(path=str(tmp_path / "softphone-on-call.png"))
 
-            # -- Twilio rings the softphone with the bridge's parameter: answered by itself
-            bridged = await _ring(page, contactId=call.contact_id, **{"from": caller})
-            await expect(phone).to_have_attribute("data-state", "on-call", timeout=LIVE_MS)
-            assert [e["call"] for e in await _sdk_log(page, "accept")] == [bridged]
-            await expect(phone.get_by_test_id("softphone-answer")).to_be_hidden()
-            await expect(phone.get_by_test_id("voice-to-save")).to_be_disabled()  # not mid-call
+        # -- hang up: the softphone's leg ends, then Twilio reports the caller's call over
+        await phone.get_by_test_id("softphone-hangup").click()
+        await expect(phone).to_have_attribute("data-state", "ready")
+        assert [e["call"] for e in await _sdk_log(page, "disconnect")] == [bridged]
+        await call.hang_up()
+        await expect(conversation).to_have_attribute("data-state", "wrapup", timeout=LIVE_MS)
 
-            # -- mute, unmute
-            mute = phone.get_by_test_id("softphone-mute")
-            await mute.click()
-            await expect(phone).to_have_attribute("data-state", "muted")
-            await expect(mute).to_have_attribute("aria-pressed", "true")
-            await expect(mute).to_have_text("Unmute")
-            await mute.click()
-            await expect(phone).to_have_attribute("data-state", "on-call")
-            await expect(mute).to_have_attribute("aria-pressed", "false")
-            muted = [(e["call"], e["muted"]) for e in await _sdk_log(page, "mute")]
-            assert muted == [(bridged, True), (bridged, False)]
-            await page.screenshot(path=str(tmp_path / "softphone-on-call.png"))
+        # -- a call for no contact of this agent's rings; Decline rejects it
+        stray = await _ring(page, contactId=str(uuid.uuid4()), **{"from": stranger})
+        await expect(phone).to_have_attribute("data-state", "ringing", timeout=LIVE_MS)
+        await expect(phone.get_by_test_id("softphone-detail")).to_have_text(stranger)
+        await phone.get_by_test_id("softphone-decline").click()
+        await expect(phone).to_have_attribute("data-state", "ready")
+        assert [e["call"] for e in await _sdk_log(page, "reject")] == [stray]
+        assert [e["call"] for e in await _sdk_log(page, "accept")] == [bridged]
 
-            # -- hang up: the softphone's leg ends, then Twilio reports the caller's call over
-            await phone.get_by_test_id("softphone-hangup").click()
-            await expect(phone).to_have_attribute("data-state", "ready")
-            assert [e["call"] for e in await _sdk_log(page, "disconnect")] == [bridged]
-            await call.hang_up()
-            await expect(conversation).to_have_attribute("data-state", "wrapup", timeout=LIVE_MS)
+        # -- another rings, is answered by hand, and the far end hangs up
+        other = await _ring(page, **{"from": stranger})
+        await expect(phone).to_have_attribute("data-state", "ringing", timeout=LIVE_MS)
+        await phone.get_by_test_id("softphone-answer").click()
+        await expect(phone).to_have_attribute("data-state", "on-call")
+        await _until_logged(page, "accept", call=other)
+        await page.evaluate("sid => TwilioVoiceSdkDouble.hangUp(sid)", other)
+        await expect(phone).to_have_attribute("data-state", "ready")
 
-            # -- a call for no contact of this agent's rings; Decline rejects it
-            stray = await _ring(page, contactId=str(uuid.uuid4()), **{"from": stranger})
-            await expect(phone).to_have_attribute("data-state", "ringing", timeout=LIVE_MS)
-            await expect(phone.get_by_test_id("softphone-detail")).to_have_text(stranger)
-            await phone.get_by_test_id("softphone-decline").click()
-            await expect(phone).to_have_attribute("data-state", "ready")
-            assert [e["call"] for e in await _sdk_log(page, "reject")] == [stray]
-            assert [e["call"] for e in await _sdk_log(page, "accept")] == [bridged]
-
-            # -- another rings, is answered by hand, and the far end hangs up
-            other = await _ring(page, **{"from": stranger})
-            await expect(phone).to_have_attribute("data-state", "ringing", timeout=LIVE_MS)
-            await phone.get_by_test_id("softphone-answer").click()
-            await expect(phone).to_have_attribute("data-state", "on-call")
-            await _until_logged(page, "accept", call=other)
-            await page.evaluate("sid => TwilioVoiceSdkDouble.hangUp(sid)", other)
-            await expect(phone).to_have_attribute("data-state", "ready")
-
-            # -- the token is about to expire: the console fetches a new one and hands it over
-            async with page.expect_response(_token_answer, timeout=LIVE_MS) as renewed:
-                await page.evaluate("() => TwilioVoiceSdkDouble.tokenWillExpire()")
-            fresh = await _issued_token(await renewed.value)
-            await _until_logged(page, "updateToken", token=fresh)
-            assert _claims(fresh)["grants"]["identity"] == identity
-            assert len(await _sdk_log(page, "device")) == 1  # the same Device, re-tokened
-            await expect(phone).to_have_attribute("data-state", "ready")
-            await expect(page.get_by_test_id("error-banner")).to_be_hidden()
-        finally:
-            await browser.close()
+        # -- the token is about to expire: the console fetches a new one and hands it over
+        async with page.expect_response(_token_answer, timeout=LIVE_MS) as renewed:
+            await page.evaluate("() => TwilioVoiceSdkDouble.tokenWillExpire()")
+        fresh = await _issued_token(await renewed.value)
+        await _until_logged(page, "updateToken", token=fresh)
+        assert _claims(fresh)["grants"]["identity"] == identity
+        assert len(await _sdk_log(page, "device")) == 1  # the same Device, re-tokened
+        await expect(phone).to_have_attribute("data-state", "ready")
+        await expect(page.get_by_test_id("error-banner")).to_be_hidden()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
 
 
@@ -285,13 +256,10 @@ async def test_an_agent_moves_calls_to_a_phone_and_back_and_a_bad_number_changes
     errors: list[str] = []
     alice = await db.fetchval("SELECT id FROM agents WHERE username = 'alice'")
     voice_to = "SELECT voice_to FROM agents WHERE username = 'bob'"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
+    async with chromium() as browser:
         try:
-            page = await _page(browser, errors)
-            await _sign_in(page, hub, "bob")
+            page = (await watched_page(browser, errors, "console", width=1440, height=900))[1]
+            await sign_in(page, hub.base_url, "bob", hub.demo_password)
             phone = page.get_by_test_id("softphone")
             await expect(phone).to_have_attribute("data-state", "ready", timeout=LIVE_MS)
             other = await page.request.get(f"{hub.base_url}/api/agents/{alice}/voice")
@@ -339,7 +307,6 @@ async def test_an_agent_moves_calls_to_a_phone_and_back_and_a_bad_number_changes
             ]
             await expect(page.get_by_test_id("error-banner")).to_be_hidden()
         finally:
-            await browser.close()
             await db.execute("UPDATE agents SET voice_to = 'client' WHERE username = 'bob'")
     assert not errors, "errors in the page:\n" + "\n".join(errors)
 
@@ -353,31 +320,25 @@ async def test_without_an_api_key_the_softphone_shows_off_and_no_error(
     live, runner = await start_voice_hub(voice_settings(settings), twilio)
     errors: list[str] = []
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-            )
-            try:
-                page = await _page(browser, errors)
-                async with page.expect_response(
-                    lambda r: r.url.endswith("/api/voice/token"), timeout=LIVE_MS
-                ) as refused:
-                    await _sign_in(page, live, "alice")
-                assert (await refused.value).status == 503
-                phone = page.get_by_test_id("softphone")
-                await expect(phone).to_have_attribute("data-state", "off", timeout=LIVE_MS)
-                await expect(phone).to_be_visible()  # calls come in: say the softphone is off
-                await expect(phone.get_by_test_id("softphone-status")).to_have_text("Softphone off")
-                await expect(phone.get_by_test_id("softphone-error")).to_be_hidden()
-                await expect(phone.get_by_test_id("softphone-retry")).to_be_hidden()
-                await expect(page.get_by_test_id("error-banner")).to_be_hidden()
-                # Taking calls on a phone instead stays possible.
-                await phone.get_by_test_id("voice-to-toggle").click()
-                await expect(phone.get_by_test_id("voice-to-save")).to_be_enabled()
-                assert await page.evaluate("() => typeof Twilio") == "undefined"
-                assert sdk.hits == 0
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            page = (await watched_page(browser, errors, "console", width=1440, height=900))[1]
+            async with page.expect_response(
+                lambda r: r.url.endswith("/api/voice/token"), timeout=LIVE_MS
+            ) as refused:
+                await sign_in(page, live.base_url, "alice", live.demo_password)
+            assert (await refused.value).status == 503
+            phone = page.get_by_test_id("softphone")
+            await expect(phone).to_have_attribute("data-state", "off", timeout=LIVE_MS)
+            await expect(phone).to_be_visible()  # calls come in: say the softphone is off
+            await expect(phone.get_by_test_id("softphone-status")).to_have_text("Softphone off")
+            await expect(phone.get_by_test_id("softphone-error")).to_be_hidden()
+            await expect(phone.get_by_test_id("softphone-retry")).to_be_hidden()
+            await expect(page.get_by_test_id("error-banner")).to_be_hidden()
+            # Taking calls on a phone instead stays possible.
+            await phone.get_by_test_id("voice-to-toggle").click()
+            await expect(phone.get_by_test_id("voice-to-save")).to_be_enabled()
+            assert await page.evaluate("() => typeof Twilio") == "undefined"
+            assert sdk.hits == 0
     finally:
         await runner.cleanup()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
@@ -390,26 +351,20 @@ async def test_a_hub_without_twilio_shows_no_phone_panel(
     live, runner = await start_hub(settings)
     errors: list[str] = []
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-            )
-            try:
-                page = await _page(browser, errors)
-                async with page.expect_response(
-                    lambda r: r.url.endswith("/api/voice/token"), timeout=LIVE_MS
-                ) as refused:
-                    await _sign_in(page, live, "alice")
-                answer = await (await refused.value).json()
-                assert answer["error_id"] == "twilio.softphone_off"
-                assert answer["details"]["voice"] is False
-                phone = page.get_by_test_id("softphone")
-                await expect(phone).to_have_attribute("data-state", "off", timeout=LIVE_MS)
-                await expect(phone).to_be_hidden()
-                await expect(page.get_by_test_id("error-banner")).to_be_hidden()
-                assert sdk.hits == 0
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            page = (await watched_page(browser, errors, "console", width=1440, height=900))[1]
+            async with page.expect_response(
+                lambda r: r.url.endswith("/api/voice/token"), timeout=LIVE_MS
+            ) as refused:
+                await sign_in(page, live.base_url, "alice", live.demo_password)
+            answer = await (await refused.value).json()
+            assert answer["error_id"] == "twilio.softphone_off"
+            assert answer["details"]["voice"] is False
+            phone = page.get_by_test_id("softphone")
+            await expect(phone).to_have_attribute("data-state", "off", timeout=LIVE_MS)
+            await expect(phone).to_be_hidden()
+            await expect(page.get_by_test_id("error-banner")).to_be_hidden()
+            assert sdk.hits == 0
     finally:
         await runner.cleanup()
     assert not errors, "errors in the page:\n" + "\n".join(errors)

@@ -24,14 +24,20 @@ import pytest
 from channels.fake_twilio import FakeTwilio
 from tests.conftest import LiveHub
 from tests.e2e import test_browser_softphone as softphone
-from tests.e2e.browser import CHROMIUM, LAUNCH_ARGS, LIVE_MS, require_chromium
-from tests.e2e.test_browser_softphone import _page, _ring, _sdk_log, _sign_in, _until_logged
+from tests.e2e.browser import (
+    LIVE_MS,
+    chromium,
+    require_chromium,
+    sign_in,
+    watched_page,
+)
+from tests.e2e.test_browser_softphone import _ring, _sdk_log, _until_logged
 from tests.e2e.test_twilio_voice import Call, bridged_to
 from tests.e2e.twilio_support import unique_phone
 
 require_chromium()
 
-from playwright.async_api import Locator, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Locator, Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -109,23 +115,17 @@ FRAME_GATE = """
 async def _console(hub: LiveHub, errors: list[str]) -> AsyncIterator[Page]:
     """Alice's console in Chromium, its socket through the gate, the softphone ready and
     Alice available."""
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    async with chromium() as browser:
+        page = (await watched_page(browser, errors, "console", width=1440, height=900))[1]
+        await page.add_init_script(FRAME_GATE)
+        await sign_in(page, hub.base_url, "alice", hub.demo_password)
+        await expect(page.get_by_test_id("softphone")).to_have_attribute(
+            "data-state", "ready", timeout=LIVE_MS
         )
-        try:
-            page = await _page(browser, errors)
-            await page.add_init_script(FRAME_GATE)
-            await _sign_in(page, hub, "alice")
-            await expect(page.get_by_test_id("softphone")).to_have_attribute(
-                "data-state", "ready", timeout=LIVE_MS
-            )
-            state_select = page.get_by_test_id("state-select")
-            await state_select.select_option("available")
-            await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
-            yield page
-        finally:
-            await browser.close()
+        state_select = page.get_by_test_id("state-select")
+        await state_select.select_option("available")
+        await expect(state_select).to_have_attribute("data-state", "available", timeout=LIVE_MS)
+        yield page
 
 
 def _conversation(page: Page, contact_id: str) -> Locator:

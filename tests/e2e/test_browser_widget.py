@@ -28,9 +28,8 @@ from contactcenter.settings import HubSettings
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
 from tests.e2e.browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     LIVE_MS,
+    chromium,
     require_chromium,
     sign_in,
     watched_page,
@@ -40,7 +39,7 @@ from tests.e2e.test_widget import Sink, email_settings, until
 
 require_chromium()
 
-from playwright.async_api import Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -191,143 +190,137 @@ async def test_the_widget_on_another_site_end_to_end(
     errors: list[str] = []
     agent = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1200, "height": 800})
+        await context.add_init_script(TRACK_SOCKETS)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
         )
+        await page.goto(shop)
+
+        # -- the bubble shows despite the shop's CSS; the pre-chat form
+        bubble = w(page, "widget-bubble")
+        await expect(bubble).to_be_visible(timeout=LIVE_MS)
+        await bubble.click()
+        await expect(w(page, "widget-title")).to_have_text("Garden Shop help")
+        await expect(w(page, "widget-topic").locator("option")).to_have_count(2)
+        font = await w(page, "widget-name").evaluate("e => getComputedStyle(e).fontSize")
+        assert font != "40px", "the host page's CSS reached into the widget"
+        await w(page, "widget-name").fill("Dana Whitfield")
+        address = f"dana.{uuid.uuid4().hex[:8]}@shop.test"  # the CRM's identities are shared
+        await w(page, "widget-email").fill(address)
+        await w(page, "widget-topic").select_option("billing")
+        await w(page, "widget-first-message").fill("My invoice <b>4711</b> is wrong")
+        await w(page, "widget-start").click()
+
+        await expect(w(page, "widget-status")).to_contain_text(
+            re.compile("waiting for an agent", re.I), timeout=LIVE_MS
+        )
+        await expect(w(page, "widget-queue")).to_contain_text(
+            "You are next in line", timeout=LIVE_MS
+        )
+        mine = page.locator('[data-testid="widget-message"][data-sender="customer"]')
+        await expect(mine).to_have_count(1, timeout=LIVE_MS)
+        await expect(mine).to_contain_text("My invoice <b>4711</b> is wrong")  # as text
+
+        # -- the agent comes, gets it in the billing queue (the topic), and accepts
+        await agent.go_available()
+        offer = await agent.expect("offer", timeout_s=20)
+        contact_id = offer["contact"]["contact_id"]
+        assert offer["contact"]["queue"] == "billing"
+        assert (await agent.command("accept", contact_id=contact_id))["type"] == "ack"
+        await expect(w(page, "widget-status")).to_contain_text("Alice Martin", timeout=LIVE_MS)
+
+        # -- typing both ways, then the agent's reply
+        await w(page, "widget-input").fill("Also the")
+        typing = await agent.expect("typing", contact_id=contact_id, timeout_s=20)
+        assert typing["sender"] == "customer" and typing["active"] is True
+        await agent.command("typing", contact_id=contact_id, active=True)
+        await expect(w(page, "widget-typing")).to_be_visible(timeout=LIVE_MS)
+        await expect(w(page, "widget-typing")).to_contain_text("is typing")
+        await agent.command("send", contact_id=contact_id, text="Let me look at 4711.")
+        theirs = page.locator('[data-testid="widget-message"][data-sender="agent"]')
+        await expect(theirs).to_have_count(1, timeout=LIVE_MS)
+        await expect(theirs).to_contain_text("Let me look at 4711.")
+        await expect(w(page, "widget-typing")).to_be_hidden()
+
+        # -- read marks: the open widget reads the reply; the agent reads the question
+        reply_id = await theirs.get_attribute("data-message-id")
+        read = await agent.expect("read", contact_id=contact_id, timeout_s=20)
+        assert (read["reader"], read["message_id"]) == ("customer", reply_id)
+        first_id = await mine.first.get_attribute("data-message-id")
+        await agent.command("read", contact_id=contact_id, message_id=first_id)
+        await expect(mine.first).to_have_attribute("data-read", "true", timeout=LIVE_MS)
+        await w(page, "widget-input").fill("")
+
+        # -- a reload: the conversation and its history are back, once each
+        await page.reload()
+        await expect(w(page, "widget-panel")).to_be_visible(timeout=LIVE_MS)
+        await expect(w(page, "widget-status")).to_contain_text("Alice Martin", timeout=LIVE_MS)
+        await expect(page.get_by_test_id("widget-message")).to_have_count(2, timeout=LIVE_MS)
+        await expect(mine.first).to_have_attribute("data-read", "true", timeout=LIVE_MS)
+
+        # -- the hub stores a message but its answers are lost, then the link dies
+        await page.evaluate(SEND_DEAF, "Answer lost")
+        assert await until(lambda: _count(stored_bodies(hub, contact_id), 3), timeout_s=10)
+        await expect(got_stored(page, "Answer lost")).to_have_count(0)
+        await page.evaluate(CUT)
+        await expect(got_stored(page, "Answer lost")).to_have_count(1, timeout=LIVE_MS)
+
+        # -- the connection dies as a message leaves, then while offline: nothing lost
+        await page.evaluate(SEND_THEN_CUT, "Cut while sending")
+        await expect(w(page, "widget-connection")).to_be_visible(timeout=LIVE_MS)
+        await page.evaluate(CUT)
+        await w(page, "widget-input").fill("Typed while offline")
+        await w(page, "widget-send").click()
+        for text in ("Cut while sending", "Typed while offline"):
+            await expect(got_stored(page, text)).to_have_count(1, timeout=LIVE_MS)
+        await expect(w(page, "widget-connection")).to_be_hidden(timeout=LIVE_MS)
+        await expect(page.get_by_test_id("widget-message")).to_have_count(5)
+        bodies = await until(lambda: _count(stored_bodies(hub, contact_id), 5), timeout_s=10)
+        assert bodies == [
+            "My invoice <b>4711</b> is wrong",
+            "Let me look at 4711.",
+            "Answer lost",
+            "Cut while sending",
+            "Typed while offline",
+        ]
+
+        # -- the agent ends; the customer rates 4 and asks for the transcript
+        await agent.command("end", contact_id=contact_id)
+        await expect(w(page, "widget-end")).to_be_visible(timeout=LIVE_MS)
+        await w(page, "widget-rating-4").click()
+        await w(page, "widget-comment").fill("Quick, but I had to explain twice.")
+        await w(page, "widget-transcript-opt").check()
+        await expect(w(page, "widget-transcript-email")).to_have_value(address)
+        await w(page, "widget-csat-submit").click()
+        await expect(w(page, "widget-thanks")).to_be_visible(timeout=LIVE_MS)
+        await expect(w(page, "widget-done-note")).to_contain_text("on its way")
+
+        conn = await asyncpg.connect(hub.settings.database_url)
         try:
-            context = await browser.new_context(viewport={"width": 1200, "height": 800})
-            await context.add_init_script(TRACK_SOCKETS)
-            page = await context.new_page()
-            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-            page.on(
-                "console",
-                lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+            row = await conn.fetchrow(
+                "SELECT csat_rating, csat_comment FROM contacts WHERE id = $1",
+                uuid.UUID(contact_id),
             )
-            await page.goto(shop)
-
-            # -- the bubble shows despite the shop's CSS; the pre-chat form
-            bubble = w(page, "widget-bubble")
-            await expect(bubble).to_be_visible(timeout=LIVE_MS)
-            await bubble.click()
-            await expect(w(page, "widget-title")).to_have_text("Garden Shop help")
-            await expect(w(page, "widget-topic").locator("option")).to_have_count(2)
-            font = await w(page, "widget-name").evaluate("e => getComputedStyle(e).fontSize")
-            assert font != "40px", "the host page's CSS reached into the widget"
-            await w(page, "widget-name").fill("Dana Whitfield")
-            address = f"dana.{uuid.uuid4().hex[:8]}@shop.test"  # the CRM's identities are shared
-            await w(page, "widget-email").fill(address)
-            await w(page, "widget-topic").select_option("billing")
-            await w(page, "widget-first-message").fill("My invoice <b>4711</b> is wrong")
-            await w(page, "widget-start").click()
-
-            await expect(w(page, "widget-status")).to_contain_text(
-                re.compile("waiting for an agent", re.I), timeout=LIVE_MS
-            )
-            await expect(w(page, "widget-queue")).to_contain_text(
-                "You are next in line", timeout=LIVE_MS
-            )
-            mine = page.locator('[data-testid="widget-message"][data-sender="customer"]')
-            await expect(mine).to_have_count(1, timeout=LIVE_MS)
-            await expect(mine).to_contain_text("My invoice <b>4711</b> is wrong")  # as text
-
-            # -- the agent comes, gets it in the billing queue (the topic), and accepts
-            await agent.go_available()
-            offer = await agent.expect("offer", timeout_s=20)
-            contact_id = offer["contact"]["contact_id"]
-            assert offer["contact"]["queue"] == "billing"
-            assert (await agent.command("accept", contact_id=contact_id))["type"] == "ack"
-            await expect(w(page, "widget-status")).to_contain_text("Alice Martin", timeout=LIVE_MS)
-
-            # -- typing both ways, then the agent's reply
-            await w(page, "widget-input").fill("Also the")
-            typing = await agent.expect("typing", contact_id=contact_id, timeout_s=20)
-            assert typing["sender"] == "customer" and typing["active"] is True
-            await agent.command("typing", contact_id=contact_id, active=True)
-            await expect(w(page, "widget-typing")).to_be_visible(timeout=LIVE_MS)
-            await expect(w(page, "widget-typing")).to_contain_text("is typing")
-            await agent.command("send", contact_id=contact_id, text="Let me look at 4711.")
-            theirs = page.locator('[data-testid="widget-message"][data-sender="agent"]')
-            await expect(theirs).to_have_count(1, timeout=LIVE_MS)
-            await expect(theirs).to_contain_text("Let me look at 4711.")
-            await expect(w(page, "widget-typing")).to_be_hidden()
-
-            # -- read marks: the open widget reads the reply; the agent reads the question
-            reply_id = await theirs.get_attribute("data-message-id")
-            read = await agent.expect("read", contact_id=contact_id, timeout_s=20)
-            assert (read["reader"], read["message_id"]) == ("customer", reply_id)
-            first_id = await mine.first.get_attribute("data-message-id")
-            await agent.command("read", contact_id=contact_id, message_id=first_id)
-            await expect(mine.first).to_have_attribute("data-read", "true", timeout=LIVE_MS)
-            await w(page, "widget-input").fill("")
-
-            # -- a reload: the conversation and its history are back, once each
-            await page.reload()
-            await expect(w(page, "widget-panel")).to_be_visible(timeout=LIVE_MS)
-            await expect(w(page, "widget-status")).to_contain_text("Alice Martin", timeout=LIVE_MS)
-            await expect(page.get_by_test_id("widget-message")).to_have_count(2, timeout=LIVE_MS)
-            await expect(mine.first).to_have_attribute("data-read", "true", timeout=LIVE_MS)
-
-            # -- the hub stores a message but its answers are lost, then the link dies
-            await page.evaluate(SEND_DEAF, "Answer lost")
-            assert await until(lambda: _count(stored_bodies(hub, contact_id), 3), timeout_s=10)
-            await expect(got_stored(page, "Answer lost")).to_have_count(0)
-            await page.evaluate(CUT)
-            await expect(got_stored(page, "Answer lost")).to_have_count(1, timeout=LIVE_MS)
-
-            # -- the connection dies as a message leaves, then while offline: nothing lost
-            await page.evaluate(SEND_THEN_CUT, "Cut while sending")
-            await expect(w(page, "widget-connection")).to_be_visible(timeout=LIVE_MS)
-            await page.evaluate(CUT)
-            await w(page, "widget-input").fill("Typed while offline")
-            await w(page, "widget-send").click()
-            for text in ("Cut while sending", "Typed while offline"):
-                await expect(got_stored(page, text)).to_have_count(1, timeout=LIVE_MS)
-            await expect(w(page, "widget-connection")).to_be_hidden(timeout=LIVE_MS)
-            await expect(page.get_by_test_id("widget-message")).to_have_count(5)
-            bodies = await until(lambda: _count(stored_bodies(hub, contact_id), 5), timeout_s=10)
-            assert bodies == [
-                "My invoice <b>4711</b> is wrong",
-                "Let me look at 4711.",
-                "Answer lost",
-                "Cut while sending",
-                "Typed while offline",
-            ]
-
-            # -- the agent ends; the customer rates 4 and asks for the transcript
-            await agent.command("end", contact_id=contact_id)
-            await expect(w(page, "widget-end")).to_be_visible(timeout=LIVE_MS)
-            await w(page, "widget-rating-4").click()
-            await w(page, "widget-comment").fill("Quick, but I had to explain twice.")
-            await w(page, "widget-transcript-opt").check()
-            await expect(w(page, "widget-transcript-email")).to_have_value(address)
-            await w(page, "widget-csat-submit").click()
-            await expect(w(page, "widget-thanks")).to_be_visible(timeout=LIVE_MS)
-            await expect(w(page, "widget-done-note")).to_contain_text("on its way")
-
-            conn = await asyncpg.connect(hub.settings.database_url)
-            try:
-                row = await conn.fetchrow(
-                    "SELECT csat_rating, csat_comment FROM contacts WHERE id = $1",
-                    uuid.UUID(contact_id),
-                )
-            finally:
-                await conn.close()
-            assert row is not None
-            assert (row["csat_rating"], row["csat_comment"]) == (
-                4,
-                "Quick, but I had to explain twice.",
-            )
-            assert sink.recipients == [[address]]
-            assert "Typed while offline" in sink.received[0].get_content()
-
-            # -- a reload after rating: no second rating form
-            await page.reload()
-            await expect(w(page, "widget-thanks")).to_be_visible(timeout=LIVE_MS)
-            await expect(w(page, "widget-csat")).to_be_hidden()
-            await context.close()
         finally:
-            await browser.close()
+            await conn.close()
+        assert row is not None
+        assert (row["csat_rating"], row["csat_comment"]) == (
+            4,
+            "Quick, but I had to explain twice.",
+        )
+        assert sink.recipients == [[address]]
+        assert "Typed while offline" in sink.received[0].get_content()
+
+        # -- a reload after rating: no second rating form
+        await page.reload()
+        await expect(w(page, "widget-thanks")).to_be_visible(timeout=LIVE_MS)
+        await expect(w(page, "widget-csat")).to_be_hidden()
+        await context.close()
     await agent.close()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
 
@@ -340,54 +333,46 @@ async def _count(bodies: Any, at_least: int) -> list[str] | None:
 async def test_the_console_shows_the_customers_typing_and_read_marks(widget_hub: LiveHub) -> None:
     hub = widget_hub
     errors: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    async with chromium() as browser:
+        _context, page = await watched_page(browser, errors, "console")
+        await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
+
+        customer = await ChatClient.connect(hub.base_url, "Dana Whitfield")
+        await customer.say("Is my parcel lost?")
+        contact_id = (await customer.expect("queued"))["contact_id"]
+        question = await customer.expect("message", contact_id=contact_id)
+        offer = page.get_by_test_id("offer-card")
+        await expect(offer).to_be_visible(timeout=LIVE_MS)
+        await offer.get_by_test_id("offer-accept").click()
+        conversation = page.locator(f'[data-testid="conversation"][data-contact-id="{contact_id}"]')
+        await expect(conversation).to_be_visible(timeout=LIVE_MS)
+
+        # The open conversation reads the question: the customer is told.
+        read = await customer.expect("read", contact_id=contact_id, timeout_s=20)
+        assert (read["reader"], read["message_id"]) == (
+            "agent",
+            question["message"]["message_id"],
         )
-        try:
-            _context, page = await watched_page(browser, errors, "console")
-            await sign_in(page, hub.base_url, "alice", hub.demo_password, available=True)
 
-            customer = await ChatClient.connect(hub.base_url, "Dana Whitfield")
-            await customer.say("Is my parcel lost?")
-            contact_id = (await customer.expect("queued"))["contact_id"]
-            question = await customer.expect("message", contact_id=contact_id)
-            offer = page.get_by_test_id("offer-card")
-            await expect(offer).to_be_visible(timeout=LIVE_MS)
-            await offer.get_by_test_id("offer-accept").click()
-            conversation = page.locator(
-                f'[data-testid="conversation"][data-contact-id="{contact_id}"]'
-            )
-            await expect(conversation).to_be_visible(timeout=LIVE_MS)
+        # The customer types: the console says so, until their message comes.
+        await customer.send(type="typing", active=True)
+        typing_line = conversation.get_by_test_id("customer-typing")
+        await expect(typing_line).to_contain_text("Dana Whitfield is typing", timeout=LIVE_MS)
+        await customer.send(type="typing", active=False)
+        await expect(typing_line).to_be_hidden(timeout=LIVE_MS)
 
-            # The open conversation reads the question: the customer is told.
-            read = await customer.expect("read", contact_id=contact_id, timeout_s=20)
-            assert (read["reader"], read["message_id"]) == (
-                "agent",
-                question["message"]["message_id"],
-            )
-
-            # The customer types: the console says so, until their message comes.
-            await customer.send(type="typing", active=True)
-            typing_line = conversation.get_by_test_id("customer-typing")
-            await expect(typing_line).to_contain_text("Dana Whitfield is typing", timeout=LIVE_MS)
-            await customer.send(type="typing", active=False)
-            await expect(typing_line).to_be_hidden(timeout=LIVE_MS)
-
-            # The agent types and answers; the customer reads the answer: a read mark.
-            await conversation.get_by_test_id("message-input").fill("Let me check")
-            typing = await customer.expect("typing", contact_id=contact_id, timeout_s=20)
-            assert (typing["sender"], typing["active"]) == ("agent", True)
-            await conversation.get_by_test_id("message-input").press("Enter")
+        # The agent types and answers; the customer reads the answer: a read mark.
+        await conversation.get_by_test_id("message-input").fill("Let me check")
+        typing = await customer.expect("typing", contact_id=contact_id, timeout_s=20)
+        assert (typing["sender"], typing["active"]) == ("agent", True)
+        await conversation.get_by_test_id("message-input").press("Enter")
+        answer = await customer.expect("message", contact_id=contact_id)
+        while answer["message"]["sender"] != "agent":
             answer = await customer.expect("message", contact_id=contact_id)
-            while answer["message"]["sender"] != "agent":
-                answer = await customer.expect("message", contact_id=contact_id)
-            await customer.send(type="read", message_id=answer["message"]["message_id"])
-            mine = conversation.locator('[data-testid="message"][data-sender="agent"]')
-            await expect(mine).to_have_attribute("data-read", "true", timeout=LIVE_MS)
-            await expect(mine).to_contain_text("Read")
-            await expect(page.get_by_test_id("error-banner")).to_be_hidden()
-            await customer.close()
-        finally:
-            await browser.close()
+        await customer.send(type="read", message_id=answer["message"]["message_id"])
+        mine = conversation.locator('[data-testid="message"][data-sender="agent"]')
+        await expect(mine).to_have_attribute("data-read", "true", timeout=LIVE_MS)
+        await expect(mine).to_contain_text("Read")
+        await expect(page.get_by_test_id("error-banner")).to_be_hidden()
+        await customer.close()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
