@@ -292,8 +292,16 @@ def _migrate(settings: HubSettings) -> int:
     return 0
 
 
+_ROLE_SAYS = {
+    "all": "serves clients and runs the background work",
+    "web": "serves clients only; a process with role worker or all must run the workers",
+    "worker": "runs the background work only; its port answers /healthz",
+}
+
+
 def _check_config(settings: HubSettings) -> int:
     print(f"config folder: {settings.config_dir}")
+    print(f"  role {settings.role}: {_ROLE_SAYS[settings.role]}")
     for q in settings.queues:
         who = f"eligibility {q.eligibility}" if q.eligibility else f"skill {q.skill}"
         print(f"  queue {q.name}: {who}; channels {', '.join(q.channels)}; strategy {q.strategy}")

@@ -41,3 +41,18 @@ def test_check_config_reports_the_file_and_key_of_a_problem(tmp_path: Path) -> N
 def test_check_config_accepts_the_shipped_config() -> None:
     out = _run("check-config", env={"CC_CONFIG_DIR": str(CONFIG), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and "configuration is valid" in out.stdout
+
+
+def test_check_config_says_what_the_process_role_runs() -> None:
+    env = {"CC_CONFIG_DIR": str(CONFIG), "PATH": "/usr/bin:/bin"}
+    out = _run("check-config", env={**env, "CC_ROLE": "worker"})
+    assert out.returncode == 0 and "role worker: runs the background work only" in out.stdout
+    assert "role all:" in _run("check-config", env=env).stdout
+    refused = _run("check-config", env={**env, "CC_ROLE": "router"})
+    assert refused.returncode == 2 and "all, web, worker" in refused.stderr
+
+
+def test_serve_help_explains_the_roles() -> None:
+    out = _run("serve", "--help")
+    assert out.returncode == 0
+    assert "--role {all,web,worker}" in out.stdout and "docs/architecture.md" in out.stdout
