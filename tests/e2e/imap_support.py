@@ -131,6 +131,18 @@ class MailboxHub:
             max_message_bytes=self.channel.settings.max_message_bytes,
         )
 
+    def cut_after_storing(self) -> ImapPoller:
+        """A poller whose session the server drops right after each email is stored, before
+        the poller marks it: what a crash or a lost connection at the worst moment does."""
+        intake = self.channel.intake
+
+        async def store_then_cut(delivery: EmailDelivery) -> object:
+            outcome = await intake.deliver(delivery)
+            await asyncio.to_thread(self.dovecot.kick)  # the server drops the poller's session
+            return outcome
+
+        return self.poller(store_then_cut)
+
     async def append(self, msg: EmailMessage | bytes, user: str = USER, flags: str = "") -> int:
         content = msg if isinstance(msg, bytes) else msg.as_bytes()
         return await asyncio.to_thread(self.dovecot.append, self.folder, content, user, flags)

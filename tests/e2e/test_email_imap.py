@@ -165,15 +165,8 @@ async def test_a_poller_cut_off_after_storing_does_not_store_the_email_twice(
 ) -> None:
     msg = email("Stored, then the session drops.", sender="cut@customer.test")
     uid = await unpolled.append(msg)
-    intake = unpolled.channel.intake
-
-    async def store_then_cut(delivery: EmailDelivery) -> Outcome:
-        outcome = await intake.deliver(delivery)
-        await asyncio.to_thread(unpolled.dovecot.kick)  # the server drops the poller's session
-        return outcome
-
     with pytest.raises(imaplib.IMAP4.abort):
-        await unpolled.poller(store_then_cut).poll_once()
+        await unpolled.cut_after_storing().poll_once()
     await unpolled.stored(msg)
     assert await unpolled.flags_become({uid: set()}) == {uid: set()}  # not marked: read again
 

@@ -9,7 +9,6 @@ What it sent the server and the bodies it received are read from its recorded wi
 
 from __future__ import annotations
 
-import asyncio
 import imaplib
 
 import pytest
@@ -137,15 +136,8 @@ async def test_a_poll_cut_among_oversize_mail_stores_nothing_twice_and_never_fet
     first = email("Stored, then the session drops.", sender="cut-first@customer.test")
     second = email("After the cut.", sender="cut-second@customer.test")
     big_uid, first_uid, second_uid = [await unpolled.append(m) for m in (big, first, second)]
-    intake = unpolled.channel.intake
-
-    async def store_then_cut(delivery: EmailDelivery) -> Outcome:
-        outcome = await intake.deliver(delivery)
-        await asyncio.to_thread(unpolled.dovecot.kick)  # the server drops the poller's session
-        return outcome
-
     with pytest.raises(imaplib.IMAP4.abort):
-        await unpolled.poller(store_then_cut).poll_once()
+        await unpolled.cut_after_storing().poll_once()
     await unpolled.stored(first)
     # Refused before the cut; the stored one not marked yet, so read again next time.
     wanted = {big_uid: REFUSED, first_uid: set(), second_uid: set()}
