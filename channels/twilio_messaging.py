@@ -319,7 +319,10 @@ async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
     app[MESSAGING] = channel
     if not settings.runs_workers:  # the webhooks only: intake and sending run in workers
         log.info("twilio_channels_on", intake="in worker processes")
-        yield
+        try:
+            yield
+        finally:
+            await close_twilio_client(channel.client)
         return
     sender = EventGroupConsumer(
         app[REDIS],
