@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiohttp import web
 from argon2 import PasswordHasher
 
 import contactcenter.auth
@@ -38,11 +37,13 @@ from bench._common import (
     LogTally,
     Run,
     delete_redis_keys,
+    free_port,
     hub_settings,
     percentile,
     progress,
+    serve,
 )
-from bench.relay import baseline_app, free_port, start
+from bench.relay import baseline_app
 
 T = TypeVar("T")
 
@@ -77,15 +78,6 @@ def _marks(meter: CpuMeter, tally: LogTally | None = None) -> Callable[[str], No
     return mark
 
 
-async def start_hub(app: web.Application, port: int) -> tuple[web.AppRunner, str]:
-    """bench.relay's `start`, but a stop waits at most 5 s for handlers still busy (aiohttp's
-    default is 60 s): an overloaded hub has many when the clients give up."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
 def _run(
     label: str, latencies: list[float], lag_ms: float, wall_s: float, cpu: CpuUse, sent: int
 ) -> Run:
@@ -107,7 +99,7 @@ def _run(
 
 async def baseline_phase(redis_url: str, args: argparse.Namespace) -> Phase:
     stream = f"cc-bench:baseline:{uuid.uuid4().hex[:12]}"
-    runner, base = await start(baseline_app(redis_url, stream))
+    runner, base = await serve(baseline_app(redis_url, stream))
     meter = CpuMeter()
     try:
         job = BaselineLoad(
@@ -288,7 +280,7 @@ async def hub_phase(
     settings = hub_settings(redis_url, database_url, free_port())
     domain, password = settings.routing_domain, settings.demo_password or ""
     app = init(settings)
-    runner, base = await start_hub(app, settings.port)
+    runner, base = await serve(app, settings.port, shutdown_timeout_s=5.0)
     meter = CpuMeter()
     probe = HubProbe()
     try:

@@ -7,6 +7,7 @@ exits 0; only something broken (a lost message, a server that will not start) is
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -14,6 +15,7 @@ import math
 import os
 import resource
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
+from aiohttp import web
 from redis.asyncio import Redis
 
 T = TypeVar("T")
@@ -496,3 +499,31 @@ def run_bench(name: str, work: Callable[[Servers, LogTally], T]) -> tuple[T, Log
         progress(line)
     progress(f"total run time {time.perf_counter() - started:.1f} s")
     return result, tally
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def serve(
+    app: web.Application, port: int | None = None, *, shutdown_timeout_s: float = 60.0
+) -> tuple[web.AppRunner, str]:
+    """`app` served on loopback (on `port`, else a free one); its runner and base URL. An
+    overloaded hub's benchmark passes a short `shutdown_timeout_s`: when the clients give up,
+    it has many handlers still busy, which aiohttp would otherwise wait for."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    port = free_port() if port is None else port
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

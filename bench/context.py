@@ -37,6 +37,7 @@ from bench._common import (
     BenchBroken,
     hub_settings,
     percentile,
+    positive_int,
     progress,
     run_bench,
     scratch_database,
@@ -347,13 +348,6 @@ async def run(admin_url: str, redis_url: str, args: argparse.Namespace) -> Figur
             return context_ms, baseline_ms, with_ms, without_ms
         finally:
             await pool.close()
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 import uuid
 from collections import Counter
@@ -37,11 +36,14 @@ from bench._common import (
     LogTally,
     Run,
     delete_redis_keys,
+    free_port,
     hub_settings,
     paced_run,
+    positive_int,
     progress,
     run_bench,
     scratch_database,
+    serve,
     stamp,
     unstamp,
 )
@@ -58,12 +60,6 @@ Result line:
   relay: messages=N p50_ms=X p99_ms=Y baseline_p50_ms=A baseline_p99_ms=B ratio_p99=R
 """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def customer_frame(i: int, sent_ns: int) -> str:
@@ -126,21 +122,13 @@ def baseline_app(redis_url: str, stream: str) -> web.Application:
     return app
 
 
-async def start(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
 def baseline_extract(raw: str | bytes) -> tuple[int, int] | None:
     return unstamp(json.loads(raw)["text"])
 
 
 async def baseline_phase(redis_url: str, args: argparse.Namespace) -> Run:
     stream = f"cc-bench:baseline:{uuid.uuid4().hex[:12]}"
-    runner, base = await start(baseline_app(redis_url, stream))
+    runner, base = await serve(baseline_app(redis_url, stream))
     ws_base = base.replace("http", "ws", 1)
     try:
         async with (
@@ -192,7 +180,7 @@ async def hub_phase(redis_url: str, database_url: str, args: argparse.Namespace)
 
     settings = hub_settings(redis_url, database_url, free_port())
     domain, password = settings.routing_domain, settings.demo_password or ""
-    runner, base = await start(init(settings))
+    runner, base = await serve(init(settings), settings.port)
     clients: list[Any] = []
     try:
         agent = await AgentClient.connect(base, "alice", password)
@@ -274,13 +262,6 @@ async def run_phases(
         progress(hub.load())
         tally.phase = "teardown"
     return baseline, hub
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

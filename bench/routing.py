@@ -32,6 +32,7 @@ from bench._arrivals import Phase, baseline_phase, hub_phase
 from bench._common import (
     STORAGE_EPILOG,
     LogTally,
+    positive_int,
     progress,
     run_bench,
     scratch_database,
@@ -52,13 +53,6 @@ Result line:
 (nan for a part that was skipped)
 """
 )
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def positive_float(text: str) -> float:

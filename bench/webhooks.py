@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -44,11 +43,14 @@ from bench._common import (
     LogTally,
     Run,
     delete_redis_keys,
+    free_port,
     hub_settings,
     paced_run,
+    positive_int,
     progress,
     run_bench,
     scratch_database,
+    serve,
     stamp,
     unstamp,
 )
@@ -73,21 +75,8 @@ FLOOR_KIND = "bench.floor"  # the floor's receipts, apart from the hub's own
 OUR_NUMBER = "+14155550199"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def customer_number(i: int, customers: int) -> str:
     return f"+1415{2_000_000 + i % customers:07d}"
-
-
-async def start(app: web.Application, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
 
 
 def baseline_app(twiml: str) -> web.Application:
@@ -161,7 +150,7 @@ async def baseline_phase(fake: FakeTwilio, args: argparse.Namespace) -> Run:
     from channels.twilio_messaging_adapter import EMPTY_TWIML
 
     port = free_port()
-    runner = await start(baseline_app(EMPTY_TWIML), port)
+    runner, _base = await serve(baseline_app(EMPTY_TWIML), port)
     try:
         return await drive("baseline", f"http://127.0.0.1:{port}{PATH}", fake, args, [])
     finally:
@@ -197,7 +186,7 @@ async def floor_phase(database_url: str, fake: FakeTwilio, args: argparse.Namesp
     port = free_port()
     try:
         await migrate(pool)
-        runner = await start(floor_app(EMPTY_TWIML, pool), port)
+        runner, _base = await serve(floor_app(EMPTY_TWIML, pool), port)
         try:
             return await drive("floor", f"http://127.0.0.1:{port}{PATH}", fake, args, [])
         finally:
@@ -252,7 +241,7 @@ async def hub_phase(
         api_base="http://127.0.0.1:9",  # nothing is sent out: no agent answers
         numbers={"sms": (OUR_NUMBER,)},
     )
-    runner = await start(init(replace(settings, twilio=twilio)), port)
+    runner, _base = await serve(init(replace(settings, twilio=twilio)), port)
     sids: list[str] = []
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -310,13 +299,6 @@ async def run_phases(
             runs.append(run)
         tally.phase = "teardown"
     return runs[0], runs[1], runs[2], runs[3]
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
