@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from channels.email_settings import EmailSettings, load_email_settings
-from contactcenter.errors import ConfigError
-
-CONFIG = Path(__file__).resolve().parents[3] / "config"
+from tests.unit.config_files import CONFIG, config_error, copy_shipped, edit_file
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(CONFIG / "email.toml", tmp_path / "email.toml")
-    return tmp_path
+    return copy_shipped(tmp_path, "email.toml")
 
 
 def edit(config_dir: Path, old: str, new: str) -> None:
-    path = config_dir / "email.toml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    edit_file(config_dir / "email.toml", old, new)
 
 
 def error_of(config_dir: Path, env: dict[str, str] | None = None) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_email_settings(config_dir, env or {})
-    return info.value.message
+    return config_error(load_email_settings, config_dir, env)
 
 
 def test_shipped_file_keeps_email_off_with_documented_defaults() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,7 @@ from channels.language import (
     load_language_settings,
     tag_intents,
 )
-from contactcenter.errors import ConfigError
-
-CONFIG = Path(__file__).resolve().parents[3] / "config"
+from tests.unit.config_files import CONFIG, config_error, copy_shipped, edit_file
 
 SHORT = {
     "en": ["Where is my refund?", "My order is late", "I was charged twice"],
@@ -141,21 +138,15 @@ def test_no_rules_no_tags() -> None:
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(CONFIG / "intents.toml", tmp_path / "intents.toml")
-    return tmp_path
+    return copy_shipped(tmp_path, "intents.toml")
 
 
 def edit(config_dir: Path, old: str, new: str) -> None:
-    path = config_dir / "intents.toml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    edit_file(config_dir / "intents.toml", old, new)
 
 
 def error_of(config_dir: Path, env: dict[str, str] | None = None) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_language_settings(config_dir, env or {})
-    return info.value.message
+    return config_error(load_language_settings, config_dir, env)
 
 
 def test_shipped_file_loads_with_its_rules() -> None:

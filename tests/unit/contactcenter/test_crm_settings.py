@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from contactcenter.crm_settings import CrmSettings, load_crm_settings
-from contactcenter.errors import ConfigError
-
-CONFIG = Path(__file__).resolve().parents[3] / "config"
+from tests.unit.config_files import CONFIG, config_error, copy_shipped, edit_file
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(CONFIG / "crm.toml", tmp_path / "crm.toml")
-    return tmp_path
+    return copy_shipped(tmp_path, "crm.toml")
 
 
 def edit(config_dir: Path, old: str, new: str) -> None:
-    path = config_dir / "crm.toml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    edit_file(config_dir / "crm.toml", old, new)
 
 
 def error_of(config_dir: Path, env: dict[str, str] | None = None) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_crm_settings(config_dir, env or {})
-    return info.value.message
+    return config_error(load_crm_settings, config_dir, env)
 
 
 def test_shipped_file_loads_with_its_documented_defaults() -> None:
