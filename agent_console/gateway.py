@@ -42,7 +42,7 @@ from channels import transcript_email as te
 from contactcenter.conversations import ConversationService
 from contactcenter.csat import ContactNotFound
 from contactcenter.errors import InvalidInput
-from contactcenter.identity import normalise_email
+from contactcenter.identity import normalise_email, site_signature_valid
 from routing.rules import ContactAttributes
 
 log = structlog.get_logger("agent_console.gateway")
@@ -54,6 +54,13 @@ class HelloRequired(InvalidInput):
 
 class UnknownTopic(InvalidInput):
     error_id = "chat.unknown_topic"
+
+
+class IdentityNotVerified(InvalidInput):
+    """A signed identity whose signature does not prove it (or a hub with no identity
+    secret to check it against): refused, nothing changed."""
+
+    error_id = "chat.identity_invalid"
 
 
 class _Chat:
@@ -69,6 +76,7 @@ class _Chat:
         self.name = ""
         self.email: str | None = None
         self.topic: str | None = None
+        self.identity_proof: str | None = None  # 'site' once the site's signature proved it
         self.contact_id: str | None = None
         self.last_contact_id: str | None = None  # kept after leaving, for a rating or transcript
 
@@ -200,7 +208,13 @@ async def _customer_message(
         intents = frozenset((chat.topic,)) if chat.topic else frozenset()
         attributes = ContactAttributes(channel="chat", entry=chat.origin, intents=intents)
     contact_id = await service.start_contact(
-        chat.customer_id, chat.name, "chat", cmd.text, cmd.client_msg_id, attributes
+        chat.customer_id,
+        chat.name,
+        "chat",
+        cmd.text,
+        cmd.client_msg_id,
+        attributes,
+        identity_proof=chat.identity_proof,
     )
     chat.follow(hub, contact_id)
     live = await service.routing.contact(contact_id)
@@ -257,9 +271,13 @@ async def _hello(
     topics = widget.settings.topic_ids() if widget is not None else frozenset()
     if cmd.topic is not None and cmd.topic not in topics:
         raise UnknownTopic(f"unknown topic {cmd.topic!r}", topics=sorted(topics))
+    verified_user_id = _verified_user(cmd, widget)
     visitor_id = cmd.visitor_id or secrets.token_urlsafe(18)
     chat.name, chat.visitor_id, chat.topic = cmd.name, visitor_id, cmd.topic
-    chat.customer_id = await service.identify_visitor(visitor_id, cmd.name, cmd.email)
+    chat.identity_proof = "site" if verified_user_id is not None else None
+    chat.customer_id = await service.identify_visitor(
+        visitor_id, cmd.name, cmd.email, verified_user_id=verified_user_id
+    )
     chat.email = cmd.email or chat.email  # refused above when malformed
     found = await service.open_contact(chat.customer_id, "chat")
     welcome: dict[str, Any] = {
@@ -268,6 +286,7 @@ async def _hello(
         "contact_id": None,
         "messages": [],
         "status": "new",
+        "verified": verified_user_id is not None,
     }
     chat.contact_id = None
     if found is not None:
@@ -283,6 +302,19 @@ async def _hello(
     chat.conn.send(welcome)
     if cmd.ref is not None:
         chat.conn.send({"type": "ack", "ref": cmd.ref})
+
+
+def _verified_user(cmd: p.Hello, widget: Widget | None) -> str | None:
+    """The site's user id when its signature proves it; None when none was given."""
+    if cmd.user_id is None or cmd.user_hash is None:
+        return None
+    secret = widget.settings.identity_secret if widget is not None else ""
+    if not secret:
+        raise IdentityNotVerified("this hub verifies no signed identities", field="user_hash")
+    if not site_signature_valid(secret, cmd.user_id, cmd.user_hash):
+        log.info("chat_identity_refused")
+        raise IdentityNotVerified("the signature does not match user_id", field="user_hash")
+    return cmd.user_id
 
 
 async def _agent_name(service: ConversationService, contact_id: str) -> str | None:

@@ -64,6 +64,10 @@ class WidgetSettings:
     messages_per_ip_per_min: int = 60
     connections_per_ip_per_min: int = 30
     live_frames_per_s: float = 2.0
+    # The secret the embedding site signs its users' ids with (docs/widget.md, identity
+    # verification); from the environment only (CC_WIDGET_IDENTITY_SECRET). Empty: no
+    # visitor can be verified, every identity typed in the widget is a claim.
+    identity_secret: str = field(default="", repr=False)
 
     def topic_ids(self) -> frozenset[str]:
         return frozenset(topic_id for topic_id, _label in self.topics)
@@ -111,6 +115,7 @@ _KEYS: tuple[tuple[str, str, str, type, str], ...] = (
     ),
     ("limits", "live_frames_per_s", "CC_WIDGET_LIVE_FRAMES_PER_S", float, "live_frames_per_s"),
 )
+MIN_SECRET_CHARS = 16  # an identity secret shorter than this is refused at start
 _MAX_TEXT = 4000  # the protocol's own bound on a message (agent_console/protocol.py)
 
 
@@ -173,7 +178,12 @@ def load_widget_settings(config_dir: Path, env: Mapping[str, str]) -> WidgetSett
             raise ConfigError(f"{path}: widget.allowed_origins", f"{origin!r}: {problem}")
     if values.get("max_message_chars", 1) > _MAX_TEXT:
         raise ConfigError(f"{path}: widget.max_message_chars", f"at most {_MAX_TEXT}")
-    return WidgetSettings(**values, topics=_topics(doc, path))
+    secret = env.get("CC_WIDGET_IDENTITY_SECRET", "")
+    if secret and len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            "environment CC_WIDGET_IDENTITY_SECRET", f"at least {MIN_SECRET_CHARS} characters"
+        )
+    return WidgetSettings(**values, topics=_topics(doc, path), identity_secret=secret)
 
 
 # --- origins ----------------------------------------------------------------------------------

@@ -150,6 +150,18 @@ class Hello(_Frame):
     visitor_id: Annotated[str, Field(min_length=8, max_length=64)] | None = None
     email: Email | None = None
     topic: TopicId | None = None
+    # The embedding site's own id for its signed-in user, and its proof: HMAC-SHA256 of
+    # `user_id` under the widget's identity secret, hex (docs/widget.md). Both or neither.
+    user_id: (
+        Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)] | None
+    ) = None
+    user_hash: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def _signed_together(self) -> Hello:
+        if (self.user_id is None) != (self.user_hash is None):
+            raise ValueError("give user_id and user_hash together")
+        return self
 
 
 class CustomerMessage(_Frame):

@@ -149,7 +149,7 @@ class MessagingChannel:
             facts = ContactAttributes(channel=message.channel, entry=message.entry)
             try:
                 contact_id = await service.start_contact(
-                    customer_id, name, message.channel, text, sid, facts
+                    customer_id, name, message.channel, text, sid, facts, identity_proof="twilio"
                 )
             except (QueueClosed, QueueFull) as exc:
                 await self.receipts.finish(KIND, sid, "refused")

@@ -160,8 +160,9 @@ class VoiceChannel:
             name = await self.store.customer_name(customer_id)
             try:
                 contact_id = await self.service.start_contact(
-                    customer_id, name, "voice", FIRST_TEXT, call.call_sid, facts
-                )
+                    customer_id, name, "voice", FIRST_TEXT, call.call_sid, facts,
+                    identity_proof="twilio",
+                )  # fmt: skip
             except QueueClosed as exc:
                 refusal, outcome = exc.message, "closed"
             except QueueFull:

@@ -17,7 +17,6 @@ from contactcenter import events as ev
 from contactcenter.auth import AgentStore, Principal
 from contactcenter.context import customer_context
 from contactcenter.crm import CrmStore, StoredMessage
-from contactcenter.crm_events import CustomersMerged
 from contactcenter.customers import CustomerStore, IdentityInUse
 from contactcenter.errors import (
     AgentUnavailable,
@@ -80,48 +79,50 @@ class ConversationService:
 
     # --- customers -------------------------------------------------------------------------
 
-    async def identify_visitor(self, visitor_id: str, name: str, email: str | None = None) -> str:
-        """The customer behind a web chat visitor. An email given with it (the pre-chat form)
-        becomes one of their identities; when it is another customer's, the two are merged
-        if that is safe, else put on the review list (docs/crm.md), and the chat goes on
-        with the visitor's customer meanwhile."""
+    async def identify_visitor(
+        self,
+        visitor_id: str,
+        name: str,
+        email: str | None = None,
+        *,
+        verified_user_id: str | None = None,
+    ) -> str:
+        """The customer behind a web chat visitor (docs/widget.md, "Who the visitor is").
+
+        With `verified_user_id` (the embedding site signed it), the customer holding that
+        external id, created if new. Otherwise the visitor id's own customer: a visitor id
+        is the hub's random token, and only this browser holds it.
+
+        An `email` typed with it is a claim, never proof: free, it becomes one of this
+        customer's identities; another customer's, the pair goes to the merge review list
+        (reason `unverified_claim`) and the chat goes on with this customer alone, without
+        the other's conversations or history."""
         region = self.settings.crm.default_phone_region
         customers = CustomerStore(self.crm.pool, default_region=region)
         if email is not None:
             customers.normalise("email", email)  # bad input is refused before any write
-        customer_id = (
-            await customers.resolve("visitor", visitor_id, display_name=name)
-        ).customer_id
-        if email is None:
-            return customer_id
-        return await self._link_identity(customers, customer_id, "email", email)
+        if verified_user_id is not None:
+            found = await customers.resolve("external", verified_user_id, display_name=name)
+        else:
+            found = await customers.resolve("visitor", visitor_id, display_name=name)
+        if email is not None:
+            await self._claim_identity(customers, found.customer_id, "email", email)
+        return found.customer_id
 
-    async def _link_identity(
+    async def _claim_identity(
         self, customers: CustomerStore, customer_id: str, kind: str, raw: str
-    ) -> str:
+    ) -> None:
         try:
             await customers.add_identity(customer_id, kind, raw)
-            return customer_id
+            return
         except IdentityInUse:
             holder = (await customers.resolve(kind, raw)).customer_id
         if holder == customer_id:
-            return customer_id
-        evidence = {"reason": f"one web chat visitor gave the {kind} of another customer"}
-        outcome = await ReviewStore(self.crm.pool).auto_merge(customer_id, holder, evidence)
-        log.info("identity_linked", customer_id=customer_id, kind=kind, outcome=outcome.outcome)
-        if outcome.merge is None:
-            return customer_id
-        merged = outcome.merge
-        await self.bus.publish(
-            CustomersMerged(
-                at_ms=self.clock(),
-                customer_id=merged.survivor_id,
-                agent_id=None,
-                merge_id=merged.merge_id,
-                merged_id=merged.merged_id,
-            )
-        )
-        return merged.survivor_id
+            return
+        evidence = {"reason": f"a web chat visitor typed the {kind} of another customer"}
+        reviews = ReviewStore(self.crm.pool)
+        outcome = await reviews.auto_merge(customer_id, holder, evidence, claimed=True)
+        log.info("identity_claimed", customer_id=customer_id, kind=kind, outcome=outcome.outcome)
 
     async def open_contact(self, customer_id: str, channel: str) -> tuple[str, str] | None:
         """The customer's open contact on `channel` and its live state, if there is one."""
@@ -148,10 +149,13 @@ class ConversationService:
         first_text: str,
         client_msg_id: str | None,
         attributes: ContactAttributes | None = None,
+        *,
+        identity_proof: str | None = None,
     ) -> str:
         """A new contact with its first message, queued where the routing rules send it.
         What the channel did not tell of the customer (tier, language, an open complaint)
-        comes from the CRM."""
+        comes from the CRM. `identity_proof` says how the channel proved who the customer
+        is ('site', 'twilio'); None: a claim (the agent sees which)."""
         facts = attributes or ContactAttributes(channel=channel)
         if self.classify is not None and facts.language is None and not facts.intents:
             language, intents = self.classify(first_text)
@@ -187,6 +191,7 @@ class ConversationService:
             priority=priority,
             required_skills=routed.target.skills,
             language=facts.language,
+            identity_proof=identity_proof,
         )
         arrived = ev.ContactArrived(
             at_ms=now_ms,
@@ -440,7 +445,12 @@ class ConversationService:
             "queue": record.queue,
             "channel": record.channel,
             "state": live.state if live else record.state,
-            "customer": {"customer_id": record.customer_id, "name": record.customer_name},
+            "customer": {
+                "customer_id": record.customer_id,
+                "name": record.customer_name,
+                "verified": record.identity_proof is not None,
+                "verified_by": record.identity_proof,
+            },
             "messages": [m.wire() for m in transcript],
         }
         if live is not None and live.state == "offered":

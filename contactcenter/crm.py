@@ -56,6 +56,7 @@ class ContactRecord:
     queue: str
     state: str
     agent_id: str | None
+    identity_proof: str | None = None  # 'site', 'twilio', or None: a claim (migration 0014)
 
 
 def _message(row: asyncpg.Record, created: bool) -> StoredMessage:
@@ -73,8 +74,8 @@ def _message(row: asyncpg.Record, created: bool) -> StoredMessage:
 
 _INSERT_CONTACT = (
     "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
-    " routing_domain, priority, required_skills, language)"
-    " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)"
+    " routing_domain, priority, required_skills, language, identity_proof)"
+    " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)"
 )
 
 
@@ -88,6 +89,7 @@ def _contact_args(
     priority: int,
     required_skills: tuple[str, ...],
     language: str | None,
+    identity_proof: str | None = None,
 ) -> list[Any]:
     return [
         contact_id,
@@ -99,6 +101,7 @@ def _contact_args(
         priority,
         list(required_skills),
         language,
+        identity_proof,
     ]
 
 
@@ -112,7 +115,10 @@ class CustomerFacts:
     preferred_agent_id: str | None  # the account manager, else the last agent who served them
 
 
-_RECORD_COLUMNS = "c.id, c.customer_id, c.channel, c.queue, c.state, c.agent_id, cu.display_name"
+_RECORD_COLUMNS = (
+    "c.id, c.customer_id, c.channel, c.queue, c.state, c.agent_id, c.identity_proof,"
+    " cu.display_name"
+)
 
 
 def _record(row: asyncpg.Record) -> ContactRecord:
@@ -124,6 +130,7 @@ def _record(row: asyncpg.Record) -> ContactRecord:
         queue=row["queue"],
         state=row["state"],
         agent_id=str(row["agent_id"]) if row["agent_id"] else None,
+        identity_proof=row["identity_proof"],
     )
 
 
@@ -166,17 +173,19 @@ class CrmStore:
         priority: int = 0,
         required_skills: tuple[str, ...] = (),
         language: str | None = None,
+        identity_proof: str | None = None,
     ) -> tuple[str, StoredMessage]:
         """A new contact and the customer's first message, in one statement: both are
-        stored or neither."""
+        stored or neither. `identity_proof` says how the channel proved who the customer is
+        ('site', 'twilio'), None when what they typed is all there is (a claim)."""
         contact_id = uuid.uuid4()
         row = await self.pool.fetchrow(
             f"WITH contact AS ({_INSERT_CONTACT} RETURNING id)"
             " INSERT INTO messages (id, contact_id, sender, body, client_msg_id)"
-            " SELECT $10, id, 'customer', $11, $12 FROM contact RETURNING *",
+            " SELECT $11, id, 'customer', $12, $13 FROM contact RETURNING *",
             *_contact_args(
                 contact_id, customer_id, channel, queue, arrived_at_ms, routing_domain,
-                priority, required_skills, language,
+                priority, required_skills, language, identity_proof,
             ),
             uuid.uuid4(),
             text,

@@ -139,10 +139,14 @@ class ReviewStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def auto_merge(self, a: str, b: str, evidence: dict[str, Any]) -> AutoMerge:
+    async def auto_merge(
+        self, a: str, b: str, evidence: dict[str, Any], *, claimed: bool = False
+    ) -> AutoMerge:
         """Merge two customers found to be one (say, a contact showed that one's email and
         the other's phone belong together) when that is safe; otherwise put the pair on the
-        review list, once per pair while pending."""
+        review list, once per pair while pending. A `claimed` link (what a web visitor
+        typed: docs/decisions.md, 10) is never safe: it always goes to the review list, with
+        the reason `unverified_claim` first."""
         async with self.pool.acquire() as conn, conn.transaction():
             sa, sb = await survivor_of(conn, a), await survivor_of(conn, b)
             if sa == sb:
@@ -153,7 +157,7 @@ class ReviewStore:
             if await _dismissed(conn, sa, sb):
                 return AutoMerge("dismissed")
             facts = await conn.fetch(_FACTS, [sa, sb])
-            found = conflicts(facts[0], facts[1])
+            found = (["unverified_claim"] if claimed else []) + conflicts(facts[0], facts[1])
             if found:
                 review = await _add_review(conn, sa, sb, found, evidence)
                 return AutoMerge("review", tuple(found), review=review)

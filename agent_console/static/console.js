@@ -836,6 +836,7 @@
     body: $("customer-body"),
     name: $("customer-name"),
     merged: $("customer-merged"),
+    identity: $("customer-identity"),
     tier: $("customer-tier"),
     lifecycle: $("customer-lifecycle"),
     language: $("customer-language"),
@@ -1135,6 +1136,7 @@
     const context = entry && entry.context;
     cp.panel.dataset.state = context ? "ready" : entry && entry.loading ? "loading" : "missing";
     cp.name.textContent = (context && context.name) || customerName(contact);
+    renderIdentityProof(contact.customer || {});
     for (const form of [cp.tagForm, cp.caseForm, cp.noteForm]) {
       for (const control of form.elements) control.disabled = !context || form.dataset.busy === "1";
     }
@@ -1157,6 +1159,19 @@
     renderCases(context.open_cases || []);
     renderNotes(context.notes || []);
     renderInteractions(context.interactions || []);
+  }
+
+  /* Whether the channel proved who the customer is (docs/widget.md, "Who the visitor is"):
+   * a site-signed user or a Twilio-signed number is verified; what a visitor typed is a claim. */
+  function renderIdentityProof(customer) {
+    const verified = customer.verified === true;
+    const how = { site: "signed in on the site", twilio: "the number Twilio delivered" };
+    cp.identity.textContent = verified ? "Verified" : "Identity claimed";
+    cp.identity.dataset.verified = verified ? "true" : "false";
+    cp.identity.className = "chip " + (verified ? "chip-ok" : "chip-warn");
+    cp.identity.title = verified
+      ? "Verified: " + (how[customer.verified_by] || customer.verified_by)
+      : "Not verified: the name and email were typed by the customer; check before sharing account details";
   }
 
   function clearCustomerDetails() {

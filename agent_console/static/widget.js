@@ -93,6 +93,13 @@
   /* ------------------------------------------------------------------ state */
 
   const profile = store.get("profile") || {}; // {name, email, topic}
+  /* The site's signed-in user, proved by its signature (docs/widget.md, "Who the visitor is"):
+   * from the script tag's data-user-id and data-user-hash, or ccChatWidget.identify(). Never
+   * kept in storage: the page gives it again on every load, and forgets it at sign-out. */
+  const signedUser = {
+    id: (script && script.getAttribute("data-user-id")) || null,
+    hash: (script && script.getAttribute("data-user-hash")) || null,
+  };
   const state = {
     visitorId: store.get("visitor"),
     contactId: store.get("contact"), // the conversation followed, or the last one until rated
@@ -558,6 +565,10 @@
         if (state.visitorId) hello.visitor_id = state.visitorId;
         if (profile.email) hello.email = profile.email;
         if (profile.topic) hello.topic = profile.topic;
+        if (signedUser.id && signedUser.hash) {
+          hello.user_id = signedUser.id;
+          hello.user_hash = signedUser.hash;
+        }
         ws.send(JSON.stringify(hello));
       };
       ws.onmessage = (ev) => this.receive(ws, ev);
@@ -947,7 +958,23 @@
     loadConfig();
   }
 
-  window.ccChatWidget = { open: () => openPanel(), close: () => closePanel() };
+  /* The page signed its user in (or out, with null): the next hello carries the proof. */
+  function identify(user) {
+    const given = user || {};
+    signedUser.id = typeof given.user_id === "string" ? given.user_id : null;
+    signedUser.hash = typeof given.user_hash === "string" ? given.user_hash : null;
+    if (typeof given.name === "string" && given.name) profile.name = given.name.slice(0, 100);
+    if (typeof given.email === "string") profile.email = given.email || null;
+    store.set("profile", profile);
+    fillForm();
+    if (socket.ws) socket.drop(); // reconnects at once with the new hello
+  }
+
+  window.ccChatWidget = {
+    open: () => openPanel(),
+    close: () => closePanel(),
+    identify: (user) => identify(user),
+  };
   if (document.body) boot();
   else document.addEventListener("DOMContentLoaded", boot);
 })();

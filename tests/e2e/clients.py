@@ -120,5 +120,17 @@ class ChatClient(FrameClient):
         client.welcome = await client.expect("welcome")
         return client
 
+    @classmethod
+    async def connect_signed(
+        cls, base_url: str, name: str, user_id: str, user_hash: str
+    ) -> ChatClient:
+        """A visitor the embedding site signed in: its user id and the id's signature."""
+        ws = await websockets.connect(base_url.replace("http", "ws", 1) + "/ws/chat")
+        client = cls(ws)
+        hello = {"type": "hello", "name": name, "user_id": user_id, "user_hash": user_hash}
+        await client.ws.send(json.dumps(hello))
+        client.welcome = await client.expect("welcome")
+        return client
+
     async def say(self, text: str) -> None:
         await self.send(type="message", text=text, client_msg_id=uuid.uuid4().hex)

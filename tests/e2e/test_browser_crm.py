@@ -96,6 +96,10 @@ async def test_an_agent_edits_the_customer_from_the_panel_and_every_console_foll
             panel = first.get_by_test_id("customer-panel")
             await expect(panel.get_by_test_id("customer-name")).to_have_text("Greta Panel")
             await expect(panel.get_by_test_id("customer-tier")).to_contain_text("Tier:")
+            # a returning visitor who signed nothing: the agent is told it is a claim
+            identity = panel.get_by_test_id("customer-identity")
+            await expect(identity).to_have_text("Identity claimed")
+            await expect(identity).to_have_attribute("data-verified", "false")
             await expect(panel.get_by_test_id("customer-language")).to_have_text("fr")
             await expect(panel.get_by_test_id("customer-complaint")).to_be_visible()
             await expect(panel.get_by_test_id("customer-note")).to_have_text(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from contactcenter.identity import InvalidIdentity, normalise, normalise_email, normalise_phone
+from contactcenter.identity import (
+    InvalidIdentity,
+    normalise,
+    normalise_email,
+    normalise_phone,
+    site_signature,
+    site_signature_valid,
+)
 
 
 @pytest.mark.parametrize(
@@ -92,3 +99,39 @@ def test_other_kinds_are_trimmed_and_unknown_kinds_refused() -> None:
         normalise("visitor", "   ")
     with pytest.raises(InvalidIdentity):
         normalise("fax", "+14155550132")
+
+
+# --- site signatures (docs/widget.md, "Who the visitor is") -----------------------------------
+
+
+def test_a_site_signature_is_hmac_sha256_of_the_user_id_in_hex() -> None:
+    # RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?"
+    assert site_signature("Jefe", "what do ya want for nothing?") == (
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "user_id", "signature", "valid"),
+    [
+        (
+            "Jefe",
+            "what do ya want for nothing?",
+            site_signature("Jefe", "what do ya want for nothing?"),
+            True,
+        ),
+        (
+            "Jefe",
+            "what do ya want for nothing?",
+            site_signature("Jefe", "what do ya want for nothing?").upper(),
+            True,
+        ),
+        ("Jefe", "someone else", site_signature("Jefe", "what do ya want for nothing?"), False),
+        ("", "4711", site_signature("", "4711"), False),  # no secret, no proof
+        ("Jefe", "4711", "0" * 64, False),
+    ],
+)
+def test_a_signature_proves_only_its_own_user_under_the_hubs_secret(
+    secret: str, user_id: str, signature: str, valid: bool
+) -> None:
+    assert site_signature_valid(secret, user_id, signature) is valid

@@ -43,6 +43,17 @@ def test_secrets_come_from_the_environment_only(config_dir: Path) -> None:
     assert load_settings(CONFIG, {"CC_DEMO_PASSWORD": "pw"}).demo_password == "pw"
 
 
+def test_the_widget_identity_secret_comes_from_the_environment_and_must_be_long() -> None:
+    secret = "s" * 16
+    loaded = load_settings(CONFIG, {"CC_WIDGET_IDENTITY_SECRET": secret}).widget
+    assert loaded.identity_secret == secret
+    assert secret not in repr(loaded)
+    assert load_settings(CONFIG, {}).widget.identity_secret == ""
+    with pytest.raises(ConfigError) as info:
+        load_settings(CONFIG, {"CC_WIDGET_IDENTITY_SECRET": "short"})
+    assert "CC_WIDGET_IDENTITY_SECRET" in info.value.message
+
+
 @pytest.mark.parametrize(
     ("role", "serves_clients", "runs_workers"),
     [("all", True, True), ("web", True, False), ("worker", False, True)],
