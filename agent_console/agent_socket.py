@@ -48,10 +48,10 @@ async def agent_socket(
 
 async def _console_gone(service: ConversationService, agent_id: str) -> None:
     """The agent's last console on this process closed: no new offers for them, unless a
-    console on another process says otherwise at its next heartbeat."""
-    timeout_ms = int(3 * service.settings.console_heartbeat_s * 1000)
+    console on another process says otherwise at its next heartbeat; the grace period
+    before they are set offline starts now (docs/routing.md, "Live consoles")."""
     try:
-        await service.routing.heartbeat([agent_id], service.clock() - timeout_ms - 1)
+        await service.routing.heartbeat([agent_id], service.clock(), left=True)
     except Exception as exc:  # shutting down with Redis gone: the silence says the same
         log.warning("console_gone_not_recorded", agent_id=agent_id, error=str(exc))
 
@@ -96,7 +96,7 @@ async def _agent_command(
             else:
                 await live.read(cmd.contact_id, "agent", cmd.message_id)
         case p.SetState():
-            await service.set_state(agent, cmd.state, cmd.reason)
+            await service.set_state(agent, cmd.state, cmd.reason, release_work=cmd.release_work)
         case p.Accept():
             await service.accept(agent, cmd.contact_id)
         case p.Reject():

@@ -295,7 +295,7 @@ def crm_customers(event: ev.Event) -> tuple[str, ...]:
             return ()
 
 
-LiveKind = Literal["typing", "read"]
+LiveKind = Literal["typing", "read", "presence"]
 Side = Literal["customer", "agent"]
 
 
@@ -309,10 +309,11 @@ def live_signal(
     message_id: str | None = None,
 ) -> dict[str, Any]:
     """An ephemeral signal as it crosses hub processes (agent_console.limits.LiveChannel):
-    someone started or stopped typing (`active`), or has read up to `message_id`."""
+    someone started or stopped typing (`active`), has read up to `message_id`, or (kind
+    "presence") the customer's chat page came (`active`) or went."""
     signal: dict[str, Any] = {"kind": kind, "contact_id": contact_id, "sender": sender}
     signal["at_ms"] = at_ms
-    if kind == "typing":
+    if kind in ("typing", "presence"):
         signal["active"] = active
     else:
         signal["message_id"] = message_id
@@ -332,6 +333,13 @@ def live_deliveries(signal: Mapping[str, Any], holders: frozenset[str]) -> list[
             "contact_id": contact_id,
             "sender": sender,
             "active": signal.get("active") is True,
+        }
+    elif kind == "presence" and sender == "customer":
+        frame = {
+            "type": "customer_presence",
+            "contact_id": contact_id,
+            "present": signal.get("active") is True,
+            "at_ms": signal.get("at_ms"),
         }
     elif kind == "read" and isinstance(signal.get("message_id"), str):
         frame = {

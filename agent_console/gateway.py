@@ -80,9 +80,13 @@ class _Chat:
         self.contact_id: str | None = None
         self.last_contact_id: str | None = None  # kept after leaving, for a rating or transcript
 
-    def follow(self, hub: ConsoleHub, contact_id: str) -> None:
+    async def follow(self, hub: ConsoleHub, service: ConversationService, contact_id: str) -> None:
+        """Follow the contact's conversation here; routing learns at once that its customer
+        is present (then at every heartbeat), so a reload never looks like a ghost."""
         self.contact_id = self.last_contact_id = contact_id
         hub.attach_contact(self.conn, contact_id)
+        await service.routing.customer_heartbeat([contact_id], service.clock())
+        await self.live.presence(contact_id, True)
 
 
 def _check_origin(request: web.Request, widget: Widget, public_url: str) -> None:
@@ -126,9 +130,22 @@ async def chat_socket(
             await serve_frames(ws, conn, p.parse_chat_frame, handle)
     finally:
         await hub.disconnect(conn)  # sends what is queued first, the refusal included
+        await _page_gone(chat, hub)
         if refused:
             await ws.close(code=CLOSE_TRY_LATER, message=b"rate limited")
     return ws
+
+
+async def _page_gone(chat: _Chat, hub: ConsoleHub) -> None:
+    """The customer's page closed: if no other page here follows the contact, the agents
+    holding it are told the customer may be gone (docs/routing.md, "Customers who leave")."""
+    contact_id = chat.contact_id
+    if contact_id is None or hub.customers.get(contact_id):
+        return
+    try:
+        await chat.live.presence(contact_id, False)
+    except Exception as exc:  # Redis away: the agent sees no change, the grace period still runs
+        log.warning("presence_not_sent", contact_id=contact_id, error=str(exc))
 
 
 async def _chat_command(
@@ -216,7 +233,7 @@ async def _customer_message(
         attributes,
         identity_proof=chat.identity_proof,
     )
-    chat.follow(hub, contact_id)
+    await chat.follow(hub, service, contact_id)
     live = await service.routing.contact(contact_id)
     conn.send({"type": "queued", "contact_id": contact_id, "queue": live.queue if live else None})
     # The first message was stored before this connection followed the contact.
@@ -291,7 +308,7 @@ async def _hello(
     chat.contact_id = None
     if found is not None:
         contact_id, live_state = found
-        chat.follow(hub, contact_id)
+        await chat.follow(hub, service, contact_id)
         welcome["contact_id"] = contact_id
         welcome["messages"] = [m.wire() for m in await service.crm.transcript(contact_id)]
         welcome["status"] = "connected" if live_state == "assigned" else "waiting"

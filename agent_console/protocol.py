@@ -68,6 +68,9 @@ class SetState(_Frame):
     state: Literal["available", "away", "offline"]
     # Why the agent is away (a reason code such as "break" or "training"); None otherwise.
     reason: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    # Going offline with contacts in hand: put them back in their queues (else refused with
+    # agent.holds_work).
+    release_work: StrictBool = False
 
 
 class Accept(_Frame):

@@ -76,6 +76,16 @@ class LiveSignals:
             signal = live_signal("typing", contact_id, side, self.service.clock(), active=active)
             await self.widget.live.publish(signal)
 
+    async def presence(self, contact_id: str, present: bool) -> None:
+        """The customer's chat page follows the contact (again), or the last one here left:
+        the agents holding it see whether the customer is still there. Not throttled: it
+        comes from connecting and closing, not from frames."""
+        if self.widget is not None:
+            signal = live_signal(
+                "presence", contact_id, "customer", self.service.clock(), active=present
+            )
+            await self.widget.live.publish(signal)
+
     async def read(self, contact_id: str, side: Side, message_id: str) -> None:
         self.throttle.allow()
         moved = await self.store.mark_read(contact_id, side, message_id)

@@ -61,10 +61,14 @@ ROUTING_WORKER = web.AppKey("routing_worker", RoutingWorker)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
 
-def liveness(settings: HubSettings) -> Liveness:
+def liveness(settings: HubSettings, since_ms: int = 0) -> Liveness:
+    """Routing's view of live consoles and customers' pages; silence is counted from
+    `since_ms` at the earliest (when this process started)."""
     return Liveness(
         console_timeout_ms=int(3 * settings.console_heartbeat_s * 1000),
         offline_after_ms=int(settings.offline_after_s * 1000),
+        customer_grace_ms=int(settings.customer_grace_s * 1000),
+        since_ms=since_ms,
     )
 
 
@@ -183,12 +187,16 @@ async def _tail_to_hub(app: web.Application) -> None:
 
 
 async def _heartbeat(app: web.Application) -> None:
-    """Tell routing, every heartbeat, which agents have a console on this process."""
+    """Tell routing, every heartbeat, which agents have a console on this process and which
+    contacts a customer's page follows here."""
     settings, hub, routing = app[SETTINGS], app[HUB], app[ROUTING]
     clock = app.get(CLOCK, wall_clock_ms)
     while True:
         try:
-            await routing.heartbeat(list(hub.agents), clock())
+            now_ms = clock()
+            await routing.heartbeat(list(hub.agents), now_ms)
+            present = [contact_id for contact_id, conns in hub.customers.items() if conns]
+            await routing.customer_heartbeat(present, now_ms)
         except Exception as exc:  # Redis away: routing will see the silence, which is right
             log.warning("console_heartbeat_failed", error=str(exc))
         await asyncio.sleep(settings.console_heartbeat_s)
@@ -236,7 +244,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             settings.policies,
             tick_ms=settings.routing_tick_ms,
             clock=app.get(CLOCK, wall_clock_ms),
-            liveness=liveness(settings),
+            liveness=liveness(settings, since_ms=app.get(CLOCK, wall_clock_ms)()),
         )
         app[ROUTING_WORKER] = worker
         history = EventGroupConsumer(

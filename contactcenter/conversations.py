@@ -19,6 +19,7 @@ from contactcenter.context import customer_context
 from contactcenter.crm import CrmStore, StoredMessage
 from contactcenter.customers import CustomerStore, IdentityInUse
 from contactcenter.errors import (
+    AgentHoldsWork,
     AgentUnavailable,
     ContactNotAssigned,
     ContactNotWaiting,
@@ -40,6 +41,7 @@ from routing.core import eligible_agents
 from routing.estimates import estimate_wait
 from routing.hours import is_open, next_opening_ms
 from routing.model import AgentView
+from routing.release import give_back_work
 from routing.rules import ContactAttributes, RuleTarget, route
 from routing.status import (
     AcceptStatus,
@@ -259,11 +261,46 @@ class ConversationService:
             now_ms=self.clock(),
         )
 
-    async def set_state(self, agent: Principal, state: str, reason: str | None = None) -> None:
+    async def set_state(
+        self,
+        agent: Principal,
+        state: str,
+        reason: str | None = None,
+        *,
+        release_work: bool = False,
+    ) -> None:
+        """The agent's presence. Going offline with work in hand is refused
+        (`agent.holds_work`, naming it) unless `release_work`: then offers are withdrawn,
+        wrap-ups closed and conversations sent back to their queues, ahead of the line
+        (docs/routing.md, "Going offline with work"). Away keeps the work in hand."""
         await self.prepare_agent(agent)
-        await self.routing.set_agent_state(
-            agent.agent_id, state, now_ms=self.clock(), reason=reason
-        )
+        held = await self.routing.agent_contact_ids(agent.agent_id) if state == "offline" else set()
+        in_hand = await self._in_hand(agent.agent_id, held)
+        if in_hand and not release_work:
+            raise AgentHoldsWork(
+                "you still hold contacts: transfer them, or go offline and put them back in"
+                " their queues",
+                contact_ids=in_hand,
+            )
+        now_ms = self.clock()
+        await self.routing.set_agent_state(agent.agent_id, state, now_ms=now_ms, reason=reason)
+        if held:
+            policies = self.settings.policies
+            moved = await give_back_work(
+                self.routing, agent.agent_id, policies, now_ms, chosen=True
+            )
+            log.info("agent_released_work", agent_id=agent.agent_id, contacts_moved=moved)
+
+    async def _in_hand(self, agent_id: str, held: set[str]) -> list[str]:
+        """Of the contacts an agent holds, those in conversation or wrap-up with them (pending
+        offers are simply withdrawn)."""
+        out = []
+        for contact_id in sorted(held):
+            live = await self.routing.contact(contact_id)
+            if live is not None and live.agent_id == agent_id:
+                if live.state in ("assigned", "wrapup"):
+                    out.append(contact_id)
+        return out
 
     async def accept(self, agent: Principal, contact_id: str) -> None:
         status = await self.routing.accept(contact_id, agent.agent_id, self.clock())

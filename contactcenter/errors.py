@@ -126,3 +126,10 @@ class QueueClosed(HubError):
 class ServiceUnavailable(HubError):
     error_id = "service.unavailable"
     http_status = 503
+
+
+class AgentHoldsWork(Conflict):
+    """Going offline with contacts in hand, without saying what becomes of them;
+    `details.contact_ids` names them."""
+
+    error_id = "agent.holds_work"

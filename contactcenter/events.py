@@ -161,11 +161,14 @@ class MessageStatusChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ContactAbandoned(Event):
-    """The customer left before an agent accepted; a pending offer (to `agent_id`) is void."""
+    """The customer left before an agent accepted; a pending offer (to `agent_id`) is void.
+    `reason` "customer-left": their page went away without a word and did not come back
+    within the grace period (None: they said so, or their call ended)."""
 
     contact_id: str
     queue: str
     agent_id: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

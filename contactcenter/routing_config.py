@@ -52,6 +52,7 @@ class QueueSettings:
     sticky_s: float = 0.0
     max_misses: int = 3
     wrapup_s: float | None = None
+    max_wrapup_s: float = 900.0
     max_length: int = 0
     on_agent_lost: str = "requeue-front"
     broadcast_n: int = 3
@@ -85,6 +86,7 @@ class QueueSettings:
             ),
             max_misses=self.max_misses,
             wrapup_ms=int(self.wrapup_s * 1000) if self.wrapup_s is not None else None,
+            max_wrapup_ms=int(self.max_wrapup_s * 1000),
             on_agent_lost=self.on_agent_lost,
             broadcast_n=self.broadcast_n,
             max_wait_ms=int(self.max_wait_s * 1000) if self.max_wait_s else None,
@@ -187,6 +189,7 @@ _QUEUE_KEYS = {
     "sticky_s",
     "max_misses",
     "wrapup_s",
+    "max_wrapup_s",
     "max_length",
     "escalation",
     "on_agent_lost",
@@ -307,6 +310,7 @@ def parse_queue(entry: Any, where: str) -> QueueSettings:
         sticky_s=e.get("sticky_s", float, 0.0, _not_negative),
         max_misses=e.get("max_misses", int, 3, _not_negative),
         wrapup_s=e.get("wrapup_s", float, None, _not_negative),
+        max_wrapup_s=e.get("max_wrapup_s", float, 900.0, _positive),
         max_length=e.get("max_length", int, 0, _not_negative),
         on_agent_lost=e.get("on_agent_lost", str, "requeue-front", _one_of(ON_AGENT_LOST)),
         max_wait_s=e.get("max_wait_s", float, None, _positive),

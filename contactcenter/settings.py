@@ -52,6 +52,7 @@ class HubSettings:
     session_ttl_h: float = 12.0
     console_heartbeat_s: float = 2.0
     offline_after_s: float = 60.0
+    customer_grace_s: float = 90.0
     position_interval_s: float = 10.0
     chat_capacity: int = 3
     log_level: str = "info"
@@ -122,6 +123,7 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("console", "session_ttl_h", "session_ttl_h", "CC_SESSION_TTL_H", float),
     ("console", "heartbeat_s", "console_heartbeat_s", "CC_CONSOLE_HEARTBEAT_S", float),
     ("console", "offline_after_s", "offline_after_s", "CC_OFFLINE_AFTER_S", float),
+    ("console", "customer_grace_s", "customer_grace_s", "CC_CUSTOMER_GRACE_S", float),
     ("console", "position_interval_s", "position_interval_s", "CC_POSITION_INTERVAL_S", float),
     ("agents", "chat_capacity", "chat_capacity", "CC_CHAT_CAPACITY", int),
     ("logging", "level", "log_level", "CC_LOG_LEVEL", str),

@@ -16,6 +16,7 @@ from contactcenter import events as ev
 from routing.expr import Expr
 from routing.model import (
     MAX_PRIORITY,
+    AbandonContact,
     AgentView,
     BroadcastContact,
     CompleteWrapUp,
@@ -35,6 +36,7 @@ from routing.strategies import Rank, rank, sticky_hold
 
 __all__ = [
     "MAX_PRIORITY",
+    "AbandonContact",
     "AgentView",
     "CompleteWrapUp",
     "ContactView",
@@ -77,7 +79,9 @@ class RoutingState:
                     a = replace(a, last_offer_ms=event.at_ms, idle_since_ms=event.at_ms, misses=0)
                 if event.reason == "missed-offers":  # set away for it: the count starts again
                     a = replace(a, misses=0)
-                self.agents[event.agent_id] = replace(a, state=event.state)
+                self.agents[event.agent_id] = replace(
+                    a, state=event.state, reason=event.reason or ""
+                )
             case ev.ContactQueued():
                 self.contacts[event.contact_id] = ContactView(
                     event.contact_id,
@@ -332,15 +336,34 @@ class _Candidates:
         return out
 
 
+def _customer_gone(c: ContactView, liveness: Liveness | None, now_ms: int) -> bool:
+    """A waiting web chat whose customer's page has been gone past the grace period."""
+    if liveness is None or liveness.customer_grace_ms is None or not c.customer_seen_ms:
+        return False
+    if c.state not in ("queued", "offered"):
+        return False
+    return now_ms - max(c.customer_seen_ms, liveness.since_ms) > liveness.customer_grace_ms
+
+
 def _expire_and_wrap(
     state: RoutingState,
     queues: Mapping[str, QueuePolicy],
     agents: dict[str, AgentView],
     now_ms: int,
+    liveness: Liveness | None = None,
 ) -> tuple[list[Decision], list[ContactView]]:
     decisions: list[Decision] = []
     waiting: list[ContactView] = []
     for c in state.contacts.values():
+        if _customer_gone(c, liveness, now_ms):
+            # A ghost: abandoned (its offer withdrawn), never offered again.
+            decisions.append(AbandonContact(c.contact_id, c.queue))
+            if c.state == "offered":
+                for holder in c.offered_to or frozenset({c.agent_id or ""}):
+                    a = agents.get(holder)
+                    if a is not None:
+                        agents[a.agent_id] = a.with_load(c.channel, -1)
+            continue
         if c.state == "offered" and c.deadline_ms is not None and c.deadline_ms <= now_ms:
             holders = c.offered_to or frozenset({c.agent_id or ""})
             # A broadcast offer is taken back from all its agents at once (agent_id "").
@@ -355,23 +378,38 @@ def _expire_and_wrap(
         elif c.state == "queued" and c.queue in queues:
             waiting.append(c)
         elif c.state == "wrapup" and c.agent_id and c.ended_at_ms is not None:
-            wrapup_ms = queues[c.queue].wrapup_ms if c.queue in queues else None
+            wrapup_ms = _wrapup_limit_ms(queues.get(c.queue))
             if wrapup_ms is not None and now_ms - c.ended_at_ms >= wrapup_ms:
                 decisions.append(CompleteWrapUp(c.contact_id, c.agent_id, c.queue))
     return decisions, waiting
 
 
+def _wrapup_limit_ms(policy: QueuePolicy | None) -> int | None:
+    """How long a wrap-up of the queue may last: its `wrapup_ms`, else its maximum."""
+    if policy is None:
+        return None
+    return policy.wrapup_ms if policy.wrapup_ms is not None else policy.max_wrapup_ms
+
+
 def _silent_agents(agents: dict[str, AgentView], liveness: Liveness, now_ms: int) -> list[Decision]:
-    """Take agents without a live console out of this pass; those silent past the grace
-    period are to be set offline."""
+    """Take agents without a live console out of this pass; those without one for the grace
+    period are to be set offline, and their work given back, whatever their state: an agent
+    who chose Offline or Away and then closed the console keeps nothing (docs/routing.md).
+
+    The grace period is counted from when the last console closed (`console_left_ms`), or,
+    when a hub process died with it, from its last heartbeat."""
     offline: list[Decision] = []
     for a in list(agents.values()):
-        if a.state == "offline":
-            continue
         silent_ms = now_ms - a.console_seen_ms
+        gone = a.console_left_ms > 0 and a.console_left_ms >= a.console_seen_ms
+        if a.state == "offline":
+            # Offline already: only work left behind matters, and only once.
+            if a.total_load and a.reason != "no-console" and silent_ms > liveness.offline_after_ms:
+                offline.append(SetAgentOffline(a.agent_id))
+            continue
         if silent_ms > liveness.offline_after_ms:
             offline.append(SetAgentOffline(a.agent_id))
-        if silent_ms > liveness.console_timeout_ms:
+        if gone or silent_ms > liveness.console_timeout_ms:
             agents[a.agent_id] = replace(a, state="unreachable")
     return offline
 
@@ -439,7 +477,7 @@ def decide(
     decisions: list[Decision] = []
     if liveness is not None:
         decisions += _silent_agents(agents, liveness, now_ms)
-    expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms)
+    expiries, waiting = _expire_and_wrap(state, queues, agents, now_ms, liveness)
     decisions += expiries
     memo: dict[tuple[Expr, str], bool] = {}
     candidates = _Candidates(agents)

@@ -72,6 +72,9 @@ class QueuePolicy:
     escalation: tuple[EscalationStep, ...] = ()
     max_misses: int = 3
     wrapup_ms: int | None = None
+    # The longest a wrap-up may last when the queue sets no `wrapup_ms`: then it is closed
+    # without a disposition, so that no one keeps capacity tied up forever (docs/routing.md).
+    max_wrapup_ms: int = 900_000
     on_agent_lost: str = "requeue-front"  # or "requeue", or "keep"
     broadcast_n: int = 3  # agents offered a contact at once under the broadcast strategy
     max_wait_ms: int | None = None
@@ -101,7 +104,10 @@ class AgentView:
     `capacity` and `load` are per channel (load counts offers, conversations and wrap-ups).
     `idle_since_ms` is when the agent last had nothing on hand (or went available);
     `last_offer_ms` when work last reached them; `console_seen_ms` when a console of theirs
-    was last known to be connected (0: unknown).
+    was last known to be connected (0: unknown); `console_left_ms` when their last console on
+    some hub process closed (a later `console_seen_ms` says another one is still there);
+    `reason` goes with `state` (an away reason, or "no-console" once routing set them
+    offline for want of a console).
     """
 
     agent_id: str
@@ -112,6 +118,8 @@ class AgentView:
     last_offer_ms: int = 0
     idle_since_ms: int = 0
     console_seen_ms: int = 0
+    console_left_ms: int = 0
+    reason: str = ""
     languages: frozenset[str] = frozenset()
     voice_blocks_chat: bool = True
     misses: int = 0
@@ -158,6 +166,9 @@ class ContactView:
     ended_at_ms: int | None = None
     # Under the broadcast strategy: the agents offered the contact at once (agent_id is None).
     offered_to: frozenset[str] = frozenset()
+    # When a customer's live page (web chat) was last known to follow the contact; 0 for
+    # channels without one (a phone call, an SMS thread, an email), which are never ghosts.
+    customer_seen_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -224,9 +235,20 @@ class CompleteWrapUp:
 
 @dataclass(frozen=True)
 class SetAgentOffline:
-    """Command: the agent has had no console for the grace period; set them offline."""
+    """Command: the agent has had no console for the grace period; set them offline and give
+    back the work they hold (their queue's `on_agent_lost`), whatever state they were in."""
 
     agent_id: str
+
+
+@dataclass(frozen=True)
+class AbandonContact:
+    """Command: the customer of a waiting contact left (no live page of theirs for the grace
+    period): the contact is abandoned with `reason`, and an offer of it withdrawn."""
+
+    contact_id: str
+    queue: str
+    reason: str = "customer-left"
 
 
 @dataclass(frozen=True)
@@ -237,6 +259,11 @@ class Liveness:
 
     console_timeout_ms: int
     offline_after_ms: int
+    # A waiting web chat whose customer's page has been gone this long is abandoned (None:
+    # never). Silence is counted from `since_ms` at the earliest (when this process started),
+    # so that customers get the grace period to reconnect after an outage of every hub.
+    customer_grace_ms: int | None = None
+    since_ms: int = 0
 
 
 Decision = (
@@ -247,4 +274,5 @@ Decision = (
     | OverflowContact
     | CompleteWrapUp
     | SetAgentOffline
+    | AbandonContact
 )

@@ -30,6 +30,7 @@ _SCRIPTS = (
     "transfer_agent",
     "reprioritize",
     "heartbeat",
+    "customer_seen",
     "restore",
     "overflow",
     "broadcast",

@@ -107,6 +107,8 @@ def _agent_view(h: dict[str, str]) -> AgentView:
         last_offer_ms=_int(h, "last_offer_ms"),
         idle_since_ms=_int(h, "idle_since_ms"),
         console_seen_ms=_int(h, "console_seen_ms"),
+        console_left_ms=_int(h, "console_left_ms"),
+        reason=h.get("reason", ""),
         languages=frozenset(json.loads(h.get("languages", "[]"))),
         voice_blocks_chat=h.get("voice_blocks", "1") == "1",
         misses=_int(h, "misses"),
@@ -134,4 +136,5 @@ def contact_view(
         escalation_step=_int(h, "step"),
         ended_at_ms=int(ended) if ended else None,
         offered_to=frozenset(offered_to or ()),
+        customer_seen_ms=_int(h, "customer_seen_ms"),
     )

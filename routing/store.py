@@ -186,8 +186,11 @@ class RoutingStore(ContactMoves):
             )
         return status
 
-    async def abandon(self, contact_id: str, now_ms: int) -> AbandonStatus:
-        """The customer left before being served; retried while a racing offer moves it."""
+    async def abandon(
+        self, contact_id: str, now_ms: int, reason: str | None = None
+    ) -> AbandonStatus:
+        """The customer left before being served (`reason` "customer-left": their page went
+        away without a word); retried while a racing offer moves it."""
         for _ in range(5):
             live = await self.contact(contact_id)
             if live is None:
@@ -199,7 +202,11 @@ class RoutingStore(ContactMoves):
                 continue
             agent_id = live.agent_id if live.state == "offered" else None
             event = ev.ContactAbandoned(
-                at_ms=now_ms, contact_id=contact_id, queue=live.queue, agent_id=agent_id
+                at_ms=now_ms,
+                contact_id=contact_id,
+                queue=live.queue,
+                agent_id=agent_id,
+                reason=reason,
             )
             k = self.keys
             status = AbandonStatus(
@@ -350,12 +357,22 @@ class RoutingStore(ContactMoves):
             )
         return [EscalateStatus(r) for r in await self._run_many("escalate", calls)]
 
-    async def heartbeat(self, agent_ids: Iterable[str], console_seen_ms: int) -> int:
-        """Mark these agents' consoles as seen at `console_seen_ms`."""
+    async def heartbeat(
+        self, agent_ids: Iterable[str], console_seen_ms: int, *, left: bool = False
+    ) -> int:
+        """Mark these agents' consoles as seen at `console_seen_ms`; with `left`, as closed
+        then (their last console on the calling process went away)."""
         keys = [self.keys.agent(a) for a in agent_ids]
         if not keys:
             return 0
-        return await self._run("heartbeat", keys, [console_seen_ms])
+        return await self._run("heartbeat", keys, [console_seen_ms, "1" if left else "0"])
+
+    async def customer_heartbeat(self, contact_ids: Iterable[str], customer_seen_ms: int) -> int:
+        """Mark the customers of these contacts (web chats) as present at `customer_seen_ms`."""
+        keys = [self.keys.contact(c) for c in contact_ids]
+        if not keys:
+            return 0
+        return await self._run("customer_seen", keys, [customer_seen_ms])
 
     async def agent_contact_ids(self, agent_id: str) -> set[str]:
         return set(await self.redis.smembers(self.keys.agent_contacts(agent_id)))  # type: ignore[misc]

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from contactcenter.redisconn import RedisClient
 from routing.core import decide
 from routing.model import (
+    AbandonContact,
     BroadcastContact,
     CompleteWrapUp,
     Decision,
@@ -32,7 +33,9 @@ from routing.model import (
     QueuePolicy,
     SetAgentOffline,
 )
+from routing.release import give_back_work
 from routing.status import (
+    AbandonStatus,
     BroadcastStatus,
     EscalateStatus,
     OfferStatus,
@@ -153,40 +156,23 @@ class RoutingWorker:
             case SetAgentOffline():
                 await self._set_offline(d.agent_id, now_ms)
                 result.other += 1
+            case AbandonContact():
+                left = await self.store.abandon(d.contact_id, now_ms, reason=d.reason)
+                if left is AbandonStatus.ABANDONED:
+                    result.other += 1
+                    log.info(
+                        "contact_abandoned", contact_id=d.contact_id, queue=d.queue, why=d.reason
+                    )
+                else:
+                    result.refused += 1
 
     async def _set_offline(self, agent_id: str, now_ms: int) -> None:
-        """No console for the grace period: offline, and their pending offers go back."""
+        """No console for the grace period: offline, and the work they hold given back."""
         await self.store.set_agent_state(
             agent_id, "offline", now_ms=now_ms, reason="no-console", from_console=False
         )
-        for contact_id in await self.store.agent_contact_ids(agent_id):
-            live = await self.store.contact(contact_id)
-            if live is not None and live.broadcast and live.state == "offered":
-                await self.store.requeue(
-                    contact_id, agent_id, live.queue, now_ms, expired=False, withdraw=True
-                )
-                continue
-            if live is None or live.agent_id != agent_id:
-                continue
-            policy = self.queues.get(live.queue)
-            if live.state == "offered":
-                await self.store.requeue(
-                    contact_id, agent_id, live.queue, now_ms, expired=False, withdraw=True
-                )
-            elif live.state == "wrapup":
-                await self.store.wrap_up(contact_id, agent_id, None, "", now_ms)
-            elif live.state == "assigned" and policy and policy.on_agent_lost != "keep":
-                # Never stuck with someone who is gone: back to the queue, by default first.
-                await self.store.transfer_to_queue(
-                    contact_id,
-                    agent_id,
-                    live.queue,
-                    now_ms,
-                    aging_ms=policy.aging_ms,
-                    front=policy.on_agent_lost == "requeue-front",
-                    reason="agent-offline",
-                )
-        log.info("agent_set_offline", agent_id=agent_id, why="no console")
+        moved = await give_back_work(self.store, agent_id, self.queues, now_ms, chosen=False)
+        log.info("agent_set_offline", agent_id=agent_id, why="no console", contacts_moved=moved)
 
     async def run(self) -> None:
         last_id = "$"

@@ -217,6 +217,7 @@
       case "event": return appendEvent(frame.event);
       case "customer_changed": return onCustomerChanged(frame);
       case "typing": return onCustomerTyping(frame);
+      case "customer_presence": return onCustomerPresence(frame);
       case "read": return onCustomerRead(frame);
       case "message_status": return onMessageStatus(frame);
       case "ack": return onAck(frame.ref);
@@ -239,6 +240,10 @@
     const p = frame.ref ? state.pending.get(frame.ref) : null;
     if (frame.ref) state.pending.delete(frame.ref);
     if (!p && frame.error_id === "chat.rate_limited") return; // a typing or read mark, dropped
+    if (p && p.kind === "state" && frame.error_id === "agent.holds_work") {
+      askToReleaseWork(frame);
+      return;
+    }
     showError(frame.message || frame.error_id, frame.error_id);
     if (!p) return;
     if (p.kind === "state") setPresence(state.presence);
@@ -495,6 +500,12 @@
       class: "muted small", testid: "customer-typing", "aria-live": "polite", style: "padding: 2px 16px;",
     });
     typingLine.hidden = true;
+    const presenceChip = el("span", {
+      class: "chip chip-warn", testid: "customer-presence", dataset: { present: "true" },
+      text: "Customer left the chat page",
+      title: "Their page closed or lost its connection; they may come back",
+    });
+    presenceChip.hidden = true;
 
     const panel = el("article", {
       class: "conversation", testid: "conversation", dataset: { contactId: id, state: "active" },
@@ -505,7 +516,8 @@
           el("div", { class: "conversation-meta muted" },
             el("span", { class: "chip", text: contact.queue || "" }),
             contact.channel ? el("span", { class: "chip chip-muted", text: contact.channel }) : null,
-            el("span", { class: "mono small", title: "Contact id", text: id }))),
+            el("span", { class: "mono small", title: "Contact id", text: id }),
+            presenceChip)),
         el("div", { class: "conversation-tools" }, statusPill, endBtn)),
       transcript,
       typingLine,
@@ -531,6 +543,7 @@
       panel, transcript, input, sendBtn, composer, endBtn, statusPill,
       wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy,
       tab, preview, badge, tabState,
+      presenceChip,
       typingLine, typingTimer: null, typingSentAt: 0, typingIdle: null, customerRead: null, readSent: null,
       earlyStatus: new Map(), // message_id -> a status frame that came before its message
     };
@@ -671,6 +684,16 @@
     if (conv.typingLine.hidden) return;
     conv.typingLine.textContent = conv.name + " is typing…";
     conv.typingTimer = setTimeout(() => { conv.typingLine.hidden = true; }, TYPING_SHOWN_MS);
+  }
+
+  /* Whether the customer's chat page is still open (web chats only; docs/protocol.md). */
+  function onCustomerPresence(frame) {
+    const conv = state.convs.get(frame.contact_id);
+    if (!conv) return;
+    const present = frame.present === true;
+    conv.presenceChip.hidden = present;
+    conv.presenceChip.dataset.present = present ? "true" : "false";
+    if (!present) showCustomerTyping(conv, false);
   }
 
   function onCustomerTyping(frame) {
@@ -1461,6 +1484,20 @@
   ui.eventClear.addEventListener("click", () => { ui.eventLog.textContent = ""; });
 
   /* ------------------------------------------------------------------ presence */
+
+  /* Going offline with conversations or wrap-ups in hand: the hub asks first (docs/routing.md,
+   * "Going offline with work"). Confirmed, they go back to their queues, ahead of the line. */
+  function askToReleaseWork(frame) {
+    const ids = (frame.details && frame.details.contact_ids) || [];
+    const question = "You still hold " + ids.length + " contact" + (ids.length === 1 ? "" : "s")
+      + ". Put " + (ids.length === 1 ? "it" : "them") + " back in the queue and go offline?"
+      + " (Cancel to transfer " + (ids.length === 1 ? "it" : "them") + " yourself first.)";
+    if (window.confirm(question)) {
+      const ref = command({ type: "set_state", state: "offline", release_work: true }, "state", null);
+      if (ref) return;
+    }
+    setPresence(state.presence);
+  }
 
   ui.stateSelect.addEventListener("change", () => {
     const wanted = ui.stateSelect.value;

@@ -144,6 +144,8 @@ async def run_every_script(store: RoutingStore) -> None:
     assert await store.overflow(waiting, "billing", "billing-overflow", T0 + 17) is True
     assert await store.abandon("c3", T0 + 18) is AbandonStatus.ABANDONED
     assert await store.heartbeat(["x", "stranger"], T0 + 19) == 1
+    assert await store.heartbeat(["x"], T0 + 19, left=True) == 1
+    assert await store.customer_heartbeat([waiting, "c3", "no-such-contact"], T0 + 19) == 1
     restored = await store.restore(
         contact_id="c4",
         queue="billing",

@@ -1127,7 +1127,7 @@ async def test_worker_completes_a_wrap_up_once_the_queue_wrap_up_time_is_over(
     assert await store.agent_contact_ids("x") == set()
 
 
-async def test_worker_never_completes_a_wrap_up_without_a_queue_wrap_up_time(
+async def test_worker_closes_a_wrap_up_without_a_queue_wrap_up_time_at_its_maximum(
     store: RoutingStore, log: EventLog
 ) -> None:
     clock = ManualClock(T0 + 1_000)
@@ -1138,9 +1138,13 @@ async def test_worker_never_completes_a_wrap_up_without_a_queue_wrap_up_time(
     await store.accept("a", "x", T0 + 1_500)
     await store.end_conversation("a", "x", T0 + 2_000)
     await log.new()
-    clock.now_ms = T0 + 10_000_000
+    limit_ms = QUEUES["billing"].max_wrapup_ms
+    clock.now_ms = T0 + 2_000 + limit_ms - 1
     assert (await worker.run_pass()).other == 0
     assert await log.new() == []
+    clock.now_ms = T0 + 2_000 + limit_ms
+    assert (await worker.run_pass()).other == 1
+    assert [e.type for e in await log.new()] == ["WrapUpCompleted"]
 
 
 async def test_worker_sets_a_silent_agent_offline_and_their_pending_offer_goes_to_another(

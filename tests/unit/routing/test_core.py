@@ -801,9 +801,11 @@ def test_wrap_up_is_completed_once_the_queue_wrap_up_time_has_passed_since_the_e
     assert decide(state, queues, now_ms=1_000 + WRAPUP_MS) == [CompleteWrapUp("c1", "x", "billing")]
 
 
-def test_wrap_up_is_never_completed_by_routing_without_a_queue_wrap_up_time() -> None:
+def test_wrap_up_without_a_queue_wrap_up_time_is_closed_at_the_queues_maximum() -> None:
     state, queues = _in_wrap_up(None)
-    assert decide(state, queues, now_ms=10**12) == []
+    limit_ms = queues["billing"].max_wrapup_ms
+    assert decide(state, queues, now_ms=1_000 + limit_ms - 1) == []
+    assert decide(state, queues, now_ms=1_000 + limit_ms) == [CompleteWrapUp("c1", "x", "billing")]
 
 
 def test_contact_in_wrap_up_is_not_offered_again() -> None:
