@@ -7,11 +7,12 @@ from aiohttp import web
 
 from agent_console import protocol as p
 from agent_console.hub import Connection, ConsoleHub
-from agent_console.sockets import LiveSignals, open_socket, serve_frames
+from agent_console.sockets import CLOSE_TRY_LATER, LiveSignals, open_socket, serve_frames
 from agent_console.widget import WIDGET
 from contactcenter.auth import Principal
 from contactcenter.conversations import ConversationService
 from contactcenter.errors import ContactNotAssigned
+from contactcenter.store_errors import is_store_failure
 
 log = structlog.get_logger("agent_console.gateway")
 
@@ -30,9 +31,17 @@ async def agent_socket(
     live = LiveSignals(hub, widget, service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
-        await service.prepare_agent(principal)
-        await service.routing.heartbeat([principal.agent_id], service.clock())
-        await _send_snapshot(conn, principal, service, hub)
+        try:
+            await service.prepare_agent(principal)
+            await service.routing.heartbeat([principal.agent_id], service.clock())
+            await _send_snapshot(conn, principal, service, hub)
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            # Without a snapshot the console cannot start: it is told why and reconnects.
+            log.warning("console_store_unavailable", agent_id=principal.agent_id)
+            await ws.close(code=CLOSE_TRY_LATER, message=b"store.unavailable")
+            return ws
 
         async def handle(cmd: p.AgentCommand) -> None:
             await _agent_command(cmd, principal, service, conn, live)

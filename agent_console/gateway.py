@@ -43,9 +43,13 @@ from contactcenter.conversations import ConversationService
 from contactcenter.csat import ContactNotFound
 from contactcenter.errors import InvalidInput
 from contactcenter.identity import normalise_email, site_signature_valid
+from contactcenter.store_errors import is_store_failure, store_unavailable
 from routing.rules import ContactAttributes
 
 log = structlog.get_logger("agent_console.gateway")
+
+
+ENDED_STATES = ("wrapup", "closed", "abandoned")  # a contact the customer cannot write to
 
 
 class HelloRequired(InvalidInput):
@@ -126,13 +130,18 @@ async def chat_socket(
             except RateLimited as exc:
                 conn.send(p.error_frame(exc))
                 refused = True
+            except Exception as exc:  # Redis away: told so, and to try again later
+                if not is_store_failure(exc):
+                    raise
+                conn.send(p.error_frame(store_unavailable(exc)))
+                refused = True
         if not refused:
             await serve_frames(ws, conn, p.parse_chat_frame, handle)
     finally:
         await hub.disconnect(conn)  # sends what is queued first, the refusal included
         await _page_gone(chat, hub)
         if refused:
-            await ws.close(code=CLOSE_TRY_LATER, message=b"rate limited")
+            await ws.close(code=CLOSE_TRY_LATER, message=b"try again later")
     return ws
 
 
@@ -316,6 +325,14 @@ async def _hello(
         welcome["agent_read_message_id"] = marks["agent"]
         if live_state == "assigned":
             welcome["agent_name"] = await _agent_name(service, contact_id)
+    else:
+        last = await service.crm.latest_contact(chat.customer_id, "chat")
+        live = await service.routing.contact(last.contact_id) if last is not None else None
+        # Redis is ahead of the record, which the history writer updates a moment later.
+        if last is not None and (live.state if live else last.state) in ENDED_STATES:
+            # Their last conversation is over: they may still rate it or ask for its transcript.
+            welcome["status"], welcome["contact_id"] = "ended", last.contact_id
+            chat.last_contact_id = last.contact_id
     chat.conn.send(welcome)
     if cmd.ref is not None:
         chat.conn.send({"type": "ack", "ref": cmd.ref})

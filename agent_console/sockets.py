@@ -16,7 +16,8 @@ from agent_console.limits import FrameThrottle, WidgetSettings
 from agent_console.widget import Widget
 from contactcenter.conversations import ConversationService
 from contactcenter.csat import WidgetStore
-from contactcenter.errors import HubError
+from contactcenter.errors import HubError, Internal
+from contactcenter.store_errors import is_store_failure, store_unavailable
 
 log = structlog.get_logger("agent_console.gateway")
 
@@ -43,7 +44,8 @@ async def serve_frames(
     handle: Callable[[C], Awaitable[None]],
 ) -> None:
     """Parse and handle each frame until the socket closes; a refusal becomes an error frame
-    and the connection lives on."""
+    and the connection lives on. So does a store that did not answer (`store.unavailable`:
+    nothing was changed, the client may try again) and, logged, any other failure."""
     async for msg in ws:
         if msg.type == WSMsgType.ERROR:
             break
@@ -56,6 +58,16 @@ async def serve_frames(
             await handle(cmd)
         except HubError as exc:
             conn.send(p.error_frame(exc, ref))
+        except Exception as exc:
+            conn.send(p.error_frame(_unexpected(exc, conn), ref))
+
+
+def _unexpected(exc: Exception, conn: Connection) -> HubError:
+    if is_store_failure(exc):
+        log.warning("frame_store_unavailable", kind=conn.kind, error=type(exc).__name__)
+        return store_unavailable(exc)
+    log.exception("frame_failed", kind=conn.kind)
+    return Internal("internal error")
 
 
 class LiveSignals:

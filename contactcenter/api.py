@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contactcenter.auth import Principal
 from contactcenter.errors import HubError, InvalidInput, ServiceUnavailable, Unauthenticated
+from contactcenter.store_errors import is_store_failure, store_unavailable
 
 log = structlog.get_logger("contactcenter.api")
 
@@ -38,7 +39,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
             )
         raise
-    except Exception:
+    except Exception as exc:
+        if is_store_failure(exc):  # a store away is no bug of ours: 503, try again
+            log.warning("request_store_unavailable", path=request.path, error=type(exc).__name__)
+            return json_error(store_unavailable(exc))
         log.exception("request_failed", path=request.path, method=request.method)
         return web.json_response(
             {"error_id": "internal", "message": "internal error", "details": {}}, status=500
@@ -126,12 +130,24 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"agent": principal.public()})
 
 
+HEALTH_TIMEOUT_S = 1.5
+
+
 async def _check(name: str, probe: Awaitable[Any]) -> str | None:
-    try:
-        await asyncio.wait_for(probe, timeout=2.0)
-        return None
-    except Exception:
+    """None when `probe` answers within the time; else `name`. The probe is left behind, not
+    awaited, past the time: cancelling a query to a hung server may itself wait on it."""
+    task = asyncio.ensure_future(probe)
+    done, _pending = await asyncio.wait({task}, timeout=HEALTH_TIMEOUT_S)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_swallow)
         return name
+    return name if task.exception() is not None else None
+
+
+def _swallow(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so that it is not reported as never retrieved
 
 
 async def healthz(request: web.Request) -> web.Response:

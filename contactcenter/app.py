@@ -34,6 +34,7 @@ from contactcenter.crm import CrmStore
 from contactcenter.crm_api import setup_crm_api
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
+from contactcenter.healing import EpochWatch
 from contactcenter.history import HistoryWriter
 from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
@@ -41,6 +42,7 @@ from contactcenter.redisconn import RedisClient, redis_client
 from contactcenter.reload import ConfigWatcher
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
+from contactcenter.stream_trim import run_trimmer
 from routing.model import Liveness
 from routing.store import RoutingStore
 from routing.worker import RoutingWorker, wall_clock_ms
@@ -98,14 +100,18 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url and settings.database_url, "storage URLs must be resolved first"
     redis = redis_client(settings.redis_url)
-    pool = await create_pool(settings.database_url, size=settings.db_pool_size)
+    pool = await create_pool(
+        settings.database_url,
+        size=settings.db_pool_size,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
     try:
         await migrate(pool)
         agents = AgentStore(pool, session_ttl_h=settings.session_ttl_h)
         if settings.demo_seed and settings.demo_password:
             await seed_demo(agents, settings.demo_password, settings.chat_capacity)
-        routing = RoutingStore(redis, settings.routing_domain, stream_maxlen=settings.stream_maxlen)
-        bus = EventBus(redis, routing.keys.events, maxlen=settings.stream_maxlen)
+        routing = RoutingStore(redis, settings.routing_domain)
+        bus = EventBus(redis, routing.keys.events)
         service = ConversationService(
             settings, CrmStore(pool), agents, routing, bus, app.get(CLOCK, wall_clock_ms)
         )
@@ -145,6 +151,31 @@ async def _recover_once(app: web.Application) -> bool:
             waiting=recovered.waiting,
         )
     return True
+
+
+async def _rebuild_live_state(app: web.Application) -> dict[str, int]:
+    """Redis lost the live state under this running process (contactcenter/healing.py):
+    rebuild it from PostgreSQL, then register again what is connected here."""
+    service, routing, settings = app[SERVICE], app[ROUTING], app[SETTINGS]
+    recovered = await recover(app[POOL], app[AGENTS], routing, settings, service.clock())
+    consoles = 0
+    hub = app.get(HUB)
+    if settings.serves_clients and hub is not None:
+        for agent_id in list(hub.agents):
+            principal = await app[AGENTS].get(agent_id)
+            if principal is not None:
+                await service.prepare_agent(principal)
+                consoles += 1
+        now_ms = service.clock()
+        await routing.heartbeat(list(hub.agents), now_ms)
+        present = [contact_id for contact_id, conns in hub.customers.items() if conns]
+        await routing.customer_heartbeat(present, now_ms)
+    return {
+        "agents": recovered.agents,
+        "conversations": recovered.conversations,
+        "waiting": recovered.waiting,
+        "consoles": consoles,
+    }
 
 
 async def _recover_until_done(app: web.Application) -> None:
@@ -231,7 +262,11 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url
     watcher = ConfigWatcher(settings, lambda new: _apply(app, new), app[ROUTING].queue_length)
     app[WATCHER] = watcher
-    tasks = [asyncio.create_task(watcher.run(), name="config-watcher")]
+    epoch = EpochWatch(app[REDIS], app[ROUTING].keys.epoch, lambda: _rebuild_live_state(app))
+    tasks = [
+        asyncio.create_task(watcher.run(), name="config-watcher"),
+        asyncio.create_task(epoch.run(settings.console_heartbeat_s), name="epoch-watch"),
+    ]
     if settings.serves_clients:
         tasks += [
             asyncio.create_task(_tail_to_hub(app), name="console-tail"),
@@ -258,6 +293,10 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(worker.run(), name="routing-worker"),
             asyncio.create_task(history.run(), name="history-writer"),
             asyncio.create_task(_recover_until_done(app), name="recovery"),
+            asyncio.create_task(
+                run_trimmer(app[REDIS], app[ROUTING].keys.events, settings.stream_maxlen),
+                name="stream-trimmer",
+            ),
         ]
     log.info("hub_role", role=settings.role, tasks=[t.get_name() for t in tasks])
     yield

@@ -35,7 +35,7 @@ from contactcenter.errors import (
 )
 from contactcenter.eventbus import EventBus
 from contactcenter.merge_reviews import ReviewStore
-from contactcenter.recovery import requeue_orphans, restore_conversations
+from contactcenter.recovery import requeue_orphans, restore_agents, restore_conversations
 from contactcenter.settings import HubSettings
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
@@ -47,6 +47,7 @@ from routing.status import (
     AcceptStatus,
     EndStatus,
     EnqueueStatus,
+    LiveContact,
     ReprioritizeStatus,
     RequeueStatus,
     TransferStatus,
@@ -131,17 +132,29 @@ class ConversationService:
         record = await self.crm.latest_open_contact(customer_id, channel)
         if record is None:
             return None
-        live = await self.routing.contact(record.contact_id)
-        if live is None:
-            # On record but unknown to Redis (a hub died in between, or Redis lost it).
-            ids = [record.contact_id]
-            now_ms = self.clock()
-            await restore_conversations(self.crm.pool, self.routing, self.settings, now_ms, ids)
-            await requeue_orphans(self.crm.pool, self.routing, self.settings, now_ms, ids)
-            live = await self.routing.contact(record.contact_id)
+        live = await self._live(record.contact_id)
         if live is None or live.state not in OPEN_STATES:
             return None
         return record.contact_id, live.state
+
+    async def _live(self, contact_id: str) -> LiveContact | None:
+        """The contact's live state; one open on record but unknown to Redis (a hub died in
+        between, or Redis lost its data) is restored from the record first, so that nobody's
+        message is refused because Redis forgot (docs/decisions.md)."""
+        live = await self.routing.contact(contact_id)
+        if live is not None:
+            return live
+        ids = [contact_id]
+        now_ms = self.clock()
+        pool = self.crm.pool
+        record = await self.crm.contact(contact_id)
+        if record is None or record.state not in ("queued", "assigned", "wrapup"):
+            return None
+        if record.agent_id is not None:  # the agent first: Redis may have lost them too
+            await restore_agents(pool, self.agents, self.routing, now_ms, only=record.agent_id)
+        restored = await restore_conversations(pool, self.routing, self.settings, now_ms, ids)
+        restored += await requeue_orphans(pool, self.routing, self.settings, now_ms, ids)
+        return await self.routing.contact(contact_id) if restored else None
 
     async def start_contact(
         self,
@@ -159,9 +172,10 @@ class ConversationService:
         comes from the CRM. `identity_proof` says how the channel proved who the customer
         is ('site', 'twilio'); None: a claim (the agent sees which)."""
         facts = attributes or ContactAttributes(channel=channel)
-        if self.classify is not None and facts.language is None and not facts.intents:
+        if self.classify is not None and facts.language is None:
+            # A pre-chat topic is an intent, not a language: the words still tell that.
             language, intents = self.classify(first_text)
-            facts = replace(facts, language=language, intents=intents)
+            facts = replace(facts, language=language, intents=facts.intents or intents)
         known = await self.crm.customer_facts(customer_id, self.settings.crm.no_orders_tier)
         facts = replace(
             facts,
@@ -195,6 +209,8 @@ class ConversationService:
             language=facts.language,
             identity_proof=identity_proof,
         )
+        if not first.created:
+            return await self._first_message_again(contact_id, first, queue.name)
         arrived = ev.ContactArrived(
             at_ms=now_ms,
             contact_id=contact_id,
@@ -231,8 +247,21 @@ class ConversationService:
         )
         return contact_id
 
+    async def _first_message_again(self, contact_id: str, first: StoredMessage, queue: str) -> str:
+        """A first message sent again (its answer was lost): the contact it opened, queued
+        again if the first attempt died before queueing it; no second contact."""
+        live = await self._live(contact_id)
+        if live is None and (record := await self.crm.contact(contact_id)) is not None:
+            if record.state == "refused":
+                raise QueueFull(
+                    "every agent is busy and the queue is full; try again later", queue=queue
+                )
+        await self.bus.publish(_message_sent(first, None))  # consumers de-duplicate
+        log.info("contact_first_message_again", contact_id=contact_id)
+        return contact_id
+
     async def customer_message(self, contact_id: str, text: str, client_msg_id: str | None) -> None:
-        live = await self.routing.contact(contact_id)
+        live = await self._live(contact_id)
         if live is None or live.state not in OPEN_STATES:
             raise ConversationClosed("this conversation is over", contact_id=contact_id)
         agent = live.agent_id if live.state in ("offered", "assigned") else None
@@ -245,8 +274,10 @@ class ConversationService:
             return
         if live.state in ("queued", "offered"):
             await self.routing.abandon(contact_id, now_ms)
+            log.info("contact_abandoned", contact_id=contact_id, queue=live.queue, why="left")
         elif live.state == "assigned":
             await self.routing.end_conversation(contact_id, None, now_ms)
+            log.info("conversation_ended", contact_id=contact_id, by="customer")
 
     # --- agents ----------------------------------------------------------------------------
 
@@ -305,9 +336,11 @@ class ConversationService:
     async def accept(self, agent: Principal, contact_id: str) -> None:
         status = await self.routing.accept(contact_id, agent.agent_id, self.clock())
         if status is not AcceptStatus.ACCEPTED:
+            log.info("offer_accept_refused", contact_id=contact_id, agent_id=agent.agent_id)
             raise OfferGone(
                 "this offer is no longer yours", contact_id=contact_id, why=status.name.lower()
             )
+        log.info("offer_accepted", contact_id=contact_id, agent_id=agent.agent_id)
 
     async def reject(self, agent: Principal, contact_id: str) -> None:
         live = await self.routing.contact(contact_id)
@@ -318,11 +351,12 @@ class ConversationService:
             )
         if status is not RequeueStatus.REQUEUED:
             raise OfferGone("this offer is no longer yours", contact_id=contact_id)
+        log.info("offer_rejected", contact_id=contact_id, agent_id=agent.agent_id)
 
     async def agent_message(
         self, agent: Principal, contact_id: str, text: str, client_msg_id: str | None
     ) -> None:
-        live = await self.routing.contact(contact_id)
+        live = await self._live(contact_id)
         if live is None or live.agent_id != agent.agent_id or live.state != "assigned":
             raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
         await self._store_and_publish(contact_id, "agent", text, agent.agent_id, client_msg_id)
@@ -331,6 +365,7 @@ class ConversationService:
         status = await self.routing.end_conversation(contact_id, agent.agent_id, self.clock())
         if status is not EndStatus.ENDED:
             raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
+        log.info("conversation_ended", contact_id=contact_id, agent_id=agent.agent_id, by="agent")
 
     async def wrap_up(
         self, agent: Principal, contact_id: str, disposition: str | None, notes: str
@@ -350,6 +385,9 @@ class ConversationService:
         )
         if status is not WrapUpStatus.CLOSED:
             raise ContactNotAssigned("not in wrap-up with you", contact_id=contact_id)
+        log.info(
+            "wrapup_done", contact_id=contact_id, agent_id=agent.agent_id, disposition=disposition
+        )
 
     async def transfer(
         self, agent: Principal, contact_id: str, to_queue: str | None, to_agent: str | None
@@ -389,6 +427,13 @@ class ConversationService:
             raise AgentUnavailable(f"{to_agent} cannot take it now", why=status.name.lower())
         if status is TransferStatus.SAME_AGENT:
             raise UnknownAgent("that is you")
+        log.info(
+            "contact_transferred",
+            contact_id=contact_id,
+            agent_id=agent.agent_id,
+            to_queue=to_queue,
+            to_agent=to_agent,
+        )
 
     async def wait_status(self, contact_id: str, *, fresh: bool = True) -> dict[str, Any] | None:
         """Position and estimated wait of a waiting contact (docs/routing.md), or None."""

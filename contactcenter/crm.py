@@ -79,6 +79,17 @@ _INSERT_CONTACT = (
 )
 
 
+# The same, remembering the first message's client id ($13 of the statement that uses it):
+# a second contact for the same first message of the same customer is not inserted.
+_INSERT_CONTACT_ONCE = (
+    "INSERT INTO contacts (id, customer_id, channel, queue, state, arrived_at,"
+    " routing_domain, priority, required_skills, language, identity_proof, first_client_msg_id)"
+    " VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $13)"
+    " ON CONFLICT (customer_id, first_client_msg_id) WHERE first_client_msg_id IS NOT NULL"
+    " DO NOTHING"
+)
+
+
 def _contact_args(
     contact_id: uuid.UUID,
     customer_id: str,
@@ -177,10 +188,14 @@ class CrmStore:
     ) -> tuple[str, StoredMessage]:
         """A new contact and the customer's first message, in one statement: both are
         stored or neither. `identity_proof` says how the channel proved who the customer is
-        ('site', 'twilio'), None when what they typed is all there is (a claim)."""
+        ('site', 'twilio'), None when what they typed is all there is (a claim).
+
+        The same first message sent again (its `client_msg_id` already opened a contact of
+        this customer) stores nothing: the contact it opened is returned, with the message
+        marked `created=False`."""
         contact_id = uuid.uuid4()
         row = await self.pool.fetchrow(
-            f"WITH contact AS ({_INSERT_CONTACT} RETURNING id)"
+            f"WITH contact AS ({_INSERT_CONTACT_ONCE} RETURNING id)"
             " INSERT INTO messages (id, contact_id, sender, body, client_msg_id)"
             " SELECT $11, id, 'customer', $12, $13 FROM contact RETURNING *",
             *_contact_args(
@@ -191,8 +206,27 @@ class CrmStore:
             text,
             client_msg_id,
         )  # fmt: skip
-        assert row is not None
-        return str(contact_id), _message(row, created=True)
+        if row is not None:
+            return str(contact_id), _message(row, created=True)
+        first = await self.pool.fetchrow(
+            "SELECT m.* FROM contacts c JOIN messages m ON m.contact_id = c.id"
+            " AND m.sender = 'customer' AND m.client_msg_id = c.first_client_msg_id"
+            " WHERE c.customer_id = $1 AND c.first_client_msg_id = $2",
+            uuid.UUID(customer_id),
+            client_msg_id,
+        )
+        assert first is not None, "a conflicting first message without its contact"
+        return str(first["contact_id"]), _message(first, created=False)
+
+    async def latest_contact(self, customer_id: str, channel: str) -> ContactRecord | None:
+        """The customer's newest contact on `channel`, whatever its state."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_RECORD_COLUMNS} FROM contacts c JOIN customers cu ON cu.id = c.customer_id"
+            " WHERE c.customer_id = $1 AND c.channel = $2 ORDER BY c.arrived_at DESC LIMIT 1",
+            uuid.UUID(customer_id),
+            channel,
+        )
+        return _record(row) if row else None
 
     async def customer_facts(self, customer_id: str, default_tier: str | None) -> CustomerFacts:
         """A customer's tier (`default_tier` while they have none), language, whether a

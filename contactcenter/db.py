@@ -25,9 +25,22 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     transaction is still rolled back by asyncpg itself."""
 
 
-async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    database_url: str, *, size: int = 10, statement_timeout_s: float | None = None
+) -> asyncpg.Pool:
+    """A pool whose queries end within `statement_timeout_s` (None: 30 s, for the CLI's long
+    work): PostgreSQL cancels a statement that runs longer, and asyncpg gives up on a server
+    that does not answer at all (a hung one) a second after, so that a request gets
+    `store.unavailable` instead of waiting for ever."""
+    timeout_s = 30.0 if statement_timeout_s is None else statement_timeout_s
     pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=size, command_timeout=30, reset=_keep_session
+        database_url,
+        min_size=1,
+        max_size=size,
+        command_timeout=timeout_s + 1,
+        timeout=min(timeout_s, 10.0),  # to open a connection
+        server_settings={"statement_timeout": str(int(timeout_s * 1000))},
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

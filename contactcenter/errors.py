@@ -133,3 +133,17 @@ class AgentHoldsWork(Conflict):
     `details.contact_ids` names them."""
 
     error_id = "agent.holds_work"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """PostgreSQL or Redis did not answer (down, hung past the statement timeout, or cut
+    off): nothing was changed by this request; try again (docs/decisions.md)."""
+
+    error_id = "store.unavailable"
+
+
+class Internal(HubError):
+    """A failure of the hub itself (logged with its traceback); nothing the client did."""
+
+    error_id = "internal"
+    http_status = 500

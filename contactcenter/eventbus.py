@@ -30,15 +30,16 @@ log = structlog.get_logger("contactcenter.eventbus")
 
 
 class EventBus:
-    def __init__(self, redis: RedisClient, stream: str, *, maxlen: int = 100_000) -> None:
+    """Appends events; never trims (contactcenter/stream_trim.py does, behind every group)."""
+
+    def __init__(self, redis: RedisClient, stream: str) -> None:
         self.redis = redis
         self.stream = stream
-        self.maxlen = maxlen
 
     async def publish(self, event: Event) -> str:
         """Append `event`; returns its stream id."""
         fields: dict[Any, Any] = dict(encode_event(event))
-        entry_id = await self.redis.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        entry_id = await self.redis.xadd(self.stream, fields)
         return str(entry_id)
 
     async def publish_many(self, events: list[Event]) -> list[str]:
@@ -46,7 +47,7 @@ class EventBus:
         pipe = self.redis.pipeline(transaction=False)
         for event in events:
             fields: dict[Any, Any] = dict(encode_event(event))
-            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+            pipe.xadd(self.stream, fields)
         return [str(entry_id) for entry_id in await pipe.execute()]
 
     async def tail(

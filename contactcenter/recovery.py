@@ -42,6 +42,7 @@ ORDER BY c.arrived_at
 _LAST_PRESENCE = """
 SELECT DISTINCT ON (agent_id) agent_id, payload->>'state' AS state, payload->>'reason' AS reason
 FROM events WHERE type = 'AgentStateChanged' AND agent_id IS NOT NULL AND routing_domain = $1
+  AND ($2::uuid IS NULL OR agent_id = $2::uuid)
 ORDER BY agent_id, at DESC
 """
 
@@ -73,13 +74,24 @@ async def _rows(
 
 
 async def restore_agents(
-    pool: asyncpg.Pool, agents: AgentStore, routing: RoutingStore, now_ms: int
+    pool: asyncpg.Pool,
+    agents: AgentStore,
+    routing: RoutingStore,
+    now_ms: int,
+    only: str | None = None,
 ) -> int:
-    """Agents unknown to Redis get their profile, and their last presence if not offline."""
+    """Agents unknown to Redis (or the one agent `only`) get their profile, and their last
+    presence if not offline."""
     domain = routing.keys.domain
-    presence = {str(r["agent_id"]): r for r in await pool.fetch(_LAST_PRESENCE, domain)}
+    wanted = uuid.UUID(only) if only is not None else None
+    presence = {str(r["agent_id"]): r for r in await pool.fetch(_LAST_PRESENCE, domain, wanted)}
     restored = 0
-    for agent in await agents.all():
+    if only is not None:
+        one = await agents.get(only)
+        chosen = [one] if one is not None else []
+    else:
+        chosen = list(await agents.all())
+    for agent in chosen:
         if await routing.agent_fields(agent.agent_id):
             continue
         await routing.set_agent_profile(

@@ -41,6 +41,7 @@ class HubSettings:
     embedded_redis_port: int = 16379
     embedded_postgres_port: int = 15432
     db_pool_size: int = 10
+    db_statement_timeout_s: float = 10.0
     redis_url: str | None = None
     database_url: str | None = None
     routing_domain: str = "main"
@@ -114,6 +115,13 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
         int,
     ),
     ("storage", "db_pool_size", "db_pool_size", "CC_DB_POOL_SIZE", int),
+    (
+        "storage",
+        "db_statement_timeout_s",
+        "db_statement_timeout_s",
+        "CC_DB_STATEMENT_TIMEOUT_S",
+        float,
+    ),
     ("routing", "domain", "routing_domain", "CC_ROUTING_DOMAIN", str),
     ("routing", "tick_ms", "routing_tick_ms", "CC_ROUTING_TICK_MS", int),
     ("events", "stream_maxlen", "stream_maxlen", "CC_EVENTS_MAXLEN", int),

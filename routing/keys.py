@@ -60,3 +60,9 @@ class Keys:
     def events(self) -> str:
         """The event stream."""
         return f"{self.prefix}:events"
+
+    @property
+    def epoch(self) -> str:
+        """String: a random mark set once per life of the domain's live state; when it is
+        gone or changed, Redis lost its data (contactcenter/healing.py)."""
+        return f"{self.prefix}:epoch"

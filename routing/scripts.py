@@ -48,10 +48,9 @@ def _script_source(name: str) -> str:
 class ScriptStore:
     """Runs the routing scripts of one domain; every script call goes through `_run`."""
 
-    def __init__(self, redis: RedisClient, domain: str, *, stream_maxlen: int = 100_000) -> None:
+    def __init__(self, redis: RedisClient, domain: str) -> None:
         self.redis = redis
         self.keys = Keys(domain)
-        self.stream_maxlen = stream_maxlen
         self._scripts: dict[str, AsyncScript] = {
             # redis-py types register_script's `self` as Redis, but AsyncScript serves
             # RedisCluster too: EVALSHA goes to the keys' slot, SCRIPT LOAD to every primary.
@@ -62,7 +61,7 @@ class ScriptStore:
 
     def _event_args(self, event: ev.Event) -> list[str]:
         f = ev.encode_event(event)
-        return [f["id"], f["type"], f["at_ms"], f["data"], str(self.stream_maxlen)]
+        return [f["id"], f["type"], f["at_ms"], f["data"]]
 
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> int:
         return int(await self._scripts[name](keys=list(keys), args=[str(a) for a in args]))

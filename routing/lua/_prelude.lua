@@ -1,9 +1,10 @@
 -- Shared prologue of every script.
 
--- Append the event described by ARGV[base..base+4] (event id, type, at_ms, JSON data, stream
--- max length) to the stream key `stream`.
+-- Append the event described by ARGV[base..base+3] (event id, type, at_ms, JSON data) to the
+-- stream key `stream`. No trimming here: the stream is trimmed only below what every consumer
+-- group has acknowledged (contactcenter/stream_trim.py), so no reader loses an event.
 local function append_event(stream, base)
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[base + 4], '*',
+  redis.call('XADD', stream, '*',
     'id', ARGV[base], 'type', ARGV[base + 1], 'at_ms', ARGV[base + 2], 'data', ARGV[base + 3])
 end
 

@@ -5,7 +5,7 @@
 -- KEYS: 1 contact hash, 2 queue zset, 3 agent hash (of the pending offer, or any key of the
 --       slot when none), 4 offers zset, 5 agent contacts set, 6 declined set, 7 event stream
 -- ARGV: 1 contact_id, 2 agent_id of the pending offer ('' when none), 3 now_ms,
---       4 queue name, 5..9 event (ContactAbandoned)
+--       4 queue name, 5..8 event (ContactAbandoned)
 -- Returns: 1 abandoned, -1 not waiting (already accepted or over), -2 its queue or pending
 --          offer is not what the caller read (read again)
 local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'channel', 'queue')

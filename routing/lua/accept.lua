@@ -1,7 +1,7 @@
 -- The agent accepts an offer that is still theirs and still within its lease; their count of
 -- missed offers starts again.
 -- KEYS: 1 contact hash, 2 offers zset, 3 agent hash, 4 event stream
--- ARGV: 1 contact_id, 2 agent_id, 3 now_ms, 4..8 event (OfferAccepted)
+-- ARGV: 1 contact_id, 2 agent_id, 3 now_ms, 4..7 event (OfferAccepted)
 -- Returns: 1 accepted, -1 no such offer for this agent, -2 the lease has run out
 local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'deadline_ms')
 if c[1] ~= 'offered' or c[2] ~= ARGV[2] then

@@ -2,7 +2,7 @@
 -- voice call blocks new text contacts. A new agent starts offline with nothing on hand.
 -- KEYS: 1 agent hash, 2 agents set, 3 event stream
 -- ARGV: 1 agent_id, 2 skills JSON, 3 languages JSON, 4 voice_blocks ('1' or '0'),
---       5..9 capacity for voice, chat, sms, whatsapp, email, 10..14 event (AgentProfileChanged)
+--       5..9 capacity for voice, chat, sms, whatsapp, email, 10..13 event (AgentProfileChanged)
 -- Returns: 1 changed, 0 unchanged (no event)
 local old = redis.call('HMGET', KEYS[1], 'skills', 'languages', 'voice_blocks', 'cap:voice',
   'cap:chat', 'cap:sms', 'cap:whatsapp', 'cap:email')

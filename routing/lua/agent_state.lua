@@ -2,7 +2,7 @@
 -- KEYS: 1 agent hash, 2 agents set, 3 event stream
 -- ARGV: 1 agent_id, 2 state, 3 now_ms, 4 reason ('' for none),
 --       5 console_seen_ms ('' when the change does not come from a console),
---       6..10 event (AgentStateChanged)
+--       6..9 event (AgentStateChanged)
 -- Returns: 1 changed, 0 already in that state for that reason (no event), -1 no profile
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1

@@ -3,7 +3,7 @@
 -- KEYS: 1 contact hash, 2 queue zset, 3 offers zset, 4 offered-to set, 5 event stream,
 --       then for each agent i: 5+2i-1 agent hash, 5+2i agent contacts set
 -- ARGV: 1 contact_id, 2 deadline_ms, 3 now_ms, 4 n (agents), 5..4+n agent ids,
---       5+n..9+n event (ContactBroadcast)
+--       5+n..8+n event (ContactBroadcast)
 -- Returns: n offered, -1 contact no longer waiting, -2 one of the agents cannot take it now
 local c = redis.call('HMGET', KEYS[1], 'state', 'channel')
 if c[1] ~= 'queued' or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then

@@ -3,7 +3,7 @@
 -- KEYS: 1 contact hash, 2 offers zset, 3 offered-to set, 4 winner's agent hash, 5 event stream,
 --       then for each other agent i: 5+2i-1 agent hash, 5+2i agent contacts set
 -- ARGV: 1 contact_id, 2 winner agent_id, 3 now_ms, 4 n (others), 5..4+n other agent ids,
---       5+n..9+n event (OfferAccepted, its `released` naming the others)
+--       5+n..8+n event (OfferAccepted, its `released` naming the others)
 -- Returns: 1 accepted, -1 not offered to this agent (or taken already), -2 lease run out,
 --          -3 the offer's agents are not the ones the caller named (read again and retry)
 local c = redis.call('HMGET', KEYS[1], 'state', 'broadcast', 'deadline_ms', 'channel')

@@ -5,7 +5,7 @@
 -- KEYS: 1 contact hash, 2 queue zset, 3 offers zset, 4 offered-to set, 5 declined set,
 --       6 event stream, then for each agent i released: 6+2i-1 agent hash, 6+2i agent contacts
 -- ARGV: 1 contact_id, 2 mode, 3 now_ms, 4 n (agents released), 5..4+n agent ids,
---       5+n..9+n event (OfferRejected / OfferWithdrawn for 'one', BroadcastEnded otherwise)
+--       5+n..8+n event (OfferRejected / OfferWithdrawn for 'one', BroadcastEnded otherwise)
 -- Returns: 1 released (and still offered to others), 2 released and back in the queue,
 --          3 abandoned, -1 not a broadcast offer (of these agents), -2 lease not yet run out,
 --          -3 the offer's agents are not the ones the caller named (read again and retry)

@@ -3,7 +3,7 @@
 -- ARGV: 1 contact_id, 2 queue, 3 channel, 4 priority, 5 enqueued_at_ms, 6 score,
 --       7 customer_id, 8 required skills (JSON list), 9 language ('' for none),
 --       10 preferred agent id ('' for none), 11 max queue length (0: no limit),
---       12..16 event (ContactQueued)
+--       12..15 event (ContactQueued)
 -- Returns: 1 queued, 0 already known (a retried arrival; nothing changes), -1 queue full
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0

@@ -3,7 +3,7 @@
 -- contact's channel.
 -- KEYS: 1 contact hash, 2 queue zset, 3 agent hash, 4 offers zset, 5 agent contacts set,
 --       6 event stream
--- ARGV: 1 contact_id, 2 agent_id, 3 deadline_ms, 4 now_ms, 5..9 event (ContactOffered)
+-- ARGV: 1 contact_id, 2 agent_id, 3 deadline_ms, 4 now_ms, 5..8 event (ContactOffered)
 -- Returns: 1 offered, -1 contact no longer waiting, -2 agent not available, -3 agent full on
 --          the channel, -4 agent on a voice call that blocks text contacts
 local c = redis.call('HMGET', KEYS[1], 'state', 'channel')

@@ -2,7 +2,7 @@
 -- score the caller computed from its ORIGINAL arrival time (it keeps its seniority there).
 -- KEYS: 1 contact hash, 2 from queue zset, 3 to queue zset, 4 queues set, 5 event stream
 -- ARGV: 1 contact_id, 2 from queue name, 3 to queue name, 4 score in the target queue,
---       5..9 event (ContactOverflowed)
+--       5..8 event (ContactOverflowed)
 -- Returns: 1 moved, -1 no longer waiting in the from queue
 local c = redis.call('HMGET', KEYS[1], 'state', 'queue')
 if c[1] ~= 'queued' or c[2] ~= ARGV[2] then

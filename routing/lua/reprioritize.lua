@@ -1,7 +1,7 @@
 -- Change a waiting contact's priority: a queued contact moves to its new place at once, an
 -- offered one takes it should the offer go back.
 -- KEYS: 1 contact hash, 2 its queue zset, 3 event stream
--- ARGV: 1 contact_id, 2 priority, 3 new score, 4 queue name, 5..9 event (ContactReprioritized)
+-- ARGV: 1 contact_id, 2 priority, 3 new score, 4 queue name, 5..8 event (ContactReprioritized)
 -- Returns: 1 changed, -1 not waiting, -2 in another queue than the caller thought
 local c = redis.call('HMGET', KEYS[1], 'state', 'queue')
 local state = c[1]

@@ -6,7 +6,7 @@
 --       6 declined set, 7 event stream
 -- ARGV: 1 contact_id, 2 agent_id, 3 now_ms, 4 mode ('reject', 'expire' or 'withdraw'),
 --       5 queue name, 6 max_misses (0: never set away),
---       7..11 event (OfferRejected or OfferExpired), 12..16 event (AgentStateChanged to away)
+--       7..10 event (OfferRejected or OfferExpired), 11..14 event (AgentStateChanged to away)
 -- Returns: 1 requeued, 2 requeued and the agent set away, -1 no such offer for this agent,
 --          -2 lease not yet expired (expire mode), -3 the contact is in another queue,
 --          -4 a broadcast offer (broadcast_release.lua takes those back)
@@ -40,7 +40,7 @@ local max_misses = tonumber(ARGV[6])
 if max_misses > 0 and misses >= max_misses
     and redis.call('HGET', KEYS[3], 'state') == 'available' then
   redis.call('HSET', KEYS[3], 'state', 'away', 'reason', 'missed-offers', 'misses', 0)
-  append_event(KEYS[7], 12)
+  append_event(KEYS[7], 11)
   return 2
 end
 return 1

@@ -3,7 +3,7 @@
 -- KEYS: 1 contact hash, 2 agent hash, 3 agent contacts set, 4 event stream
 -- ARGV: 1 contact_id, 2 queue, 3 channel, 4 priority, 5 enqueued_at_ms, 6 score,
 --       7 customer_id, 8 state ('assigned' or 'wrapup'), 9 agent_id, 10 ended_at_ms ('' if none),
---       11..15 event (ContactRestored)
+--       11..14 event (ContactRestored)
 -- Returns: 1 restored, 0 already known, -1 the agent is not known to routing yet
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0

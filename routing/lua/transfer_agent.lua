@@ -4,7 +4,7 @@
 -- KEYS: 1 contact hash, 2 current agent hash, 3 current agent contacts set, 4 target agent hash,
 --       5 target agent contacts set, 6 offers zset, 7 event stream
 -- ARGV: 1 contact_id, 2 current agent_id, 3 target agent_id, 4 deadline_ms, 5 now_ms,
---       6..10 event (ContactTransferred), 11..15 event (ContactOffered)
+--       6..9 event (ContactTransferred), 10..13 event (ContactOffered)
 -- Returns: 1 offered to the target, -1 not in conversation with the current agent,
 --          -2 target not available, -3 target has no room on the channel, -4 same agent
 if ARGV[2] == ARGV[3] then
@@ -29,5 +29,5 @@ redis.call('HSET', KEYS[4], 'last_offer_ms', ARGV[5])
 redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])
 append_event(KEYS[7], 6)
-append_event(KEYS[7], 11)
+append_event(KEYS[7], 10)
 return 1

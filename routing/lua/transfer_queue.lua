@@ -3,7 +3,7 @@
 -- KEYS: 1 contact hash, 2 target queue zset, 3 agent hash, 4 agent contacts set, 5 queues set,
 --       6 declined set, 7 event stream
 -- ARGV: 1 contact_id, 2 agent_id (who holds it now), 3 target queue name, 4 score in the
---       target queue, 5 now_ms, 6..10 event (ContactTransferred)
+--       target queue, 5 now_ms, 6..9 event (ContactTransferred)
 -- Returns: 1 transferred, -1 not in conversation with this agent
 local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'channel')
 if c[1] ~= 'assigned' or c[2] ~= ARGV[2] then

@@ -1,7 +1,7 @@
 -- The agent finishes a contact's wrap-up (or its time runs out): the contact is closed and
 -- the capacity it held is free.
 -- KEYS: 1 contact hash, 2 agent hash, 3 agent contacts set, 4 declined set, 5 event stream
--- ARGV: 1 contact_id, 2 agent_id, 3 now_ms, 4..8 event (WrapUpCompleted)
+-- ARGV: 1 contact_id, 2 agent_id, 3 now_ms, 4..7 event (WrapUpCompleted)
 -- Returns: 1 closed, -1 not in wrap-up with this agent
 local c = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'channel')
 if c[1] ~= 'wrapup' or c[2] ~= ARGV[2] then

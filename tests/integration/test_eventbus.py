@@ -6,6 +6,7 @@ from typing import Any
 
 from contactcenter import events as ev
 from contactcenter.eventbus import EventBus, EventGroupConsumer
+from contactcenter.stream_trim import trim_once
 from routing.keys import Keys
 
 
@@ -75,3 +76,66 @@ async def test_a_healthy_member_does_not_read_its_own_pending_events_on_every_pa
     assert handled == sent, "each event handled once, in order"
     assert reads == ["0", ">", ">", ">"], "own pending read once, at start"
     assert (await redis.xpending(stream, "g"))["pending"] == 0
+
+
+# --- trimming behind the slowest group (contactcenter/stream_trim.py) ------------------------
+
+
+async def test_a_lagging_group_loses_nothing_however_long_the_stream_grows(
+    redis: Any, routing_domain: str
+) -> None:
+    stream = Keys(routing_domain).events
+    handled: list[str] = []
+
+    async def handler(event: ev.Event) -> None:
+        handled.append(event.event_id)
+
+    fast = EventGroupConsumer(redis, stream, "fast", handler, consumer="f1")
+    slow_handled: list[str] = []
+
+    async def slow_handler(event: ev.Event) -> None:
+        slow_handled.append(event.event_id)
+
+    slow = EventGroupConsumer(redis, stream, "slow", slow_handler, consumer="s1")
+    await fast.ensure_group()
+    await slow.ensure_group()
+    bus = EventBus(redis, stream)
+    sent_ids = []
+    for i in range(1_200):  # twelve times the stream's length limit below
+        event = _abandoned(i)
+        sent_ids.append(event.event_id)
+        await bus.publish(event)
+    while await fast.run_once(block_ms=1):
+        pass
+    # The slow group has read (not acknowledged) 100 events, and no more.
+    reply = await redis.xreadgroup("slow", "s1", {stream: ">"}, count=100)
+    assert len(reply[0][1]) == 100
+    result = await trim_once(redis, stream, maxlen=100)
+    assert result.slowest == "slow" and result.trimmed == 0  # its oldest pending holds it all
+    assert await redis.xlen(stream) == 1_200
+    # It comes back: its pending ones, then the rest, all 1,200 in order.
+    slow._own_pending = True
+    while await slow.run_once(block_ms=1):
+        pass
+    assert slow_handled == sent_ids == handled
+    # Now both groups have acknowledged everything: trimmed down, far below the limit.
+    result = await trim_once(redis, stream, maxlen=100)
+    assert result.trimmed >= 1_000
+    assert await redis.xlen(stream) < 200
+
+
+async def test_a_stream_within_its_limit_is_left_alone(redis: Any, routing_domain: str) -> None:
+    stream = Keys(routing_domain).events
+    bus = EventBus(redis, stream)
+    for i in range(50):
+        await bus.publish(_abandoned(i))
+    assert (await trim_once(redis, stream, maxlen=100)).trimmed == 0
+    assert await redis.xlen(stream) == 50
+
+
+async def test_appending_never_trims_even_past_the_limit(redis: Any, routing_domain: str) -> None:
+    # Routing's scripts and the bus append without trimming: only the trimmer trims.
+    stream = Keys(routing_domain).events
+    bus = EventBus(redis, stream)
+    await bus.publish_many([_abandoned(i) for i in range(250)])
+    assert await redis.xlen(stream) == 250
