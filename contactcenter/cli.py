@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from contactcenter.cli_crm import _crm, _crm_settings, _demo_data
+from contactcenter.cli_storage import storage
+from contactcenter.embedded_folder import EmbeddedServerError
 from contactcenter.errors import ConfigError
 from contactcenter.logs import configure_logging
 from contactcenter.settings import HubSettings, settings_from_environment
@@ -26,7 +26,8 @@ to agents' live consoles (websockets), with every customer, contact and message 
 PostgreSQL.
 
 With REDIS_URL and DATABASE_URL unset, the hub starts its own Redis-compatible server and
-PostgreSQL in the data folder (CC_DATA_DIR, default .data) and stops them when it stops.
+PostgreSQL in the data folder (CC_DATA_DIR, default .data) and stops them when it stops; other
+commands run meanwhile use them.
 Settings come from config/hub.toml and config/queues.toml (CC_CONFIG_DIR to use another
 folder); every key has a CC_* environment variable that wins over the file."""
 
@@ -45,7 +46,8 @@ examples:
 
 CRM_EPILOG = """\
 Rules (value tiers, lifecycle, RFM) and CSV formats: docs/tiers.md. Settings: config/crm.toml.
-Like every command, these use DATABASE_URL, or start the embedded PostgreSQL when it is unset.
+Like every command, these use DATABASE_URL; when it is unset, the embedded PostgreSQL of the
+hub running on the same data folder, or else one started for the time of the command.
 
 examples:
   contactcenter crm recompute
@@ -178,42 +180,6 @@ def _crm_parsers(sub: Any) -> None:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-@contextlib.contextmanager
-def storage(settings: HubSettings, *, redis: bool = True) -> Iterator[HubSettings]:
-    """`settings` with storage URLs: the environment's, or embedded servers started here
-    (Redis only when `redis`)."""
-    need_redis, need_pg = redis and settings.redis_url is None, settings.database_url is None
-    if not (need_redis or need_pg):
-        yield settings
-        return
-    from contactcenter.embedded import EmbeddedServices
-
-    log = structlog.get_logger("contactcenter.cli")
-    log.info(
-        "embedded_servers_starting",
-        data_dir=str(settings.data_dir),
-        redis=need_redis,
-        postgres=need_pg,
-    )
-    services = EmbeddedServices(
-        settings.data_dir,
-        start_redis=need_redis,
-        start_postgres=need_pg,
-        redis_port=settings.embedded_redis_port,
-        postgres_port=settings.embedded_postgres_port,
-    )
-    urls = services.start()
-    try:
-        yield replace(
-            settings,
-            redis_url=settings.redis_url or urls.redis_url,
-            database_url=settings.database_url or urls.database_url,
-        )
-    finally:
-        services.stop()
-        log.info("embedded_servers_stopped")
-
-
 def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
     from contactcenter.app import init
     from contactcenter.seed import demo_password
@@ -228,7 +194,8 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
         settings = replace(
             settings, demo_password=demo_password(settings.data_dir, settings.demo_password)
         )
-    with storage(settings) as live:
+    # A second hub on this data folder would lose its storage when the first one stops.
+    with storage(settings, share=False) as live:
         if args.demo_data:
             demo = argparse.Namespace(customers=5000, seed=1, quiet=False)
             if _demo_data(live, live.crm, demo) != 0:
@@ -363,6 +330,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc.message}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        return _run(settings, args)
+    except EmbeddedServerError as exc:
+        # Said plainly, with what to do: a traceback would only hide it.
+        print(f"contactcenter {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(settings: HubSettings, args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return _check_config(settings)
     if args.command == "migrate":
@@ -379,7 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "services":
         from contactcenter.embedded import main_services
 
-        main_services(settings.data_dir)
+        main_services(
+            settings.data_dir, settings.embedded_redis_port, settings.embedded_postgres_port
+        )
         return 0
     return _serve(settings, args)
 

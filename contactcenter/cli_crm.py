@@ -30,7 +30,7 @@ def _crm_settings(settings: HubSettings) -> CrmSettings:
 
 def _with_pool(settings: HubSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """Run `work` on a pool of the environment's or the embedded PostgreSQL, migrated first."""
-    from contactcenter.cli import storage
+    from contactcenter.cli_storage import storage
     from contactcenter.db import create_pool, migrate
 
     async def run(url: str) -> T:

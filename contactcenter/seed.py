@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -22,10 +23,11 @@ def demo_password(data_dir: Path, given: str | None) -> str:
     path = data_dir / "demo-password"
     if path.is_file():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     password = secrets.token_urlsafe(9)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from the start
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
     return password
 
 
