@@ -1,6 +1,15 @@
-"""The agents' consoles (`/ws/agent`): frames to service calls and results to frames."""
+"""The agents' consoles (`/ws/agent`): frames to service calls and results to frames.
+
+Each console belongs to the login session it was opened with: when that session ends
+(`SessionEnded`, from any hub process), `SessionSockets` closes it with code 4001.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -8,12 +17,56 @@ from aiohttp import web
 from agent_console import protocol as p
 from agent_console.hub import Connection, ConsoleHub
 from agent_console.sockets import LiveSignals, open_socket, serve_frames
-from agent_console.widget import WIDGET
+from agent_console.widget import WIDGET, Widget
 from contactcenter.auth import Principal
 from contactcenter.conversations import ConversationService
 from contactcenter.errors import ContactNotAssigned
 
 log = structlog.get_logger("agent_console.gateway")
+
+# An application's own close code (RFC 6455 section 7.4.2: 4000-4999 are for applications):
+# the login session this console was opened with has ended; sign in again.
+CLOSE_SESSION_ENDED = 4001
+
+
+class SessionSockets:
+    """This process's agent consoles by the login session they were opened with (the hash
+    of its token), so that ending a session closes them."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+
+    def add(self, token_hash: str, ws: web.WebSocketResponse) -> None:
+        self._by_session[token_hash].add(ws)
+
+    def discard(self, token_hash: str, ws: web.WebSocketResponse) -> None:
+        found = self._by_session.get(token_hash)
+        if found is not None:
+            found.discard(ws)
+            if not found:
+                del self._by_session[token_hash]
+
+    async def close(self, token_hash: str) -> int:
+        """Close the consoles of that session (code 4001); returns how many there were."""
+        sockets = list(self._by_session.pop(token_hash, ()))
+        await asyncio.gather(
+            *(ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended") for ws in sockets),
+            return_exceptions=True,
+        )
+        return len(sockets)
+
+
+AGENT_SESSIONS = web.AppKey("agent_sessions", SessionSockets)
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """The login session a console is opened with: its token's hash, this process's
+    registry of sessions' consoles, and a check that the session still exists."""
+
+    token_hash: str
+    sockets: SessionSockets
+    alive: Callable[[], Awaitable[bool]]
 
 
 async def agent_socket(
@@ -22,11 +75,31 @@ async def agent_socket(
     service: ConversationService,
     hub: ConsoleHub,
     max_frame_bytes: int,
+    session: ConsoleSession,
 ) -> web.WebSocketResponse:
     ws = await open_socket(request, max_frame_bytes)
+    session.sockets.add(session.token_hash, ws)
+    try:
+        # Registered first, checked second: a logout that ran meanwhile either finds this
+        # socket registered or has already deleted the session this check reads.
+        if not await session.alive():
+            await ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
+            return ws
+        await _serve_console(ws, principal, service, hub, request.app.get(WIDGET))
+    finally:
+        session.sockets.discard(session.token_hash, ws)
+    return ws
+
+
+async def _serve_console(
+    ws: web.WebSocketResponse,
+    principal: Principal,
+    service: ConversationService,
+    hub: ConsoleHub,
+    widget: Widget | None,
+) -> None:
     kind = "supervisor" if principal.is_supervisor else "agent"
     conn = hub.connect(ws, kind, principal.agent_id)
-    widget = request.app.get(WIDGET)
     live = LiveSignals(hub, widget, service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
@@ -43,7 +116,6 @@ async def agent_socket(
         if principal.agent_id not in hub.agents:
             await _console_gone(service, principal.agent_id)
         log.info("console_disconnected", agent_id=principal.agent_id, close_code=ws.close_code)
-    return ws
 
 
 async def _console_gone(service: ConversationService, agent_id: str) -> None:

@@ -120,3 +120,23 @@ def test_every_key_of_the_shipped_file_is_commented() -> None:
     for i, line in enumerate(lines):
         if "=" in line and not line.lstrip().startswith("#"):
             assert lines[i - 1].lstrip().startswith("#"), f"hub.toml line {i + 1} has no comment"
+
+
+def test_login_limits_come_from_the_file_and_the_environment() -> None:
+    shipped = load_settings(CONFIG, {})
+    assert (shipped.login_free_failures_per_account, shipped.login_max_delay_s) == (5, 300)
+    s = load_settings(CONFIG, {"CC_LOGIN_FIRST_DELAY_S": "0.5"})
+    assert s.login_first_delay_s == 0.5
+
+
+@pytest.mark.parametrize(
+    ("env", "where"),
+    [
+        ({"CC_LOGIN_FREE_FAILURES_PER_ACCOUNT": "0"}, "login.free_failures_per_account"),
+        ({"CC_LOGIN_FIRST_DELAY_S": "10", "CC_LOGIN_MAX_DELAY_S": "5"}, "login.max_delay_s"),
+    ],
+)
+def test_a_limit_that_would_not_limit_is_refused(env: dict[str, str], where: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(CONFIG, env)
+    assert where in info.value.message
