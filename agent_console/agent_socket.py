@@ -1,7 +1,8 @@
 """The agents' consoles (`/ws/agent`): frames to service calls and results to frames.
 
 Each console belongs to the login session it was opened with: when that session ends
-(`SessionEnded`, from any hub process), `SessionSockets` closes it with code 4001.
+(`SessionEnded`, from any hub process), `SessionSockets` closes it with code 4001. An agent's
+messages are rate limited across all their consoles and hub processes (`SendLimit`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from agent_console import protocol as p
 from agent_console.hub import Connection, ConsoleHub
+from agent_console.limits import Limit, RateLimited, RateLimiter, WidgetKeys
 from agent_console.sockets import LiveSignals, open_socket, serve_frames
 from agent_console.widget import WIDGET, Widget
 from contactcenter.auth import Principal
@@ -27,6 +29,13 @@ log = structlog.get_logger("agent_console.gateway")
 # An application's own close code (RFC 6455 section 7.4.2: 4000-4999 are for applications):
 # the login session this console was opened with has ended; sign in again.
 CLOSE_SESSION_ENDED = 4001
+
+
+class AgentRateLimited(RateLimited):
+    """An agent sent more messages than `agents.messages_per_window` allows; nothing of the
+    refused one was stored or sent (`details.retry_after_s` says when to try again)."""
+
+    error_id = "agent.rate_limited"
 
 
 class SessionSockets:
@@ -69,6 +78,28 @@ class ConsoleSession:
     alive: Callable[[], Awaitable[bool]]
 
 
+@dataclass(frozen=True)
+class SendLimit:
+    """`count` messages per `window_ms` for one agent, counted in Redis."""
+
+    limiter: RateLimiter
+    count: int
+    window_ms: int
+
+    @classmethod
+    def of(cls, service: ConversationService) -> SendLimit:
+        s = service.settings
+        limiter = RateLimiter(service.routing.redis, WidgetKeys(s.routing_domain))
+        return cls(limiter, s.agent_messages_per_window, round(s.agent_message_window_s * 1000))
+
+    async def hit(self, agent_id: str, now_ms: int) -> None:
+        try:
+            limit = Limit("agent-messages", agent_id, self.count, self.window_ms)
+            await self.limiter.hit([limit], now_ms)
+        except RateLimited as exc:
+            raise AgentRateLimited("too many messages; wait a moment", **exc.details) from None
+
+
 async def agent_socket(
     request: web.Request,
     principal: Principal,
@@ -101,6 +132,7 @@ async def _serve_console(
     kind = "supervisor" if principal.is_supervisor else "agent"
     conn = hub.connect(ws, kind, principal.agent_id)
     live = LiveSignals(hub, widget, service)
+    sends = SendLimit.of(service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)
     try:
         await service.prepare_agent(principal)
@@ -108,7 +140,7 @@ async def _serve_console(
         await _send_snapshot(conn, principal, service, hub)
 
         async def handle(cmd: p.AgentCommand) -> None:
-            await _agent_command(cmd, principal, service, conn, live)
+            await _agent_command(cmd, principal, service, conn, live, sends)
 
         await serve_frames(ws, conn, p.parse_agent_frame, handle)
     finally:
@@ -155,6 +187,7 @@ async def _agent_command(
     service: ConversationService,
     conn: Connection,
     live: LiveSignals,
+    sends: SendLimit,
 ) -> None:
     match cmd:
         case p.Ping():
@@ -174,6 +207,7 @@ async def _agent_command(
         case p.Reject():
             await service.reject(agent, cmd.contact_id)
         case p.Send():
+            await sends.hit(agent.agent_id, service.clock())
             await service.agent_message(agent, cmd.contact_id, cmd.text, cmd.client_msg_id)
         case p.End():
             await service.end(agent, cmd.contact_id)

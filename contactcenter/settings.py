@@ -54,6 +54,9 @@ class HubSettings:
     offline_after_s: float = 60.0
     position_interval_s: float = 10.0
     chat_capacity: int = 3
+    # An agent's `send` frames, counted across their consoles and hub processes.
+    agent_messages_per_window: int = 30
+    agent_message_window_s: float = 10.0
     # Login attempts (contactcenter/login_limits.py): free failures, then a doubling wait.
     login_free_failures_per_account: int = 5
     login_free_failures_per_address: int = 50
@@ -131,6 +134,14 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("console", "position_interval_s", "position_interval_s", "CC_POSITION_INTERVAL_S", float),
     ("agents", "chat_capacity", "chat_capacity", "CC_CHAT_CAPACITY", int),
     (
+        "agents",
+        "messages_per_window",
+        "agent_messages_per_window",
+        "CC_AGENT_MESSAGES_PER_WINDOW",
+        int,
+    ),
+    ("agents", "message_window_s", "agent_message_window_s", "CC_AGENT_MESSAGE_WINDOW_S", float),
+    (
         "login",
         "free_failures_per_account",
         "login_free_failures_per_account",
@@ -191,6 +202,8 @@ def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict
 
 # Limits that must be greater than 0 (section.key, attribute).
 _POSITIVE = (
+    ("agents.messages_per_window", "agent_messages_per_window"),
+    ("agents.message_window_s", "agent_message_window_s"),
     ("login.free_failures_per_account", "login_free_failures_per_account"),
     ("login.free_failures_per_address", "login_free_failures_per_address"),
     ("login.first_delay_s", "login_first_delay_s"),
