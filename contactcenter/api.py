@@ -10,8 +10,17 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contactcenter.auth import Principal
-from contactcenter.errors import HubError, InvalidInput, ServiceUnavailable, Unauthenticated
+from agent_console.limits import client_ip
+from contactcenter.auth import Principal, session_hash
+from contactcenter.errors import (
+    BadCredentials,
+    HubError,
+    InvalidInput,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from contactcenter.events import SessionEnded
+from contactcenter.login_limits import LOGIN_LIMITER, TooManyLoginAttempts
 from contactcenter.store_errors import is_store_failure, store_unavailable
 
 log = structlog.get_logger("contactcenter.api")
@@ -89,17 +98,32 @@ def _token(request: web.Request) -> str | None:
 
 
 async def require_principal(request: web.Request) -> Principal:
+    principal, _token_hash = await require_session(request)
+    return principal
+
+
+async def require_session(request: web.Request) -> tuple[Principal, str]:
+    """Who is behind the request, and its session (the hash of its token)."""
     from contactcenter.app import AGENTS
 
     token = _token(request)
     principal = await request.app[AGENTS].authenticate(token) if token else None
-    if principal is None:
+    if token is None or principal is None:
         raise Unauthenticated("log in first")
-    return principal
+    return principal, session_hash(token)
+
+
+def too_many_attempts(error: TooManyLoginAttempts) -> web.Response:
+    """429 with Retry-After in whole seconds (RFC 9110 section 10.2.3)."""
+    response = json_error(error)
+    response.headers["Retry-After"] = str(error.details["retry_after_s"])
+    return response
 
 
 async def login(request: web.Request) -> web.Response:
-    from contactcenter.app import AGENTS
+    """A session for valid credentials, within the limits of contactcenter/login_limits.py:
+    while an account or an address must wait, every attempt gets 429, checked or not."""
+    from contactcenter.app import AGENTS, SETTINGS
 
     try:
         body = LoginBody.model_validate(await _json_body(request))
@@ -107,19 +131,46 @@ async def login(request: web.Request) -> web.Response:
         raise InvalidInput(
             "username and password are required", errors=[e["msg"] for e in exc.errors()]
         ) from None
-    token, principal = await request.app[AGENTS].login(body.username, body.password)
+    settings, limiter = request.app[SETTINGS], request.app[LOGIN_LIMITER]
+    forwarded = request.headers.get("X-Forwarded-For")
+    address = client_ip(request.remote, forwarded, settings.widget.trust_forwarded_for)
+    try:
+        attempt = await limiter.begin(body.username, address)
+    except TooManyLoginAttempts as exc:
+        log.info("login_refused_waiting", limit=exc.details["limit"], address=address)
+        return too_many_attempts(exc)
+    try:
+        token, principal = await request.app[AGENTS].login(body.username, body.password)
+    except BadCredentials:
+        await limiter.failed(attempt)
+        raise
+    await limiter.succeeded(attempt)
     log.info("agent_logged_in", agent_id=principal.agent_id)
     response = web.json_response({"token": token, "agent": principal.public()})
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        secure=settings.public_url.startswith("https://"),
+    )
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
-    from contactcenter.app import AGENTS
+    """End the session. Its consoles, on every hub process, this one included, are closed
+    (code 4001) when the `SessionEnded` event reaches that process's stream tail."""
+    from contactcenter.app import AGENTS, BUS, CLOCK
+    from routing.worker import wall_clock_ms
 
     token = _token(request)
-    if token:
-        await request.app[AGENTS].logout(token)
+    agent_id = await request.app[AGENTS].logout(token) if token else None
+    if token and agent_id is not None:
+        clock = request.app.get(CLOCK, wall_clock_ms)
+        ended = SessionEnded(at_ms=clock(), agent_id=agent_id, token_hash=session_hash(token))
+        await request.app[BUS].publish(ended)
+        log.info("agent_logged_out", agent_id=agent_id)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

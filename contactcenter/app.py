@@ -17,7 +17,12 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from agent_console.agent_socket import agent_socket
+from agent_console.agent_socket import (
+    AGENT_SESSIONS,
+    ConsoleSession,
+    SessionSockets,
+    agent_socket,
+)
 from agent_console.fanout import Delivery
 from agent_console.gateway import chat_socket
 from agent_console.hub import ConsoleHub, Dispatch
@@ -26,7 +31,7 @@ from channels.email_channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
 from channels.twilio_messaging import setup_twilio_messaging
 from channels.twilio_voice import VOICE_OPERATIONS, setup_twilio_voice
-from contactcenter import api
+from contactcenter import api, guard
 from contactcenter.auth import AgentStore
 from contactcenter.context import customer_context
 from contactcenter.conversations import ConversationService
@@ -34,8 +39,10 @@ from contactcenter.crm import CrmStore
 from contactcenter.crm_api import setup_crm_api
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
+from contactcenter.events import SessionEnded
 from contactcenter.healing import EpochWatch
 from contactcenter.history import HistoryWriter
+from contactcenter.login_limits import LOGIN_LIMITER, LoginLimiter, LoginPolicy
 from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
 from contactcenter.redisconn import RedisClient, redis_client
@@ -123,6 +130,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             bus,
         )
         app[SERVICE] = service
+        app[LOGIN_LIMITER] = LoginLimiter(
+            redis,
+            settings.routing_domain,
+            LoginPolicy.from_settings(settings),
+            bus=bus,
+            agents=agents,
+            clock=app.get(CLOCK, wall_clock_ms),
+        )
         app[RECOVERED] = asyncio.Event()
         if await _recover_once(app):
             app[RECOVERED].set()
@@ -193,6 +208,7 @@ async def _tail_to_hub(app: web.Application) -> None:
     slow read delays only what comes after it, while later reads already run."""
     hub = app[HUB]
     planned: asyncio.Queue[tuple[str, Dispatch]] = asyncio.Queue(maxsize=2000)
+    closing: set[asyncio.Task[int]] = set()
 
     async def sender() -> None:
         while True:
@@ -205,6 +221,10 @@ async def _tail_to_hub(app: web.Application) -> None:
     sending = asyncio.create_task(sender(), name="console-sender")
     try:
         async for _entry_id, event in app[BUS].tail():
+            if isinstance(event, SessionEnded):  # from any process: close its consoles here
+                task = asyncio.create_task(app[AGENT_SESSIONS].close(event.token_hash))
+                closing.add(task)
+                task.add_done_callback(closing.discard)
             try:
                 dispatch = hub.plan(event)
             except Exception as exc:
@@ -213,6 +233,8 @@ async def _tail_to_hub(app: web.Application) -> None:
             await planned.put((event.type, dispatch))
     finally:
         sending.cancel()
+        for task in closing:
+            task.cancel()
         while not planned.empty():
             planned.get_nowait()[1].cancel()
 
@@ -330,11 +352,13 @@ def static_dir() -> Path:
 
 def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
     """The hub's web application for `settings` (storage URLs already resolved)."""
-    middlewares = [api.error_middleware]
+    middlewares = [api.error_middleware, guard.session_guard(settings.public_url)]
     if not settings.serves_clients:
         middlewares.append(api.health_only)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_frame_bytes)
     app[SETTINGS] = settings
+    app[AGENT_SESSIONS] = SessionSockets()
+    app.on_response_prepare.append(guard.security_headers(settings.twilio.voice.softphone_sdk_url))
     if clock is not None:
         app[CLOCK] = clock
     app.cleanup_ctx.append(_storage)
@@ -360,9 +384,13 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
-        principal = await api.require_principal(request)
+        guard.check_origin(request, settings.public_url)
+        principal, token_hash = await api.require_session(request)
+        session = ConsoleSession(
+            token_hash, app[AGENT_SESSIONS], lambda: app[AGENTS].session_alive(token_hash)
+        )
         return await agent_socket(
-            request, principal, app[SERVICE], app[HUB], settings.max_frame_bytes
+            request, principal, app[SERVICE], app[HUB], settings.max_frame_bytes, session
         )
 
     async def ws_chat(request: web.Request) -> web.StreamResponse:

@@ -56,7 +56,8 @@ class Principal:
         }
 
 
-def _token_hash(token: str) -> str:
+def session_hash(token: str) -> str:
+    """What names a session in storage and in events: the SHA-256 of its token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -128,7 +129,7 @@ class AgentStore:
         token = secrets.token_urlsafe(32)
         await self.pool.execute(
             "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
-            _token_hash(token),
+            session_hash(token),
             row["id"],
             datetime.now(UTC) + self.session_ttl,
         )
@@ -138,12 +139,23 @@ class AgentStore:
         row = await self.pool.fetchrow(
             "SELECT a.* FROM sessions s JOIN agents a ON a.id = s.agent_id"
             " WHERE s.token_hash = $1 AND s.expires_at > now()",
-            _token_hash(token),
+            session_hash(token),
         )
         return _principal(row) if row else None
 
-    async def logout(self, token: str) -> None:
-        await self.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
+    async def session_alive(self, token_hash: str) -> bool:
+        """Whether the session named by `token_hash` still exists and has not expired."""
+        found = await self.pool.fetchval(
+            "SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > now()", token_hash
+        )
+        return found is not None
+
+    async def logout(self, token: str) -> str | None:
+        """End the session; returns its agent's id, or None when there was no such session."""
+        agent_id = await self.pool.fetchval(
+            "DELETE FROM sessions WHERE token_hash = $1 RETURNING agent_id", session_hash(token)
+        )
+        return None if agent_id is None else str(agent_id)
 
     async def all(self) -> list[Principal]:
         return [_principal(r) for r in await self.pool.fetch("SELECT * FROM agents ORDER BY id")]

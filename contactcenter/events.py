@@ -269,6 +269,31 @@ class ContactEscalated(Event):
     step: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class LoginThrottled(Event):
+    """Failed logins made an account (`scope` "account": `agent_id`, `username`) or a client
+    address (`scope` "address": `address`) wait `retry_after_s` before its next attempt;
+    `failures` counts them since the last success. Never carries a password."""
+
+    scope: str
+    failures: int
+    retry_after_s: int
+    agent_id: str | None = None
+    username: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEnded(Event):
+    """The login session whose token hashes to `token_hash` (SHA-256, as stored) ended
+    (`why`: "logout"); every hub process closes that session's consoles. The hash is not a
+    credential: a session is proven with the token itself."""
+
+    agent_id: str
+    token_hash: str
+    why: str = "logout"
+
+
 _DATA_FIELDS: dict[type[Event], frozenset[str]] = {}
 
 

@@ -175,9 +175,10 @@ LoginAnswer.model_rebuild()
 # contactcenter/api.py's endpoints: served there, described here.
 EXISTING = (
     Operation("POST", "/api/login", "login", "Log in; sets the cc_session cookie and returns"
-              " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer),
+              " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer,
+              errors=(403, 429)),
     Operation("POST", "/api/logout", "logout", "Log out (ends the session, clears the cookie)",
-              "public", "session", response=OkAnswer),
+              "public", "session", response=OkAnswer, errors=(403,)),
     Operation("GET", "/api/me", "me", "Who the session belongs to", "agent", "session",
               response=MeAnswer),
     Operation("GET", "/healthz", "healthz", "200 when Redis and PostgreSQL answer; 503 naming"
@@ -187,9 +188,12 @@ EXISTING = (
 _ERROR_TEXT = {
     400: "Invalid input (error_id request.invalid and more specific ids)",
     401: "Not logged in (auth.required)",
-    403: "Not allowed for this role (auth.forbidden)",
+    403: "Not allowed for this role (auth.forbidden); or, signed in by the session cookie,"
+    " sent by another site's page (auth.origin_forbidden) or without JSON"
+    " (auth.content_type_forbidden)",
     404: "No such thing (*.not_found)",
     409: "In conflict with the current state",
+    429: "Too many failed logins (auth.too_many_attempts): wait Retry-After seconds",
     503: "A store is down",
 }
 
@@ -247,8 +251,8 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         statuses.add(400)
     if op.role != "public":
         statuses.add(401)
-    if op.role == "supervisor":
-        statuses.add(403)
+    if op.role == "supervisor" or (op.role != "public" and op.method != "GET"):
+        statuses.add(403)  # a cookie-authenticated change may be refused (contactcenter/guard.py)
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     for status in sorted(statuses):
         out[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": error}

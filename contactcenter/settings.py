@@ -56,6 +56,15 @@ class HubSettings:
     customer_grace_s: float = 90.0
     position_interval_s: float = 10.0
     chat_capacity: int = 3
+    # An agent's `send` frames, counted across their consoles and hub processes.
+    agent_messages_per_window: int = 30
+    agent_message_window_s: float = 10.0
+    # Login attempts (contactcenter/login_limits.py): free failures, then a doubling wait.
+    login_free_failures_per_account: int = 5
+    login_free_failures_per_address: int = 50
+    login_first_delay_s: float = 1.0
+    login_max_delay_s: float = 300.0
+    login_forget_after_s: float = 900.0
     log_level: str = "info"
     log_format: str = "auto"
     demo_seed: bool = True
@@ -134,6 +143,31 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("console", "customer_grace_s", "customer_grace_s", "CC_CUSTOMER_GRACE_S", float),
     ("console", "position_interval_s", "position_interval_s", "CC_POSITION_INTERVAL_S", float),
     ("agents", "chat_capacity", "chat_capacity", "CC_CHAT_CAPACITY", int),
+    (
+        "agents",
+        "messages_per_window",
+        "agent_messages_per_window",
+        "CC_AGENT_MESSAGES_PER_WINDOW",
+        int,
+    ),
+    ("agents", "message_window_s", "agent_message_window_s", "CC_AGENT_MESSAGE_WINDOW_S", float),
+    (
+        "login",
+        "free_failures_per_account",
+        "login_free_failures_per_account",
+        "CC_LOGIN_FREE_FAILURES_PER_ACCOUNT",
+        int,
+    ),
+    (
+        "login",
+        "free_failures_per_address",
+        "login_free_failures_per_address",
+        "CC_LOGIN_FREE_FAILURES_PER_ADDRESS",
+        int,
+    ),
+    ("login", "first_delay_s", "login_first_delay_s", "CC_LOGIN_FIRST_DELAY_S", float),
+    ("login", "max_delay_s", "login_max_delay_s", "CC_LOGIN_MAX_DELAY_S", float),
+    ("login", "forget_after_s", "login_forget_after_s", "CC_LOGIN_FORGET_AFTER_S", float),
     ("logging", "level", "log_level", "CC_LOG_LEVEL", str),
     ("logging", "format", "log_format", "CC_LOG_FORMAT", str),
     ("demo", "seed", "demo_seed", "CC_DEMO_SEED", bool),
@@ -176,6 +210,27 @@ def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict
     return values
 
 
+# Limits that must be greater than 0 (section.key, attribute).
+_POSITIVE = (
+    ("agents.messages_per_window", "agent_messages_per_window"),
+    ("agents.message_window_s", "agent_message_window_s"),
+    ("login.free_failures_per_account", "login_free_failures_per_account"),
+    ("login.free_failures_per_address", "login_free_failures_per_address"),
+    ("login.first_delay_s", "login_first_delay_s"),
+    ("login.max_delay_s", "login_max_delay_s"),
+    ("login.forget_after_s", "login_forget_after_s"),
+)
+
+
+def _check_limits(values: dict[str, Any]) -> None:
+    for where, attr in _POSITIVE:
+        if attr in values and values[attr] <= 0:
+            raise ConfigError(where, "must be greater than 0")
+    first = values.get("login_first_delay_s", HubSettings.login_first_delay_s)
+    if values.get("login_max_delay_s", HubSettings.login_max_delay_s) < first:
+        raise ConfigError("login.max_delay_s", "must be at least login.first_delay_s")
+
+
 ROUTING_FILES = ("queues.toml", "routing.toml")
 
 
@@ -207,6 +262,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}")
     if values.get("role", "all") not in ROLES:
         raise ConfigError("server.role", f"must be one of {', '.join(ROLES)}")
+    _check_limits(values)
     domain = values.get("routing_domain", "main")
     if not domain or any(c in domain for c in "{}: "):
         raise ConfigError("routing.domain", "must be non-empty, without braces, colons or spaces")

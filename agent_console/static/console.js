@@ -497,7 +497,7 @@
       el("div", { class: "wrapup-actions" }, wrapSubmit));
     wrapForm.hidden = true;
     const typingLine = el("div", {
-      class: "muted small", testid: "customer-typing", "aria-live": "polite", style: "padding: 2px 16px;",
+      class: "muted small typing-line", testid: "customer-typing", "aria-live": "polite",
     });
     typingLine.hidden = true;
     const presenceChip = el("span", {

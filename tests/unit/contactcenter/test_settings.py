@@ -120,3 +120,26 @@ def test_every_key_of_the_shipped_file_is_commented() -> None:
     for i, line in enumerate(lines):
         if "=" in line and not line.lstrip().startswith("#"):
             assert lines[i - 1].lstrip().startswith("#"), f"hub.toml line {i + 1} has no comment"
+
+
+def test_login_and_agent_message_limits_come_from_the_file_and_the_environment() -> None:
+    shipped = load_settings(CONFIG, {})
+    assert (shipped.login_free_failures_per_account, shipped.login_max_delay_s) == (5, 300)
+    assert (shipped.agent_messages_per_window, shipped.agent_message_window_s) == (30, 10)
+    env = {"CC_LOGIN_FIRST_DELAY_S": "0.5", "CC_AGENT_MESSAGES_PER_WINDOW": "12"}
+    s = load_settings(CONFIG, env)
+    assert (s.login_first_delay_s, s.agent_messages_per_window) == (0.5, 12)
+
+
+@pytest.mark.parametrize(
+    ("env", "where"),
+    [
+        ({"CC_LOGIN_FREE_FAILURES_PER_ACCOUNT": "0"}, "login.free_failures_per_account"),
+        ({"CC_AGENT_MESSAGE_WINDOW_S": "-1"}, "agents.message_window_s"),
+        ({"CC_LOGIN_FIRST_DELAY_S": "10", "CC_LOGIN_MAX_DELAY_S": "5"}, "login.max_delay_s"),
+    ],
+)
+def test_a_limit_that_would_not_limit_is_refused(env: dict[str, str], where: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(CONFIG, env)
+    assert where in info.value.message
