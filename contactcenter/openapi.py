@@ -4,10 +4,12 @@ and the pydantic models of each operation.
 
 An `Operation` names its method, path, role, and the models of its query, body and answer.
 `bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.api's
-session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the query
-and the body (a `request.invalid` error listing each field's problem), calls the operation's
-function and answers JSON. `openapi_document` describes a list of operations, and those of
-contactcenter/api.py, which are served there and only described here.
+session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the path,
+the query and the body (a `request.invalid` error listing each field's problem; text that no
+store can hold, contactcenter/storable.py, is refused wherever it is; an operation with a
+body model requires a body), calls the operation's function and answers JSON.
+`openapi_document` describes a list of operations, and those of contactcenter/api.py, which
+are served there and only described here.
 """
 
 from __future__ import annotations
@@ -85,30 +87,28 @@ class ErrorBody(BaseModel):
     details: dict[str, Any]
 
 
-def invalid_input(exc: ValidationError, where: str) -> InvalidInput:
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]) or where, "message": e["msg"]}
-        for e in exc.errors()
-    ]
-    return InvalidInput(f"the {where} is not valid", errors=errors)
-
-
 async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    try:
-        raw = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise InvalidInput("body is not valid JSON") from None
+    if not request.body_exists:
+        # Every operation with a body model requires one (the document says so): a PATCH
+        # sent without any is a client's mistake, not a request to change nothing.
+        raise InvalidInput(
+            "this operation takes a JSON body",
+            errors=[{"field": "body", "message": "a JSON body is required"}],
+        )
+    raw = await api.json_body(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise invalid_input(exc, "body") from None
+        raise api.invalid_input(exc, "body") from None
 
 
 def _query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = dict(request.query)
+    api.refuse_unstorable(raw, "query")
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise invalid_input(exc, "query") from None
+        raise api.invalid_input(exc, "query") from None
 
 
 async def caller(request: web.Request, role: Role) -> Principal | None:
@@ -126,6 +126,7 @@ def bind(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
     async def handler(request: web.Request) -> web.StreamResponse:
         who = await caller(request, op.role)
+        api.refuse_unstorable(dict(request.match_info), "path")
         query = _query(request, op.query) if op.query else None
         body = await _body(request, op.body) if op.body else None
         result = await answer(Call(request, who, query, body))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -11,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from contactcenter.app import ROUTING
 from tests.conftest import LiveHub, free_port, start_hub
+from tests.e2e.api_support import Seeded, call, seed, state
 from tests.e2e.clients import AgentClient, ChatClient
 
 
@@ -100,7 +104,6 @@ async def test_healthz_is_ok_when_both_stores_answer(hub: LiveHub) -> None:
 
 
 async def test_healthz_names_redis_when_it_is_down(settings) -> None:  # type: ignore[no-untyped-def]
-    from dataclasses import replace
 
     dead = replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", port=free_port())
     live, runner = await start_hub(dead)
@@ -110,3 +113,100 @@ async def test_healthz_names_redis_when_it_is_down(settings) -> None:  # type: i
             assert await r.json() == {"status": "down", "down": ["redis"]}
     finally:
         await runner.cleanup()
+
+
+# --- characters no store can hold, anywhere in a request --------------------------------------
+
+NUL = "\x00"
+
+
+def _nul_requests(s: Seeded) -> list[tuple[str, str, str, dict[str, Any], str]]:
+    """(who, method, path, request keywords, the field the error must name), each carrying a
+    NUL (or a lone surrogate, which no UTF-8 store can hold either)."""
+    case_in = {"customer_id": s.customer.rsplit("/", 1)[1], "kind": "request"}
+    order_in = {"amount": "1.00", "currency": "EUR", "ordered_at_ms": 1_700_000_000_000}
+    return [
+        ("none", "POST", "/api/login", {"json": {"username": "al" + NUL, "password": "x"}},
+         "username"),
+        ("none", "POST", "/api/login", {"json": {"username": "alice", "password": NUL}},
+         "password"),
+        ("agent", "POST", s.customer + "/tags", {"json": {"tags": ["ok", "v" + NUL]}}, "tags.1"),
+        ("agent", "POST", s.customer + "/notes", {"json": {"body": "hi" + NUL}}, "body"),
+        ("agent", "POST", s.customer + "/notes",
+         {"data": '{"body": "hi \\ud800"}', "headers": {"Content-Type": "application/json"}},
+         "body"),
+        ("agent", "POST", s.customer + "/identities",
+         {"json": {"kind": "email", "value": "x" + NUL + "@example.org"}}, "value"),
+        ("agent", "POST", "/api/customers", {"json": {"display_name": "N" + NUL}},
+         "display_name"),
+        ("agent", "POST", "/api/customers",
+         {"json": {"identities": [{"kind": "phone", "value": "+33" + NUL}]}},
+         "identities.0.value"),
+        ("agent", "PATCH", s.customer, {"json": {"display_name": NUL}}, "display_name"),
+        ("agent", "PATCH", s.customer, {"json": {"display" + NUL: "x"}}, "display" + NUL),
+        ("agent", "POST", "/api/cases", {"json": {**case_in, "subject": "S" + NUL}}, "subject"),
+        ("agent", "PATCH", s.case, {"json": {"subject": "S" + NUL}}, "subject"),
+        ("supervisor", "POST", s.customer + "/orders",
+         {"json": {**order_in, "external_id": "o" + NUL}}, "external_id"),
+        ("agent", "GET", "/api/customers", {"params": {"name": "N" + NUL}}, "name"),
+        ("agent", "GET", "/api/customers", {"params": {"email": NUL}}, "email"),
+        ("agent", "GET", s.customer + "/notes", {"params": {"cursor": NUL}}, "cursor"),
+        ("agent", "GET", "/api/customers/%00", {}, "customer_id"),
+        ("agent", "GET", s.customer + "/notes?x%00=1", {}, "x" + NUL),
+        ("agent", "DELETE", s.customer + "/tags/vip%00", {}, "tag"),
+        ("supervisor", "DELETE", s.customer + "/identities/email/a%00b", {}, "value"),
+        ("agent", "GET", "/api/cases/%00", {}, "case_id"),
+        ("agent", "GET", "/api/orders/%00", {}, "order_id"),
+        ("agent", "GET", "/api/contacts/%00/transcript", {}, "contact_id"),
+        ("supervisor", "GET", "/api/merges/%00", {}, "merge_id"),
+    ]  # fmt: skip
+
+
+async def test_nul_anywhere_in_a_request_is_refused_naming_the_field_and_changes_nothing(
+    hub: LiveHub,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        seeded = await seed(http, hub)
+        before = await state(http, hub, seeded)
+        tokens = {"none": None, "agent": seeded.agent, "supervisor": seeded.supervisor}
+        wrong = []
+        for who, method, path, kw, field in _nul_requests(seeded):
+            status, body = await call(http, hub, tokens[who], method, path, **kw)
+            fields = [e.get("field") for e in body.get("details", {}).get("errors", [])] if (
+                isinstance(body, dict)) else []  # fmt: skip
+            if (status, body.get("error_id") if isinstance(body, dict) else None) != (
+                400, "request.invalid") or field not in fields:  # fmt: skip
+                wrong.append((method, path, kw, status, body))
+        assert not wrong, "\n".join(map(repr, wrong))
+        assert await state(http, hub, seeded) == before
+
+
+async def test_a_body_nested_too_deeply_or_missing_is_refused(hub: LiveHub) -> None:
+    async with aiohttp.ClientSession() as http:
+        seeded = await seed(http, hub)
+        before = await state(http, hub, seeded)
+        deep = {"data": "[" * 20_000, "headers": {"Content-Type": "application/json"}}
+        for who, method, path, kw in (
+            (None, "POST", "/api/login", deep),
+            (seeded.agent, "POST", seeded.customer + "/notes", deep),
+            (seeded.agent, "PATCH", seeded.customer, {}),  # no body at all
+            (seeded.agent, "PATCH", seeded.case, {}),
+            (seeded.supervisor, "PATCH", seeded.order, {}),
+        ):
+            status, body = await call(http, hub, who, method, path, **kw)
+            assert (status, body["error_id"]) == (400, "request.invalid"), (method, path, body)
+        assert await state(http, hub, seeded) == before
+
+
+async def test_a_session_token_that_is_not_utf8_is_no_session(hub: LiveHub) -> None:
+    port = int(hub.base_url.rsplit(":", 1)[1])
+    for header in (b"Authorization: Bearer \xffabc", b"Cookie: cc_session=\xed\xa0\x80abc"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /api/me HTTP/1.1\r\nHost: hub\r\n%s\r\nConnection: close\r\n\r\n" % header
+        )
+        await writer.drain()
+        head, _, body = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 401"), head
+        assert json.loads(body)["error_id"] == "auth.required"
