@@ -40,6 +40,23 @@ async def test_malformed_and_unknown_frames_get_errors_and_the_connection_surviv
     await agent.close()
 
 
+async def test_deeply_nested_and_typeless_frames_get_errors_and_the_connection_survives(
+    hub: LiveHub,
+) -> None:
+    agent = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    customer = await ChatClient.connect(hub.base_url, "Deep Nester")
+    for client in (agent, customer):
+        await client.ws.send("[" * 20_000)
+        assert (await client.expect("error"))["error_id"] == "frame.malformed"
+        await client.send(ref="no-type-1", text="hello")
+        err = await client.expect("error")
+        assert (err["error_id"], err["ref"]) == ("frame.malformed", "no-type-1")
+        await client.send(type="ping", ref="p1")
+        await client.expect("pong")
+    await customer.close()
+    await agent.close()
+
+
 async def test_oversized_frame_closes_with_1009(hub: LiveHub) -> None:
     customer = await ChatClient.connect(hub.base_url, "Big Sender")
     await customer.ws.send(json.dumps({"type": "message", "text": "x" * 70_000}))
