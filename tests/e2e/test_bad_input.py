@@ -6,16 +6,23 @@ import asyncio
 import json
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+import asyncpg
 import pytest
 import websockets
+from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed
 
+from channels.fake_twilio import FakeTwilio
+from channels.twilio_common import TwilioSettings
 from contactcenter.app import ROUTING
+from contactcenter.settings import HubSettings
 from tests.conftest import LiveHub, free_port, start_hub
 from tests.e2e.api_support import Seeded, call, seed, state
 from tests.e2e.clients import AgentClient, ChatClient
+from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
 
 
 async def test_malformed_and_unknown_frames_get_errors_and_the_connection_survives(
@@ -121,6 +128,7 @@ async def test_healthz_is_ok_when_both_stores_answer(hub: LiveHub) -> None:
 
 
 async def test_healthz_names_redis_when_it_is_down(settings) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
 
     dead = replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", port=free_port())
     live, runner = await start_hub(dead)
@@ -213,6 +221,66 @@ async def test_a_body_nested_too_deeply_or_missing_is_refused(hub: LiveHub) -> N
             status, body = await call(http, hub, who, method, path, **kw)
             assert (status, body["error_id"]) == (400, "request.invalid"), (method, path, body)
         assert await state(http, hub, seeded) == before
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+async def test_signed_sms_with_nul_in_its_body_is_taken_without_it_and_nul_elsewhere_is_refused(
+    settings: HubSettings, redis: Any, fake: FakeTwilio
+) -> None:
+    """What a customer wrote is never refused for a NUL (Twilio would not send it again after
+    a 4xx); a NUL where Twilio puts numbers and ids is a forged or broken delivery."""
+    ours = "+14155550199"
+    twilio = TwilioSettings(ACCOUNT_SID, AUTH_TOKEN, api_base=fake.base_url,
+                            numbers={"sms": (ours,)})  # fmt: skip
+    queue = replace(settings.queues[0], channels=("chat", "sms"))
+    public_url = f"http://127.0.0.1:{settings.port}"
+    _, runner = await start_hub(
+        replace(settings, public_url=public_url, queues=(queue,), twilio=twilio)
+    )
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        customer = unique_phone()
+        for params, answer in (
+            (fake.incoming(customer, ours, "Where is\x00 my parcel?\x00"), 200),
+            ({**fake.incoming(customer, ours, "hello"), "To": ours + "\x00"}, 400),
+            ({**fake.incoming(customer, ours, "hello"), "MediaUrl0\x00": "x"}, 400),
+        ):
+            url = public_url + "/twilio/messaging"
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+            headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(url, data=urlencode(params), headers=headers) as r,
+            ):
+                assert r.status == answer, await r.text()
+                if answer == 400:
+                    assert (await r.json())["error_id"] == "channel.invalid_delivery"
+        sids = await db.fetch("SELECT sid FROM webhook_receipts WHERE sender_key = $1",
+                              f"phone:{customer}")  # fmt: skip
+        assert len(sids) == 1, "only the message with a NUL in its body was recorded"
+
+        async def stored() -> str | None:
+            body: str | None = await db.fetchval(
+                "SELECT body FROM messages WHERE external_id = $1", sids[0]["sid"]
+            )
+            return body
+
+        assert await _until(stored) == "Where is my parcel?"
+    finally:
+        await db.close()
+        await runner.cleanup()
+
+
+async def _until(probe: Any, timeout_s: float = 10.0) -> Any:
+    """The first truthy result of `probe()`, polled; fails after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not (result := await probe()):
+        assert loop.time() < deadline, f"nothing within {timeout_s}s"
+        await asyncio.sleep(0.05)
+    return result
 
 
 async def test_a_session_token_that_is_not_utf8_is_no_session(hub: LiveHub) -> None:
