@@ -75,6 +75,7 @@ class Operation:
     response: type[BaseModel] | None = None  # the model of a successful answer
     status: int = 200
     errors: tuple[int, ...] = ()  # statuses beyond 400/401/403, such as 404 and 409
+    also: tuple[int, ...] = ()  # statuses answered with `response` too (healthz's 503)
     content_type: str = "application/json"
 
 
@@ -176,22 +177,25 @@ LoginAnswer.model_rebuild()
 # contactcenter/api.py's endpoints: served there, described here.
 EXISTING = (
     Operation("POST", "/api/login", "login", "Log in; sets the cc_session cookie and returns"
-              " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer),
+              " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer,
+              errors=(401,)),
     Operation("POST", "/api/logout", "logout", "Log out (ends the session, clears the cookie)",
               "public", "session", response=OkAnswer),
     Operation("GET", "/api/me", "me", "Who the session belongs to", "agent", "session",
               response=MeAnswer),
     Operation("GET", "/healthz", "healthz", "200 when Redis and PostgreSQL answer; 503 naming"
-              " what is down", "public", "health", response=HealthAnswer),
+              " what is down", "public", "health", response=HealthAnswer, also=(503,)),
 )  # fmt: skip
 
 _ERROR_TEXT = {
     400: "Invalid input (error_id request.invalid and more specific ids)",
-    401: "Not logged in (auth.required)",
+    401: "Not logged in (auth.required), or wrong credentials (auth.bad_credentials)",
     403: "Not allowed for this role (auth.forbidden)",
     404: "No such thing (*.not_found)",
     409: "In conflict with the current state",
-    503: "A store is down",
+    413: "The body is larger than the hub takes (http.413; console.max_frame_bytes)",
+    503: "Unavailable: a store is down, or what the operation needs is not configured"
+    " (error_id says which)",
 }
 
 
@@ -242,10 +246,12 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         ok["content"] = {op.content_type: {"schema": refs[(op.response, "serialization")]}}
     elif op.content_type != "application/json":
         ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
-    out = {str(op.status): ok}
+    out = {str(status): ok for status in (op.status, *op.also)}
     statuses = set(op.errors)
     if op.query or op.body or "{" in op.path:
         statuses.add(400)
+    if op.body:
+        statuses.add(413)
     if op.role != "public":
         statuses.add(401)
     if op.role == "supervisor":

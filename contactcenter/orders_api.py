@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from contactcenter import crm_events as ce
 from contactcenter.crm import CrmStore, ms_to_dt
@@ -23,7 +23,27 @@ from contactcenter.openapi import Call, Operation
 from contactcenter.orders import Order, OrderStore
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
-Money = Annotated[Decimal, Field(gt=Decimal(0), max_digits=14, decimal_places=2)]
+# The document says what the model checks: pydantic alone would describe any number or any
+# string, and a generated "amount" would then almost never be one.
+Money = Annotated[
+    Decimal,
+    Field(gt=Decimal(0), max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 999_999_999_999.99,
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$"},
+            ],
+            "description": "more than 0, at most two decimals: a number or a decimal string",
+        },
+        mode="validation",
+    ),
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
