@@ -206,7 +206,7 @@ async def test_nul_anywhere_in_a_request_is_refused_naming_the_field_and_changes
         assert await state(http, hub, seeded) == before
 
 
-async def test_a_body_nested_too_deeply_or_missing_is_refused(hub: LiveHub) -> None:
+async def test_a_body_nested_too_deeply_missing_or_too_large_is_refused(hub: LiveHub) -> None:
     async with aiohttp.ClientSession() as http:
         seeded = await seed(http, hub)
         before = await state(http, hub, seeded)
@@ -220,6 +220,10 @@ async def test_a_body_nested_too_deeply_or_missing_is_refused(hub: LiveHub) -> N
         ):
             status, body = await call(http, hub, who, method, path, **kw)
             assert (status, body["error_id"]) == (400, "request.invalid"), (method, path, body)
+        big = {"body": "x" * (hub.settings.max_frame_bytes + 1)}
+        status, body = await call(http, hub, seeded.agent, "POST", seeded.customer + "/notes",
+                                  json=big)  # fmt: skip
+        assert (status, body["error_id"]) == (413, "http.413"), body
         assert await state(http, hub, seeded) == before
 
 
