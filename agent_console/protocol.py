@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from contactcenter.errors import MalformedFrame, UnknownFrameType
+from contactcenter.storable import text_problem, unstorable
 
 # Control characters other than tab and line breaks have no place in what people write, and
 # PostgreSQL cannot store NUL in text at all: refused at the edge, with the field named.
@@ -123,7 +124,7 @@ class Reprioritize(_Frame):
 
     type: Literal["reprioritize"]
     contact_id: ContactId
-    priority: Annotated[int, Field(ge=0, le=2047)]
+    priority: Annotated[StrictInt, Field(ge=0, le=2047)]  # true is not 1
 
 
 class AgentTyping(_Frame):
@@ -258,22 +259,33 @@ _CHAT_TYPES = frozenset(
 )
 
 
+def _ref(data: dict[str, Any]) -> str | None:
+    """The frame's `ref`, to echo in its error, when it is one (a string of at most 64)."""
+    ref = data.get("ref")
+    return ref if isinstance(ref, str) and len(ref) <= 64 and not text_problem(ref) else None
+
+
 def _load(text: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError):
         raise MalformedFrame("frame is not valid JSON") from None
+    except RecursionError:  # the decoder's own limit: the frame cannot be read, the socket can
+        raise MalformedFrame("frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedFrame("frame must be a JSON object")
+    ref = _ref(data)
+    found = unstorable(data)
+    if found is not None:
+        field, problem = found
+        raise MalformedFrame(
+            "invalid frame", errors=[{"field": field, "problem": problem}], ref=ref
+        )
     kind = data.get("type")
     if not isinstance(kind, str):
-        raise MalformedFrame("frame has no string 'type'")
+        raise MalformedFrame("frame has no string 'type'", ref=ref)
     if kind not in known:
-        raise UnknownFrameType(
-            f"unknown frame type {kind!r}",
-            type=kind,
-            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
-        )
+        raise UnknownFrameType(f"unknown frame type {kind!r}", type=kind, ref=ref)
     return data
 
 
@@ -296,7 +308,7 @@ def _parse(text: str | bytes, known: frozenset[str], adapter: TypeAdapter[C]) ->
         raise MalformedFrame(
             "invalid frame",
             errors=_errors(exc, data["type"]),
-            ref=data.get("ref") if isinstance(data.get("ref"), str) else None,
+            ref=_ref(data),
         ) from None
 
 

@@ -7,7 +7,8 @@ Voice and messaging both build on these pieces:
   account and its secrets come from the environment only. Without them the channels are off.
 - `twilio_webhook(handler)`: wraps a handler so it only runs for a request Twilio signed
   (X-Twilio-Signature over the public URL and the form parameters); anything else is refused
-  with 403 and changes nothing.
+  with 403 and changes nothing. NULs in what a person wrote are dropped, anywhere else
+  refused with 400 (`storable_form`).
 - `form_invalid(exc)`: a webhook form's validation errors as `InvalidDelivery` (400).
 - `twilio_client(settings)`: the library's REST client on its async HTTP client.
 
@@ -33,6 +34,7 @@ from channels.twilio_voice_settings import VoiceSettings, load_voice_settings
 from contactcenter.config_files import read_toml, refuse_unknown
 from contactcenter.errors import ConfigError, Forbidden, ServiceUnavailable
 from contactcenter.identity import InvalidIdentity, normalise_phone
+from contactcenter.storable import NUL, text_problem
 
 # https://www.twilio.com/docs/usage/webhooks/webhooks-security: the signature header.
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -228,7 +230,34 @@ async def verified_form(request: web.Request) -> MultiDict[str]:
         twilio.auth_token, url, params, request.headers.get(SIGNATURE_HEADER, "")
     ):
         raise InvalidSignature("the request is not signed by this Twilio account")
-    return params
+    return storable_form(params)
+
+
+# What a person wrote or said, as Twilio passes it on: an SMS or WhatsApp message's Body and
+# the sender's ProfileName (https://www.twilio.com/docs/messaging/guides/webhook-request), a
+# call's CallerName and SpeechResult (https://www.twilio.com/docs/voice/twiml#request-parameters).
+PEOPLES_TEXT = frozenset({"Body", "ProfileName", "CallerName", "SpeechResult"})
+
+
+def storable_form(params: MultiDict[str]) -> MultiDict[str]:
+    """A signed webhook's form with what no store can hold dealt with (contactcenter/storable.py).
+
+    In what a person wrote (`PEOPLES_TEXT`), NUL characters are dropped: they carry nothing a
+    reader could see, and refusing the request would lose the customer's message, since
+    Twilio does not send a webhook again after a 4xx (it logs error 11200). Anywhere else (a
+    sid, a number, a URL) they cannot come from Twilio at all: `InvalidDelivery` (400) naming
+    the fields, and nothing is stored."""
+    cleaned: MultiDict[str] = MultiDict()
+    invalid: list[str] = []
+    for key, value in params.items():
+        if key in PEOPLES_TEXT:
+            value = value.replace(NUL, "")
+        if text_problem(key) or text_problem(value):
+            invalid.append(key)
+        cleaned.add(key, value)
+    if invalid:
+        raise InvalidDelivery("the webhook has fields that cannot be stored", invalid=invalid)
+    return cleaned
 
 
 TwilioHandler = Callable[[web.Request, MultiDictProxy[str]], Awaitable[web.StreamResponse]]

@@ -151,7 +151,7 @@ VOICE_OPERATIONS: tuple[Operation, ...] = (
         "voice",
         answer=get_voice_to,
         response=VoiceToOut,
-        errors=(404,),
+        errors=(403, 404),  # 403: an agent asking about another agent
     ),
     Operation(
         "PUT",
@@ -163,6 +163,6 @@ VOICE_OPERATIONS: tuple[Operation, ...] = (
         answer=set_voice_to,
         body=VoiceToIn,
         response=VoiceToOut,
-        errors=(404,),
+        errors=(403, 404),  # 403: an agent asking about another agent
     ),
 )

@@ -21,6 +21,7 @@ from contactcenter.errors import (
 )
 from contactcenter.events import SessionEnded
 from contactcenter.login_limits import LOGIN_LIMITER, TooManyLoginAttempts
+from contactcenter.storable import text_problem, unstorable
 from contactcenter.store_errors import is_store_failure, store_unavailable
 
 log = structlog.get_logger("contactcenter.api")
@@ -83,18 +84,45 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=1000)
 
 
-async def _json_body(request: web.Request) -> Any:
+def invalid_input(exc: ValidationError, where: str) -> InvalidInput:
+    """A model's validation errors as `request.invalid`, listing each field's problem."""
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or where, "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    return InvalidInput(f"the {where} is not valid", errors=errors)
+
+
+def refuse_unstorable(value: Any, where: str) -> None:
+    """`request.invalid` naming the first field of `value` (the body, query or path
+    parameters) that holds text no store can keep (contactcenter/storable.py)."""
+    found = unstorable(value)
+    if found is not None:
+        field, problem = found
+        raise InvalidInput(
+            f"the {where} is not valid", errors=[{"field": field or where, "message": problem}]
+        )
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body, or `request.invalid`: not JSON (nested too deeply counts:
+    the decoder's recursion limit), or holding text no store can keep."""
     try:
-        return await request.json()
-    except ValueError:
+        data = await request.json()
+    except (ValueError, RecursionError):
         raise InvalidInput("body is not valid JSON") from None
+    refuse_unstorable(data, "body")
+    return data
 
 
 def _token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return header.removeprefix("Bearer ").strip() or None
-    return request.cookies.get(SESSION_COOKIE)
+        token = header.removeprefix("Bearer ").strip() or None
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+    # Header bytes that are not UTF-8 arrive as lone surrogates: no token we gave out.
+    return None if token is None or text_problem(token) else token
 
 
 async def require_principal(request: web.Request) -> Principal:
@@ -126,11 +154,9 @@ async def login(request: web.Request) -> web.Response:
     from contactcenter.app import AGENTS, SETTINGS
 
     try:
-        body = LoginBody.model_validate(await _json_body(request))
+        body = LoginBody.model_validate(await json_body(request))
     except ValidationError as exc:
-        raise InvalidInput(
-            "username and password are required", errors=[e["msg"] for e in exc.errors()]
-        ) from None
+        raise invalid_input(exc, "body") from None
     settings, limiter = request.app[SETTINGS], request.app[LOGIN_LIMITER]
     forwarded = request.headers.get("X-Forwarded-For")
     address = client_ip(request.remote, forwarded, settings.widget.trust_forwarded_for)

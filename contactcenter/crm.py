@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
 
+
+# Integer arithmetic on timedeltas, not float seconds: `at_ms / 1000` loses the last
+# millisecond of some instants (and every one near year 9999), so a time would not read back
+# as it was given.
 def ms_to_dt(at_ms: int) -> datetime:
-    return datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+    return EPOCH + at_ms * MILLISECOND
 
 
 def dt_to_ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+    return (at - EPOCH) // MILLISECOND
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,16 @@ answers, which the OpenAPI document describes and the tests check the answers ag
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -34,10 +36,36 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+T = TypeVar("T")
+
+# Epoch milliseconds that a Python datetime, and so every store, can hold: from 1970-01-01 to
+# 9999-12-31 (UTC). An integer only: `false`, "5" and 5.0 are refused, not read as numbers.
+MAX_EPOCH_MS = 253_402_300_799_999
+EpochMs = Annotated[
+    StrictInt,
+    Field(ge=0, le=MAX_EPOCH_MS, description="milliseconds since 1970-01-01 UTC, before 10000"),
+]
+
+
 def _not_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may be left out, but not null")
     return value
+
+
+def _only_given(schema: dict[str, Any]) -> None:
+    """The document's view of a `Change` field: its type alone (absent is no change)."""
+    options = [o for o in schema.pop("anyOf", []) if o != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    schema.pop("default", None)
+
+
+# A PATCH field that changes only when given and has no "none" to be set to: it may be left
+# out (None here), never sent as null. Fields that may be cleared stay `X | None`.
+Change = Annotated[T | None, BeforeValidator(_not_null), Field(json_schema_extra=_only_given)]
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -72,8 +100,10 @@ class RegionQuery(Strict):
 class IdentityIn(Strict):
     kind: IdentityKind
     value: str = Field(min_length=1, max_length=254)
-    shared: bool = Field(False, description="another customer holds it too (a household phone)")
-    primary: bool = Field(False, description="make this customer the one it resolves to")
+    shared: StrictBool = Field(
+        False, description="another customer holds it too (a household phone)"
+    )
+    primary: StrictBool = Field(False, description="make this customer the one it resolves to")
     region: str | None = Field(None, pattern=REGION)
 
 
@@ -86,11 +116,9 @@ class CustomerIn(Strict):
 class CustomerPatch(Strict):
     """Only the fields given change; tier_by_hand is for supervisors and admins."""
 
-    display_name: str | None = Field(None, max_length=200)
-    language: str | None = Field(None, pattern=LANGUAGE)
-    tier_by_hand: str | None = Field(None, pattern=TIER)
-
-    _names = field_validator("display_name", mode="before")(_not_null)
+    display_name: Change[Annotated[str, Field(max_length=200)]] = None
+    language: str | None = Field(None, pattern=LANGUAGE, description="null: not known")
+    tier_by_hand: str | None = Field(None, pattern=TIER, description="null: computed again")
 
 
 class AccountManagerIn(Strict):
@@ -117,20 +145,18 @@ class CaseIn(Strict):
     subject: str = Field(min_length=1, max_length=200)
     priority: CasePriority = "normal"
     owner_id: uuid.UUID | None = None
-    due_at_ms: int | None = Field(None, ge=0)
+    due_at_ms: EpochMs | None = None
     contact_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
 class CasePatch(Strict):
     """Only the fields given change; owner_id and due_at_ms may be null (none)."""
 
-    status: CaseStatus | None = None
-    priority: CasePriority | None = None
-    subject: str | None = Field(None, min_length=1, max_length=200)
-    owner_id: uuid.UUID | None = None
-    due_at_ms: int | None = Field(None, ge=0)
-
-    _set = field_validator("status", "priority", "subject", mode="before")(_not_null)
+    status: Change[CaseStatus] = None
+    priority: Change[CasePriority] = None
+    subject: Change[Annotated[str, Field(min_length=1, max_length=200)]] = None
+    owner_id: uuid.UUID | None = Field(None, description="null: no owner")
+    due_at_ms: EpochMs | None = Field(None, description="null: no due time")
 
 
 class CaseLinkIn(Strict):

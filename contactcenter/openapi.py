@@ -4,10 +4,12 @@ and the pydantic models of each operation.
 
 An `Operation` names its method, path, role, and the models of its query, body and answer.
 `bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.api's
-session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the query
-and the body (a `request.invalid` error listing each field's problem), calls the operation's
-function and answers JSON. `openapi_document` describes a list of operations, and those of
-contactcenter/api.py, which are served there and only described here.
+session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the path,
+the query and the body (a `request.invalid` error listing each field's problem; text that no
+store can hold, contactcenter/storable.py, is refused wherever it is; an operation with a
+body model requires a body), calls the operation's function and answers JSON.
+`openapi_document` describes a list of operations, and those of contactcenter/api.py, which
+are served there and only described here.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Operation:
     response: type[BaseModel] | None = None  # the model of a successful answer
     status: int = 200
     errors: tuple[int, ...] = ()  # statuses beyond 400/401/403, such as 404 and 409
+    also: tuple[int, ...] = ()  # statuses answered with `response` too (healthz's 503)
     content_type: str = "application/json"
 
 
@@ -85,30 +88,28 @@ class ErrorBody(BaseModel):
     details: dict[str, Any]
 
 
-def invalid_input(exc: ValidationError, where: str) -> InvalidInput:
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]) or where, "message": e["msg"]}
-        for e in exc.errors()
-    ]
-    return InvalidInput(f"the {where} is not valid", errors=errors)
-
-
 async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    try:
-        raw = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise InvalidInput("body is not valid JSON") from None
+    if not request.body_exists:
+        # Every operation with a body model requires one (the document says so): a PATCH
+        # sent without any is a client's mistake, not a request to change nothing.
+        raise InvalidInput(
+            "this operation takes a JSON body",
+            errors=[{"field": "body", "message": "a JSON body is required"}],
+        )
+    raw = await api.json_body(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise invalid_input(exc, "body") from None
+        raise api.invalid_input(exc, "body") from None
 
 
 def _query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = dict(request.query)
+    api.refuse_unstorable(raw, "query")
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise invalid_input(exc, "query") from None
+        raise api.invalid_input(exc, "query") from None
 
 
 async def caller(request: web.Request, role: Role) -> Principal | None:
@@ -126,6 +127,7 @@ def bind(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
     async def handler(request: web.Request) -> web.StreamResponse:
         who = await caller(request, op.role)
+        api.refuse_unstorable(dict(request.match_info), "path")
         query = _query(request, op.query) if op.query else None
         body = await _body(request, op.body) if op.body else None
         result = await answer(Call(request, who, query, body))
@@ -176,25 +178,27 @@ LoginAnswer.model_rebuild()
 EXISTING = (
     Operation("POST", "/api/login", "login", "Log in; sets the cc_session cookie and returns"
               " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer,
-              errors=(403, 429)),
+              errors=(401, 403, 429)),
     Operation("POST", "/api/logout", "logout", "Log out (ends the session, clears the cookie)",
               "public", "session", response=OkAnswer, errors=(403,)),
     Operation("GET", "/api/me", "me", "Who the session belongs to", "agent", "session",
               response=MeAnswer),
     Operation("GET", "/healthz", "healthz", "200 when Redis and PostgreSQL answer; 503 naming"
-              " what is down", "public", "health", response=HealthAnswer),
+              " what is down", "public", "health", response=HealthAnswer, also=(503,)),
 )  # fmt: skip
 
 _ERROR_TEXT = {
     400: "Invalid input (error_id request.invalid and more specific ids)",
-    401: "Not logged in (auth.required)",
+    401: "Not logged in (auth.required), or wrong credentials (auth.bad_credentials)",
     403: "Not allowed for this role (auth.forbidden); or, signed in by the session cookie,"
     " sent by another site's page (auth.origin_forbidden) or without JSON"
     " (auth.content_type_forbidden)",
     404: "No such thing (*.not_found)",
     409: "In conflict with the current state",
+    413: "The body is larger than the hub takes (http.413; console.max_frame_bytes)",
     429: "Too many failed logins (auth.too_many_attempts): wait Retry-After seconds",
-    503: "A store is down",
+    503: "Unavailable: a store did not answer (store.unavailable: try again), or what the"
+    " operation needs is not configured (error_id says which)",
 }
 
 
@@ -245,14 +249,17 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         ok["content"] = {op.content_type: {"schema": refs[(op.response, "serialization")]}}
     elif op.content_type != "application/json":
         ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
-    out = {str(op.status): ok}
+    out = {str(status): ok for status in (op.status, *op.also)}
     statuses = set(op.errors)
     if op.query or op.body or "{" in op.path:
         statuses.add(400)
+    if op.body:
+        statuses.add(413)
     if op.role != "public":
         statuses.add(401)
     if op.role == "supervisor" or (op.role != "public" and op.method != "GET"):
         statuses.add(403)  # a cookie-authenticated change may be refused (contactcenter/guard.py)
+    statuses.add(503)  # any operation, while PostgreSQL or Redis does not answer
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     for status in sorted(statuses):
         out[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": error}

@@ -8,41 +8,60 @@ Every order change recomputes the customer's value figures in the same transacti
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from contactcenter import crm_events as ce
-from contactcenter.crm import CrmStore
+from contactcenter.crm import CrmStore, ms_to_dt
 from contactcenter.crm_api import CRM_SETTINGS, publish
-from contactcenter.crm_schemas import PageQuery, Strict
+from contactcenter.crm_schemas import Change, EpochMs, PageQuery, Strict
 from contactcenter.crm_settings import CrmSettings
 from contactcenter.errors import NotFound
 from contactcenter.openapi import Call, Operation
 from contactcenter.orders import Order, OrderStore
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
-Money = Field(gt=Decimal(0), max_digits=14, decimal_places=2)
-Currency = Field(pattern=r"^[A-Z]{3}$")
+# The document says what the model checks: pydantic alone would describe any number or any
+# string, and a generated "amount" would then almost never be one.
+Money = Annotated[
+    Decimal,
+    Field(gt=Decimal(0), max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 999_999_999_999.99,
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$"},
+            ],
+            "description": "more than 0, at most two decimals: a number or a decimal string",
+        },
+        mode="validation",
+    ),
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class OrderIn(Strict):
-    amount: Decimal = Money
-    currency: str = Currency
-    ordered_at_ms: int = Field(ge=0)
+    amount: Money
+    currency: Currency
+    ordered_at_ms: EpochMs
     status: OrderStatus = "placed"
     external_id: str | None = Field(None, min_length=1, max_length=100)
 
 
 class OrderPatch(Strict):
-    """Only the fields given change."""
+    """Only the fields given change; none of them may be null."""
 
-    amount: Decimal | None = Money
-    currency: str | None = Currency
-    ordered_at_ms: int | None = Field(None, ge=0)
-    status: OrderStatus | None = None
+    amount: Change[Money] = None
+    currency: Change[Currency] = None
+    ordered_at_ms: Change[EpochMs] = None
+    status: Change[OrderStatus] = None
 
 
 class OrderOut(Strict):
@@ -84,10 +103,6 @@ class ContactNotFound(NotFound):
     error_id = "contact.not_found"
 
 
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def _orders(call: Call) -> OrderStore:
     from contactcenter.app import POOL
 
@@ -113,7 +128,7 @@ async def create_order(call: Call) -> Any:
         call.path("customer_id"),
         amount=body.amount,
         currency=body.currency,
-        ordered_at=_at(body.ordered_at_ms),
+        ordered_at=ms_to_dt(body.ordered_at_ms),
         status=body.status,
         external_id=body.external_id,
     )
@@ -131,7 +146,7 @@ async def update_order(call: Call) -> Any:
         amount=body.amount,
         currency=body.currency,
         status=body.status,
-        ordered_at=None if body.ordered_at_ms is None else _at(body.ordered_at_ms),
+        ordered_at=None if body.ordered_at_ms is None else ms_to_dt(body.ordered_at_ms),
     )
     return await _changed(call, order)
 

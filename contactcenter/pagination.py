@@ -11,10 +11,11 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from contactcenter.errors import InvalidInput
+from contactcenter.storable import text_problem
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -79,18 +80,20 @@ def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
         if not isinstance(raw, list) or len(raw) != len(kinds):
             raise ValueError
         return [_cast(kind, value) for kind, value in zip(kinds, raw, strict=True)]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise InvalidCursor("not a cursor this list gave out") from None
 
 
 def _cast(kind: type, value: Any) -> Any:
-    if not isinstance(value, str):
+    # A cursor is read from the query string: whatever it decodes to must be something its
+    # list could have given out, and so something the store can take as a parameter.
+    if not isinstance(value, str) or text_problem(value):
         raise ValueError
     if kind is datetime:
         at = datetime.fromisoformat(value)
         if at.tzinfo is None:
             raise ValueError
-        return at
+        return at.astimezone(UTC)  # OverflowError past year 1 or 9999 in UTC
     if kind is uuid.UUID:
         return uuid.UUID(value)
     return kind(value)

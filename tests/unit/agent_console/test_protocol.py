@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,7 @@ def test_unknown_type_has_its_own_error_id_and_keeps_the_ref() -> None:
         {"type": "send", "contact_id": "c1", "text": "x" * 4001},
         {"type": "accept"},
         {"type": "accept", "contact_id": "c1", "extra": 1},
+        {"type": "reprioritize", "contact_id": "c1", "priority": True},
     ],
 )
 def test_invalid_fields_name_the_field(frame: dict[str, object]) -> None:
@@ -63,3 +65,46 @@ def test_sequencer_numbers_frames_from_one_without_gaps() -> None:
     frames = [json.loads(seq.encode({"type": "pong"})) for _ in range(3)]
     assert [f["seq"] for f in frames] == [1, 2, 3]
     assert all(f["type"] == "pong" for f in frames)
+
+
+@pytest.mark.parametrize("parse", [p.parse_agent_frame, p.parse_chat_frame])
+def test_a_frame_nested_too_deeply_is_malformed_not_a_crash(parse: Any) -> None:
+    for text in ("[" * 20_000, '{"type":"ping","x":' + "[" * 20_000 + "]" * 20_000 + "}"):
+        with pytest.raises(MalformedFrame) as info:
+            parse(text)
+        assert info.value.error_id == "frame.malformed"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"ref":"r7"}', '{"ref":"r7","type":5}', '{"ref":"r7","type":"ping","x":"\\u0000"}'],
+)
+def test_a_frame_refused_before_its_type_is_known_still_echoes_its_ref(text: str) -> None:
+    with pytest.raises(MalformedFrame) as info:
+        p.parse_agent_frame(text)
+    assert p.error_frame(info.value)["ref"] == "r7"
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        ({"type": "wrapup", "contact_id": "c1", "notes": "done\x00"}, "notes"),
+        ({"type": "send", "contact_id": "c1", "text": "hi", "client_msg_id": "\ud800"},
+         "client_msg_id"),
+        ({"type": "transfer", "contact_id": "c1", "to_agent": "al\x00ice"}, "to_agent"),
+        ({"type": "accept", "contact_id": "c\x00"}, "contact_id"),
+        ({"type": "ping", "ref": "r\x00"}, "ref"),
+    ],
+)  # fmt: skip
+def test_text_no_store_can_hold_is_refused_naming_the_field(
+    frame: dict[str, object], field: str
+) -> None:
+    with pytest.raises(MalformedFrame) as info:
+        p.parse_agent_frame(json.dumps(frame))
+    assert [e["field"] for e in info.value.details["errors"]] == [field]
+
+
+def test_nul_in_a_chat_frame_is_refused_too() -> None:
+    with pytest.raises(MalformedFrame) as info:
+        p.parse_chat_frame('{"type":"hello","name":"Dana","visitor_id":"v\\u0000v-1234"}')
+    assert info.value.details["errors"][0]["field"] == "visitor_id"
