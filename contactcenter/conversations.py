@@ -442,7 +442,9 @@ class ConversationService:
         live = await self.routing.contact(contact_id)
         view: dict[str, Any] = {
             "contact_id": contact_id,
-            "queue": record.queue,
+            # Routing moves a contact between queues (a transfer, an overflow) at once; the
+            # record follows when the history writer stores the event, which may be later.
+            "queue": live.queue if live else record.queue,
             "channel": record.channel,
             "state": live.state if live else record.state,
             "customer": {
