@@ -35,6 +35,7 @@ from contactcenter.crm_api import setup_crm_api
 from contactcenter.db import create_pool, migrate
 from contactcenter.eventbus import EventBus, EventGroupConsumer
 from contactcenter.history import HistoryWriter
+from contactcenter.messages_api import MESSAGE_OPERATIONS
 from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
 from contactcenter.redisconn import RedisClient, redis_client
@@ -309,7 +310,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     setup_crm_api(
         app,
         crm_settings=settings.crm,
-        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS),
+        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS, *MESSAGE_OPERATIONS),
     )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,7 @@ what was said, Redis scripts for routing), and lets the event stream tell everyo
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,6 +37,7 @@ from contactcenter.eventbus import EventBus
 from contactcenter.merge_reviews import ReviewStore
 from contactcenter.recovery import requeue_orphans, restore_conversations
 from contactcenter.settings import HubSettings
+from contactcenter.transcript_pages import latest_page, no_page
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
 from routing.hours import is_open, next_opening_ms
@@ -434,8 +436,10 @@ class ConversationService:
     ) -> dict[str, Any] | None:
         """A contact object as docs/protocol.md describes it; with `with_context`, its
         customer's context (docs/crm.md) as `customer.context`."""
-        record, transcript = await self.crm.contact_with_transcript(
-            contact_id, messages=with_messages
+        # The latest page of the transcript only (docs/protocol.md, "Long transcripts").
+        (record, _), page = await asyncio.gather(
+            self.crm.contact_with_transcript(contact_id, messages=False),
+            latest_page(self.crm.pool, contact_id, self.settings) if with_messages else no_page(),
         )
         if record is None:
             return None
@@ -453,8 +457,10 @@ class ConversationService:
                 "verified": record.identity_proof is not None,
                 "verified_by": record.identity_proof,
             },
-            "messages": [m.wire() for m in transcript],
+            "messages": [m.wire() for m in page.messages],
         }
+        if with_messages:
+            view["more_messages"] = page.more
         if live is not None and live.state == "offered":
             view["deadline_ms"] = live.deadline_ms
         if with_context:
