@@ -25,7 +25,7 @@ async def agent_socket(
 ) -> web.WebSocketResponse:
     ws = await open_socket(request, max_frame_bytes)
     kind = "supervisor" if principal.is_supervisor else "agent"
-    conn = hub.connect(ws, kind, principal.agent_id)
+    conn = hub.connect(ws, kind, principal.agent_id, request.transport)
     widget = request.app.get(WIDGET)
     live = LiveSignals(hub, widget, service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)

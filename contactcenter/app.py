@@ -117,7 +117,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[RECOVERED] = asyncio.Event()
         if await _recover_once(app):
             app[RECOVERED].set()
-        app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
+        app[HUB] = ConsoleHub(
+            _enricher(service, agents),
+            queue_size=settings.outbound_queue_size,
+            max_outbound_bytes=settings.max_outbound_bytes,
+        )
         yield
     finally:
         await pool.close()
