@@ -282,6 +282,15 @@ async def _classify_first_words(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def http_handler_args(settings: HubSettings) -> dict[str, Any]:
+    """How the HTTP server treats its connections, wherever the app is served (the CLI, tests,
+    benchmarks): aiohttp's keep-alive timer also runs from the moment a connection opens and
+    after each answer, and closes it if no whole request head came in meanwhile. That makes
+    it the header read timeout: a client that sends its headers slowly, partly or not at all
+    is cut off after `header_timeout_s` (docs/architecture.md)."""
+    return {"keepalive_timeout": settings.header_timeout_s}
+
+
 def static_dir() -> Path:
     return Path(str(resources.files("agent_console") / "static"))
 
@@ -291,7 +300,11 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     middlewares = [api.error_middleware]
     if not settings.serves_clients:
         middlewares.append(api.health_only)
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_frame_bytes)
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=settings.max_frame_bytes,
+        handler_args=http_handler_args(settings),
+    )
     app[SETTINGS] = settings
     if clock is not None:
         app[CLOCK] = clock
