@@ -38,7 +38,7 @@ from contactcenter.history import HistoryWriter
 from contactcenter.messages_api import MESSAGE_OPERATIONS
 from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
-from contactcenter.redisconn import RedisClient, redis_client
+from contactcenter.redisconn import RedisClient, hub_client_name, redis_client
 from contactcenter.reload import ConfigWatcher
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
@@ -94,7 +94,12 @@ def _enricher(
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url and settings.database_url, "storage URLs must be resolved first"
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(
+        settings.redis_url,
+        name=hub_client_name(settings.routing_domain),
+        max_connections=settings.redis_max_connections,
+        pool_timeout_s=settings.redis_pool_timeout_s,
+    )
     pool = await create_pool(settings.database_url, size=settings.db_pool_size)
     try:
         await migrate(pool)
