@@ -171,17 +171,19 @@ class Connection:
         self.pending_frames = self.pending_bytes = 0
         # The writer is left to finish: cancelled while it waits for the socket to drain, it
         # would cancel the wait the close below shares with it.
-        self._closer = asyncio.create_task(self._close_slow())
+        self._closer = asyncio.create_task(
+            self.close(CLOSE_TOO_SLOW, b"too slow", self.limits.close_grace_s)
+        )
 
-    async def _close_slow(self) -> None:
-        """Close with 1013; cut the connection if, by the end of the grace, the client has
+    async def close(self, code: int, reason: bytes, grace_s: float) -> None:
+        """Close with `code`; cut the connection if, by the end of the grace, the client has
         not taken what waits for it: a socket holding unsent bytes stays open, closing or
         not, for as long as the client reads nothing."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.close_grace_s
+        deadline = loop.time() + grace_s
         try:
             async with asyncio.timeout_at(deadline):
-                await self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
+                await self.ws.close(code=code, message=reason)
         except TimeoutError:
             pass
         except asyncio.CancelledError:

@@ -168,6 +168,12 @@ class ConsoleHub:
             return list(self.agents.get(d.audience_id, ()))
         return list(self.customers.get(d.audience_id, ()))
 
-    async def close_all(self) -> None:
-        for conn in list(self.connections):
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")
+    async def close_all(self, grace_s: float = 2.0) -> None:
+        """Close every connection at once (the hub is stopping); one whose client does not
+        take its close frame within `grace_s` is cut, so none holds the shutdown up."""
+        await asyncio.gather(
+            *(
+                conn.close(WSCloseCode.GOING_AWAY, b"hub shutting down", grace_s)
+                for conn in list(self.connections)
+            )
+        )

@@ -130,3 +130,22 @@ async def test_a_dropped_console_that_reads_nothing_is_cut_off_after_the_grace(
             await asyncio.sleep(0.05)
     await close_all(alice)
     stuck.transport.abort()
+
+
+async def test_consoles_that_read_nothing_do_not_hold_the_hub_s_shutdown_up(
+    settings: HubSettings, redis: Redis
+) -> None:
+    """Their close frames wait behind megabytes they will never read: cut, not waited for."""
+    roomy = replace(settings, outbound_queue_size=100_000, max_outbound_bytes=100 * 1024 * 1024)
+    hub, runner = await start_hub(roomy)
+    alice = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    await alice.go_available()
+    customer, contact_id = await conversation(hub, alice, "Max")
+    await customer.close()
+    stuck = [await stuck_console(hub, "alice") for _ in range(3)]
+    await flood(hub, alice, contact_id)
+    await close_all(alice)
+    async with asyncio.timeout(15):
+        await runner.cleanup()
+    for ws in stuck:
+        ws.transport.abort()
