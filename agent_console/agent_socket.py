@@ -124,7 +124,9 @@ async def agent_socket(
         if not alive:
             await ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
             return ws
-        await _serve_console(ws, principal, service, hub, request.app.get(WIDGET))
+        await _serve_console(
+            ws, principal, service, hub, request.app.get(WIDGET), request.transport
+        )
     finally:
         session.sockets.discard(session.token_hash, ws)
     return ws
@@ -136,9 +138,10 @@ async def _serve_console(
     service: ConversationService,
     hub: ConsoleHub,
     widget: Widget | None,
+    transport: asyncio.Transport | None,
 ) -> None:
     kind = "supervisor" if principal.is_supervisor else "agent"
-    conn = hub.connect(ws, kind, principal.agent_id)
+    conn = hub.connect(ws, kind, principal.agent_id, transport)
     live = LiveSignals(hub, widget, service)
     sends = SendLimit.of(service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)

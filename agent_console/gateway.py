@@ -112,7 +112,7 @@ async def chat_socket(
         forwarded = request.headers.get("X-Forwarded-For")
         ip = client_ip(request.remote, forwarded, widget.settings.trust_forwarded_for)
     ws = await open_socket(request, max_frame_bytes)
-    conn = hub.connect(ws, "customer", "")
+    conn = hub.connect(ws, "customer", "", request.transport)
     origin = request.headers.get("Origin") if widget is not None else None
     chat = _Chat(conn, LiveSignals(hub, widget, service), origin, ip)
 

@@ -1,9 +1,10 @@
 """The connection hub: every websocket of this process, and the events pushed to them.
 
-Each connection has a bounded outbound queue drained by its own writer task, so a slow client
-never stalls the hub: when its queue is full it is disconnected (close code 1013) and its
-console recovers through a fresh snapshot on reconnect. Events reach the hub from the stream
-tail of this process, so a console sees what happened on any hub process.
+Each connection has an outbound queue bounded in frames and in bytes, drained by its own
+writer task, so a slow client never stalls the hub: past either bound it is disconnected
+(close code 1013) and its console recovers through a fresh snapshot on reconnect
+(agent_console/connection.py). Events reach the hub from the stream tail of this process, so
+a console sees what happened on any hub process.
 
 The hub also keeps which contacts each local agent holds and, through a `CustomerIndex`, which
 customer each live contact belongs to, so that a change to a customer (a CRM event) reaches
@@ -17,83 +18,16 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
 from aiohttp import WSCloseCode, web
 
+from agent_console.connection import CLOSE_TOO_SLOW, Connection, OutboundLimits
 from agent_console.customer_index import CustomerIndex, customer_holders
 from agent_console.fanout import Delivery, crm_customers, deliveries
-from agent_console.protocol import Sequencer
 from contactcenter.events import Event
 
-log = structlog.get_logger("agent_console.hub")
-
-CLOSE_TOO_SLOW = 1013  # RFC 6455 section 7.4.1 registry: "Try Again Later"
+__all__ = ["CLOSE_TOO_SLOW", "Connection", "ConsoleHub", "Dispatch", "OutboundLimits"]
 
 Enricher = Callable[[Delivery], Awaitable[dict[str, Any] | None]]
-FrameObserver = Callable[[dict[str, Any]], None]
-
-
-class Connection:
-    """One websocket and its outbound queue."""
-
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        kind: str,
-        key: str,
-        queue_size: int,
-        observe: FrameObserver | None = None,
-    ) -> None:
-        self.ws = ws
-        self.kind = kind  # "agent", "supervisor" or "customer"
-        self.key = key  # agent id, or contact id ('' until a customer has a contact)
-        self.seq = Sequencer()
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
-        self.dropped = False
-        self._writer: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[bool] | None = None
-        # Sees every frame queued here, the snapshot included (the hub learns from it).
-        self._observe = observe
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write())
-
-    def send(self, frame: dict[str, Any]) -> bool:
-        """Queue a frame; a client whose queue is full is dropped, never waited for."""
-        if self.dropped:
-            return False
-        if self._observe is not None:
-            self._observe(frame)
-        try:
-            self.queue.put_nowait(self.seq.encode(frame))
-            return True
-        except asyncio.QueueFull:
-            self.dropped = True
-            log.warning("console_too_slow", kind=self.kind)
-            self._closer = asyncio.create_task(
-                self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
-            )
-            return False
-
-    async def _write(self) -> None:
-        while True:
-            text = await self.queue.get()
-            if text is None or self.ws.closed:
-                return
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
-
-    async def stop(self) -> None:
-        if self._writer is not None:
-            if not self.dropped:
-                try:
-                    self.queue.put_nowait(None)
-                    await asyncio.wait_for(asyncio.shield(self._writer), timeout=1.0)
-                except (asyncio.QueueFull, TimeoutError):
-                    pass
-            self._writer.cancel()
 
 
 class Dispatch:
@@ -121,10 +55,15 @@ class Dispatch:
 
 class ConsoleHub:
     def __init__(
-        self, enrich: Enricher, *, queue_size: int = 256, index: CustomerIndex | None = None
+        self,
+        enrich: Enricher,
+        *,
+        queue_size: int = 256,
+        max_outbound_bytes: int = 1_048_576,
+        index: CustomerIndex | None = None,
     ) -> None:
         self.enrich = enrich
-        self.queue_size = queue_size
+        self.limits = OutboundLimits(max_frames=queue_size, max_bytes=max_outbound_bytes)
         self.agents: dict[str, set[Connection]] = defaultdict(set)
         self.customers: dict[str, set[Connection]] = defaultdict(set)
         self.supervisors: set[Connection] = set()
@@ -136,9 +75,18 @@ class ConsoleHub:
         # The customer of each live contact, for CRM events (which name a customer).
         self.customer_index = index if index is not None else CustomerIndex()
 
-    def connect(self, ws: web.WebSocketResponse, kind: str, key: str) -> Connection:
+    def connect(
+        self,
+        ws: web.WebSocketResponse,
+        kind: str,
+        key: str,
+        transport: asyncio.Transport | None = None,
+    ) -> Connection:
+        """Register a websocket. An agent's or supervisor's connection sends nothing before
+        its `snapshot` (docs/protocol.md); `transport`, the request's, is cut when a client
+        dropped as too slow does not take its close frame."""
         observe = self.customer_index.learn_frame if kind != "customer" else None
-        conn = Connection(ws, kind, key, self.queue_size, observe)
+        conn = Connection(ws, kind, key, self.limits, observe, transport=transport)
         conn.start()
         self.connections.add(conn)
         if kind in ("agent", "supervisor"):
@@ -220,6 +168,12 @@ class ConsoleHub:
             return list(self.agents.get(d.audience_id, ()))
         return list(self.customers.get(d.audience_id, ()))
 
-    async def close_all(self) -> None:
-        for conn in list(self.connections):
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")
+    async def close_all(self, grace_s: float = 2.0) -> None:
+        """Close every connection at once (the hub is stopping); one whose client does not
+        take its close frame within `grace_s` is cut, so none holds the shutdown up."""
+        await asyncio.gather(
+            *(
+                conn.close(WSCloseCode.GOING_AWAY, b"hub shutting down", grace_s)
+                for conn in list(self.connections)
+            )
+        )

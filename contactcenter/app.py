@@ -43,9 +43,10 @@ from contactcenter.events import SessionEnded
 from contactcenter.healing import EpochWatch
 from contactcenter.history import HistoryWriter
 from contactcenter.login_limits import LOGIN_LIMITER, LoginLimiter, LoginPolicy
+from contactcenter.messages_api import MESSAGE_OPERATIONS
 from contactcenter.orders_api import ORDER_OPERATIONS
 from contactcenter.recovery import recover
-from contactcenter.redisconn import RedisClient, redis_client
+from contactcenter.redisconn import RedisClient, hub_client_name, redis_client
 from contactcenter.reload import ConfigWatcher
 from contactcenter.seed import seed_demo
 from contactcenter.settings import HubSettings
@@ -106,7 +107,12 @@ def _enricher(
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url and settings.database_url, "storage URLs must be resolved first"
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(
+        settings.redis_url,
+        name=hub_client_name(settings.routing_domain),
+        max_connections=settings.redis_max_connections,
+        pool_timeout_s=settings.redis_pool_timeout_s,
+    )
     pool = await create_pool(
         settings.database_url,
         size=settings.db_pool_size,
@@ -141,7 +147,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[RECOVERED] = asyncio.Event()
         if await _recover_once(app):
             app[RECOVERED].set()
-        app[HUB] = ConsoleHub(_enricher(service, agents), queue_size=settings.outbound_queue_size)
+        app[HUB] = ConsoleHub(
+            _enricher(service, agents),
+            queue_size=settings.outbound_queue_size,
+            max_outbound_bytes=settings.max_outbound_bytes,
+        )
         yield
     finally:
         await pool.close()
@@ -346,6 +356,15 @@ async def _classify_first_words(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def http_handler_args(settings: HubSettings) -> dict[str, Any]:
+    """How the HTTP server treats its connections, wherever the app is served (the CLI, tests,
+    benchmarks): aiohttp's keep-alive timer also runs from the moment a connection opens and
+    after each answer, and closes it if no whole request head came in meanwhile. That makes
+    it the header read timeout: a client that sends its headers slowly, partly or not at all
+    is cut off after `header_timeout_s` (docs/architecture.md)."""
+    return {"keepalive_timeout": settings.header_timeout_s}
+
+
 def static_dir() -> Path:
     return Path(str(resources.files("agent_console") / "static"))
 
@@ -355,7 +374,11 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     middlewares = [api.error_middleware, guard.session_guard(settings.public_url)]
     if not settings.serves_clients:
         middlewares.append(api.health_only)
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_frame_bytes)
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=settings.max_frame_bytes,
+        handler_args=http_handler_args(settings),
+    )
     app[SETTINGS] = settings
     app[AGENT_SESSIONS] = SessionSockets()
     app.on_response_prepare.append(guard.security_headers(settings.twilio.voice.softphone_sdk_url))
@@ -380,7 +403,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
     setup_crm_api(
         app,
         crm_settings=settings.crm,
-        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS),
+        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS, *MESSAGE_OPERATIONS),
     )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,7 @@ what was said, Redis scripts for routing), and lets the event stream tell everyo
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,6 +38,7 @@ from contactcenter.eventbus import EventBus
 from contactcenter.merge_reviews import ReviewStore
 from contactcenter.recovery import requeue_orphans, restore_agents, restore_conversations
 from contactcenter.settings import HubSettings
+from contactcenter.transcript_pages import latest_page, no_page
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
 from routing.hours import is_open, next_opening_ms
@@ -516,15 +518,19 @@ class ConversationService:
     ) -> dict[str, Any] | None:
         """A contact object as docs/protocol.md describes it; with `with_context`, its
         customer's context (docs/crm.md) as `customer.context`."""
-        record, transcript = await self.crm.contact_with_transcript(
-            contact_id, messages=with_messages
+        # The latest page of the transcript only (docs/protocol.md, "Long transcripts").
+        (record, _), page = await asyncio.gather(
+            self.crm.contact_with_transcript(contact_id, messages=False),
+            latest_page(self.crm.pool, contact_id, self.settings) if with_messages else no_page(),
         )
         if record is None:
             return None
         live = await self.routing.contact(contact_id)
         view: dict[str, Any] = {
             "contact_id": contact_id,
-            "queue": record.queue,
+            # Routing moves a contact between queues (a transfer, an overflow) at once; the
+            # record follows when the history writer stores the event, which may be later.
+            "queue": live.queue if live else record.queue,
             "channel": record.channel,
             "state": live.state if live else record.state,
             "customer": {
@@ -533,8 +539,10 @@ class ConversationService:
                 "verified": record.identity_proof is not None,
                 "verified_by": record.identity_proof,
             },
-            "messages": [m.wire() for m in transcript],
+            "messages": [m.wire() for m in page.messages],
         }
+        if with_messages:
+            view["more_messages"] = page.more
         if live is not None and live.state == "offered":
             view["deadline_ms"] = live.deadline_ms
         if with_context:

@@ -37,11 +37,14 @@ class HubSettings:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     role: str = "all"  # ROLES: what this process runs
+    header_timeout_s: float = 15.0
     data_dir: Path = Path(".data")
     embedded_redis_port: int = 16379
     embedded_postgres_port: int = 15432
     db_pool_size: int = 10
     db_statement_timeout_s: float = 10.0
+    redis_max_connections: int = 50
+    redis_pool_timeout_s: float = 5.0
     redis_url: str | None = None
     database_url: str | None = None
     routing_domain: str = "main"
@@ -50,6 +53,9 @@ class HubSettings:
     claim_idle_ms: int = 30_000
     max_frame_bytes: int = 65_536
     outbound_queue_size: int = 256
+    max_outbound_bytes: int = 1_048_576
+    transcript_page_messages: int = 50
+    transcript_page_chars: int = 65_536
     session_ttl_h: float = 12.0
     console_heartbeat_s: float = 2.0
     offline_after_s: float = 60.0
@@ -114,6 +120,7 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
     ("server", "port", "port", "CC_PORT", int),
     ("server", "public_url", "public_url", "CC_PUBLIC_URL", str),
     ("server", "role", "role", "CC_ROLE", str),
+    ("server", "header_timeout_s", "header_timeout_s", "CC_HEADER_TIMEOUT_S", float),
     ("storage", "data_dir", "data_dir", "CC_DATA_DIR", Path),
     ("storage", "embedded_redis_port", "embedded_redis_port", "CC_EMBEDDED_REDIS_PORT", int),
     (
@@ -131,12 +138,29 @@ _FILE_KEYS: tuple[tuple[str, str, str, str, Callable[[Any], Any]], ...] = (
         "CC_DB_STATEMENT_TIMEOUT_S",
         float,
     ),
+    (
+        "storage",
+        "redis_max_connections",
+        "redis_max_connections",
+        "CC_REDIS_MAX_CONNECTIONS",
+        int,
+    ),
+    ("storage", "redis_pool_timeout_s", "redis_pool_timeout_s", "CC_REDIS_POOL_TIMEOUT_S", float),
     ("routing", "domain", "routing_domain", "CC_ROUTING_DOMAIN", str),
     ("routing", "tick_ms", "routing_tick_ms", "CC_ROUTING_TICK_MS", int),
     ("events", "stream_maxlen", "stream_maxlen", "CC_EVENTS_MAXLEN", int),
     ("events", "claim_idle_ms", "claim_idle_ms", "CC_EVENTS_CLAIM_IDLE_MS", int),
     ("console", "max_frame_bytes", "max_frame_bytes", "CC_MAX_FRAME_BYTES", int),
     ("console", "outbound_queue_size", "outbound_queue_size", "CC_OUTBOUND_QUEUE_SIZE", int),
+    ("console", "max_outbound_bytes", "max_outbound_bytes", "CC_MAX_OUTBOUND_BYTES", int),
+    (
+        "console",
+        "transcript_page_messages",
+        "transcript_page_messages",
+        "CC_TRANSCRIPT_PAGE_MESSAGES",
+        int,
+    ),
+    ("console", "transcript_page_chars", "transcript_page_chars", "CC_TRANSCRIPT_PAGE_CHARS", int),
     ("console", "session_ttl_h", "session_ttl_h", "CC_SESSION_TTL_H", float),
     ("console", "heartbeat_s", "console_heartbeat_s", "CC_CONSOLE_HEARTBEAT_S", float),
     ("console", "offline_after_s", "offline_after_s", "CC_OFFLINE_AFTER_S", float),
@@ -179,6 +203,16 @@ _LOG_FORMATS = ("auto", "json", "console")
 # side (HTTP, websockets, webhooks, SMTP, the pushes to consoles); or the background work
 # (routing, history, intake of stored webhooks, outbound senders).
 ROLES = ("all", "web", "worker")
+# Bounds that must be positive: a zero would refuse every console, every request, every
+# Redis command. (section, key, attribute)
+_POSITIVE_BOUNDS = (
+    ("server", "header_timeout_s", "header_timeout_s"),
+    ("storage", "redis_max_connections", "redis_max_connections"),
+    ("storage", "redis_pool_timeout_s", "redis_pool_timeout_s"),
+    ("console", "max_outbound_bytes", "max_outbound_bytes"),
+    ("console", "transcript_page_messages", "transcript_page_messages"),
+    ("console", "transcript_page_chars", "transcript_page_chars"),
+)
 
 
 def _cast(value: Any, cast: Callable[[Any], Any], where: str) -> Any:
@@ -262,6 +296,9 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}")
     if values.get("role", "all") not in ROLES:
         raise ConfigError("server.role", f"must be one of {', '.join(ROLES)}")
+    for section, key, attr in _POSITIVE_BOUNDS:
+        if attr in values and values[attr] <= 0:
+            raise ConfigError(f"{section}.{key}", f"must be more than 0, got {values[attr]!r}")
     _check_limits(values)
     domain = values.get("routing_domain", "main")
     if not domain or any(c in domain for c in "{}: "):

@@ -540,6 +540,7 @@
 
     const conv = {
       id, contact, name, status: "active", seen: new Set(), unread: 0,
+      more: contact.more_messages === true, loadingEarlier: false, earlierBtn: null, earlierAnchor: null,
       panel, transcript, input, sendBtn, composer, endBtn, statusPill,
       wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy,
       tab, preview, badge, tabState,
@@ -571,6 +572,7 @@
     });
 
     for (const m of contact.messages || []) addMessage(conv, m, true);
+    setupEarlier(conv);
     rememberContext(contact);
     if (!fresh) conv.unread = 0;
     updateCounts();
@@ -594,8 +596,9 @@
 
     keepScrolledToBottom(conv.transcript, () => {
       // Keep the transcript in time order even if a message arrives late.
-      let before = null;
-      if (typeof m.at_ms === "number") {
+      // A page of earlier messages goes, in its order, above the oldest shown.
+      let before = initial === "earlier" ? conv.earlierAnchor : null;
+      if (!before && typeof m.at_ms === "number") {
         for (const node of conv.transcript.querySelectorAll(".message")) {
           if (Number(node.dataset.at) > m.at_ms) { before = node; break; }
         }
@@ -609,6 +612,10 @@
     if (early) {
       conv.earlyStatus.delete(m.message_id);
       showDelivery(bubble, early.status, early.error_code);
+    }
+    if (initial === "earlier") { // an older page: nothing new has happened
+      if (sender === "agent" && conv.customerRead) showCustomerRead(conv);
+      return;
     }
     if (sender === "customer") showCustomerTyping(conv, false);
     else if (conv.customerRead) showCustomerRead(conv);
@@ -626,6 +633,54 @@
     keepScrolledToBottom(conv.transcript, () => {
       conv.transcript.append(el("div", { class: "system-note", testid: "system-note", text }));
     });
+  }
+
+  /* Long transcripts come a page at a time (docs/protocol.md, "Long transcripts"): the
+   * snapshot, offer or assignment brings the latest; earlier pages are read from the API when
+   * the agent scrolls to the top or clicks "Earlier messages". */
+  const EARLIER_PAGE = 50;
+
+  function setupEarlier(conv) {
+    const button = el("button", {
+      type: "button", class: "btn btn-ghost btn-small earlier-messages", testid: "earlier-messages",
+      text: "Earlier messages", style: "align-self: center;",
+    });
+    button.addEventListener("click", () => loadEarlier(conv));
+    conv.earlierBtn = button;
+    conv.transcript.prepend(button);
+    button.hidden = !conv.more;
+    conv.transcript.addEventListener("scroll", () => {
+      if (conv.transcript.scrollTop < 40) loadEarlier(conv);
+    });
+  }
+
+  async function loadEarlier(conv) {
+    if (!conv.more || conv.loadingEarlier || !state.convs.has(conv.id)) return;
+    const oldest = conv.transcript.querySelector(".message");
+    if (!oldest) return;
+    conv.loadingEarlier = true;
+    conv.earlierBtn.disabled = true;
+    conv.earlierBtn.textContent = "Loading earlier messages…";
+    try {
+      const page = await api("GET", "/api/contacts/" + encodeURIComponent(conv.id) +
+        "/messages?limit=" + EARLIER_PAGE + "&before=" + encodeURIComponent(oldest.dataset.messageId));
+      // Keep what the agent is looking at in place while the page goes in above it.
+      const box = conv.transcript;
+      const fromBottom = box.scrollHeight - box.scrollTop;
+      conv.earlierAnchor = oldest;
+      for (const m of page.messages || []) addMessage(conv, m, "earlier");
+      conv.earlierAnchor = null;
+      box.scrollTop = box.scrollHeight - fromBottom;
+      conv.more = page.more === true;
+    } catch (e) {
+      showError("Could not load earlier messages: " + (e instanceof ApiError ? e.describe() : e.message),
+        e instanceof ApiError ? e.errorId : null);
+    } finally {
+      conv.loadingEarlier = false;
+      conv.earlierBtn.disabled = false;
+      conv.earlierBtn.textContent = "Earlier messages";
+      conv.earlierBtn.hidden = !conv.more;
+    }
   }
 
   function onMessage(contactId, m) {
