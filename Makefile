@@ -43,6 +43,7 @@ bench: $(STAMP) ## benchmarks (print figures beside a baseline; never fail on ti
 	$(BIN)/python -m bench.context
 	$(BIN)/python -m bench.crm
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.faults
 
 clean: ## remove the virtual environment and caches (not the data folder)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -364,6 +364,7 @@ class ConversationService:
         await self._store_and_publish(contact_id, "agent", text, agent.agent_id, client_msg_id)
 
     async def end(self, agent: Principal, contact_id: str) -> None:
+        await self._live(contact_id)  # restored first if Redis forgot it
         status = await self.routing.end_conversation(contact_id, agent.agent_id, self.clock())
         if status is not EndStatus.ENDED:
             raise ContactNotAssigned("not in conversation with you", contact_id=contact_id)
@@ -372,7 +373,7 @@ class ConversationService:
     async def wrap_up(
         self, agent: Principal, contact_id: str, disposition: str | None, notes: str
     ) -> None:
-        live = await self.routing.contact(contact_id)
+        live = await self._live(contact_id)
         if live is None or live.agent_id != agent.agent_id or live.state != "wrapup":
             raise ContactNotAssigned("not in wrap-up with you", contact_id=contact_id)
         queue = self.settings.queue(live.queue)
@@ -395,6 +396,7 @@ class ConversationService:
         self, agent: Principal, contact_id: str, to_queue: str | None, to_agent: str | None
     ) -> None:
         """Hand a contact in conversation to a queue (arrival time kept) or a named agent."""
+        await self._live(contact_id)  # restored first if Redis forgot it
         now_ms = self.clock()
         if to_queue is not None:
             queue = next((q for q in self.settings.queues if q.name == to_queue), None)

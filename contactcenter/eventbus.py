@@ -25,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from contactcenter.events import Event, UnknownEvent, decode_event, encode_event
 from contactcenter.redisconn import RedisClient
+from contactcenter.store_errors import is_store_failure
 
 log = structlog.get_logger("contactcenter.eventbus")
 
@@ -203,10 +204,18 @@ class EventGroupConsumer:
                 raise
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
-                    # Redis lost the stream (a restart without persistence): make it again.
+                    # Redis lost the stream (a restart without persistence, a FLUSHALL):
+                    # make the group again, from the start of the new stream. Expected.
                     group_ready = False
+                    log.warning("event_group_recreated", group=self.group)
+                    continue
                 log.error("event_consumer_failed", group=self.group, error=str(exc))
                 await asyncio.sleep(1.0)
             except Exception as exc:  # a failing handler or store must not stop the consumer
-                log.error("event_consumer_failed", group=self.group, error=str(exc))
+                if is_store_failure(exc):  # away for now: the events wait, nothing is lost
+                    log.warning(
+                        "event_consumer_waiting", group=self.group, error=type(exc).__name__
+                    )
+                else:
+                    log.error("event_consumer_failed", group=self.group, error=str(exc))
                 await asyncio.sleep(1.0)

@@ -643,7 +643,7 @@
   function setupEarlier(conv) {
     const button = el("button", {
       type: "button", class: "btn btn-ghost btn-small earlier-messages", testid: "earlier-messages",
-      text: "Earlier messages", style: "align-self: center;",
+      text: "Earlier messages",
     });
     button.addEventListener("click", () => loadEarlier(conv));
     conv.earlierBtn = button;
