@@ -101,6 +101,11 @@ class Connection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())
 
+    @property
+    def opened(self) -> bool:
+        """Whether the snapshot went (or none is awaited): frames are no longer held."""
+        return self._held is None
+
     def send(self, frame: dict[str, Any]) -> bool:
         """Queue a frame (or hold it until the snapshot); a client with too much waiting is
         dropped, never waited for. False when the frame will not be sent."""

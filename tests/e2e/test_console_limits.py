@@ -47,18 +47,26 @@ def grace(hub: LiveHub, seconds: float) -> None:
 
 async def stuck_console(hub: LiveHub, username: str) -> ClientConnection:
     """A console whose client reads nothing until told: a small receive buffer, and a
-    websocket client that stops reading from its socket after one frame."""
+    websocket client that stops reading from its socket after one frame. Returned once the
+    hub has queued its snapshot: until then what comes is held for the hub's own sake, not
+    the client's (agent_console/connection.py)."""
     token = await login(hub.base_url, username, hub.demo_password)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", hub.settings.port))
     sock.setblocking(False)
-    return await websockets.connect(
+    ws = await websockets.connect(
         hub.ws_url + "/ws/agent",
         sock=sock,
         max_queue=1,
         additional_headers={"Authorization": f"Bearer {token}"},
     )
+    console_hub = hub.app[HUB]
+    async with asyncio.timeout(10):
+        while True:  # bounded by the timeout above
+            if all(c.opened for conns in console_hub.agents.values() for c in conns):
+                return ws
+            await asyncio.sleep(0.02)
 
 
 async def flood(hub: LiveHub, alice: AgentClient, contact_id: str) -> None:
@@ -101,7 +109,9 @@ async def test_a_console_with_more_bytes_waiting_than_the_bound_is_closed_1013(
 
     frames = await read_to_close(stuck)
     assert stuck.close_code == 1013, (stuck.close_code, stuck.close_reason)
-    assert frames[0]["type"] == "snapshot"
+    # Whatever the client got before the close began with its snapshot (on a loaded machine
+    # the close may overtake even that: everything waiting is let go at once).
+    assert not frames or frames[0]["type"] == "snapshot"
     assert len([f for f in frames if f["type"] == "message"]) < MESSAGES
     # The agent's other console lives on, and the dropped one comes back with a snapshot.
     await alice.send(type="ping")
