@@ -46,7 +46,7 @@ def spawn(
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent(parent_death_signal),
+            preexec_fn=die_with_parent(parent_death_signal),
             umask=0o077,
             **popen_as,
         )
@@ -163,7 +163,7 @@ def program_name(proc: subprocess.Popen[bytes]) -> str:
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
-def _die_with_parent(sig: signal.Signals | None) -> Callable[[], None] | None:
+def die_with_parent(sig: signal.Signals | None) -> Callable[[], None] | None:
     """A preexec_fn asking Linux to send `sig` to the child when this thread dies.
 
     Popen runs it after its setuid, which matters: a credential change clears the setting.

@@ -12,17 +12,13 @@ and are in any case terminated by a finalizer at interpreter exit.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import os
 import platform
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -31,11 +27,12 @@ from pathlib import Path
 
 import redis
 
+from contactcenter.embedded_proc import die_with_parent
+
 HOST = "127.0.0.1"
 N_SLOTS = 16384
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ClusterStartError(RuntimeError):
@@ -150,7 +147,7 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
             cwd=node_dir,
             start_new_session=True,  # a Ctrl-C reaches pytest, which then stops the nodes
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
     def _form(self) -> None:
@@ -224,21 +221,3 @@ def _stop(procs: list[subprocess.Popen[bytes]], data_dir: Path) -> None:
             proc.wait()
     procs.clear()
     shutil.rmtree(data_dir, ignore_errors=True)
-
-
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to send `sig` to the child when this thread dies (the kernel
-    watches the creating thread, hence main thread only, as in contactcenter/embedded.py)."""
-    if _libc is None or threading.current_thread() is not threading.main_thread():
-        return None
-    prctl, parent = _libc.prctl, os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(sig))
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), sig)
-
-    return preexec

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import _die_with_parent, _free_ports
+from contactcenter.embedded_proc import die_with_parent
+from tests.cluster import _free_ports
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -115,7 +116,7 @@ class Dovecot:
                 stderr=stderr,
                 cwd=self.dir,
                 start_new_session=True,  # its own process group: stop() ends every child
-                preexec_fn=_die_with_parent(signal.SIGTERM),
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
 
     def stop(self) -> None:

@@ -22,6 +22,16 @@ class FailsOnce:
             raise ConnectionError("store away")
 
 
+class Recorder:
+    """A handler that keeps the ids of the events it was given, in order."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def __call__(self, event: ev.Event) -> None:
+        self.ids.append(event.event_id)
+
+
 def _abandoned(i: int) -> ev.ContactAbandoned:
     return ev.ContactAbandoned(at_ms=1_700_000_000_000 + i, contact_id=f"c-{i}", queue="support")
 
@@ -51,12 +61,8 @@ async def test_a_healthy_member_does_not_read_its_own_pending_events_on_every_pa
     redis: Any, routing_domain: str
 ) -> None:
     stream = Keys(routing_domain).events
-    handled: list[str] = []
-
-    async def handler(event: ev.Event) -> None:
-        handled.append(event.event_id)
-
-    member = EventGroupConsumer(redis, stream, "g", handler, consumer="m1")
+    handled = Recorder()
+    member = EventGroupConsumer(redis, stream, "g", handled, consumer="m1")
     await member.ensure_group()
     reads: list[str] = []
     real_read = redis.xreadgroup
@@ -73,7 +79,7 @@ async def test_a_healthy_member_does_not_read_its_own_pending_events_on_every_pa
         sent.append(event.event_id)
         await bus.publish(event)
         assert await member.run_once(block_ms=1) == 1
-    assert handled == sent, "each event handled once, in order"
+    assert handled.ids == sent, "each event handled once, in order"
     assert reads == ["0", ">", ">", ">"], "own pending read once, at start"
     assert (await redis.xpending(stream, "g"))["pending"] == 0
 
@@ -85,18 +91,9 @@ async def test_a_lagging_group_loses_nothing_however_long_the_stream_grows(
     redis: Any, routing_domain: str
 ) -> None:
     stream = Keys(routing_domain).events
-    handled: list[str] = []
-
-    async def handler(event: ev.Event) -> None:
-        handled.append(event.event_id)
-
-    fast = EventGroupConsumer(redis, stream, "fast", handler, consumer="f1")
-    slow_handled: list[str] = []
-
-    async def slow_handler(event: ev.Event) -> None:
-        slow_handled.append(event.event_id)
-
-    slow = EventGroupConsumer(redis, stream, "slow", slow_handler, consumer="s1")
+    handled, slow_handled = Recorder(), Recorder()
+    fast = EventGroupConsumer(redis, stream, "fast", handled, consumer="f1")
+    slow = EventGroupConsumer(redis, stream, "slow", slow_handled, consumer="s1")
     await fast.ensure_group()
     await slow.ensure_group()
     bus = EventBus(redis, stream)
@@ -117,7 +114,7 @@ async def test_a_lagging_group_loses_nothing_however_long_the_stream_grows(
     slow._own_pending = True
     while await slow.run_once(block_ms=1):
         pass
-    assert slow_handled == sent_ids == handled
+    assert slow_handled.ids == sent_ids == handled.ids
     # Now both groups have acknowledged everything: trimmed down, far below the limit.
     result = await trim_once(redis, stream, maxlen=100)
     assert result.trimmed >= 1_000
