@@ -107,6 +107,11 @@ class ConsoleHub:
     def hold(self, agent_id: str, contact_ids: set[str]) -> None:
         self.holdings[agent_id] |= contact_ids
 
+    def present_customers(self) -> list[str]:
+        """The contacts a customer's page follows on this process (docs/routing.md,
+        "Customers who leave")."""
+        return [contact_id for contact_id, conns in self.customers.items() if conns]
+
     async def disconnect(self, conn: Connection) -> None:
         self.connections.discard(conn)
         for registry in (self.agents, self.customers):

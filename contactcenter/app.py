@@ -193,8 +193,7 @@ async def _rebuild_live_state(app: web.Application) -> dict[str, int]:
                 consoles += 1
         now_ms = service.clock()
         await routing.heartbeat(list(hub.agents), now_ms)
-        present = [contact_id for contact_id, conns in hub.customers.items() if conns]
-        await routing.customer_heartbeat(present, now_ms)
+        await routing.customer_heartbeat(hub.present_customers(), now_ms)
     return {
         "agents": recovered.agents,
         "conversations": recovered.conversations,
@@ -258,8 +257,7 @@ async def _heartbeat(app: web.Application) -> None:
         try:
             now_ms = clock()
             await routing.heartbeat(list(hub.agents), now_ms)
-            present = [contact_id for contact_id, conns in hub.customers.items() if conns]
-            await routing.customer_heartbeat(present, now_ms)
+            await routing.customer_heartbeat(hub.present_customers(), now_ms)
         except Exception as exc:  # Redis away: routing will see the silence, which is right
             log.warning("console_heartbeat_failed", error=str(exc))
         await asyncio.sleep(settings.console_heartbeat_s)

@@ -203,16 +203,6 @@ _LOG_FORMATS = ("auto", "json", "console")
 # side (HTTP, websockets, webhooks, SMTP, the pushes to consoles); or the background work
 # (routing, history, intake of stored webhooks, outbound senders).
 ROLES = ("all", "web", "worker")
-# Bounds that must be positive: a zero would refuse every console, every request, every
-# Redis command. (section, key, attribute)
-_POSITIVE_BOUNDS = (
-    ("server", "header_timeout_s", "header_timeout_s"),
-    ("storage", "redis_max_connections", "redis_max_connections"),
-    ("storage", "redis_pool_timeout_s", "redis_pool_timeout_s"),
-    ("console", "max_outbound_bytes", "max_outbound_bytes"),
-    ("console", "transcript_page_messages", "transcript_page_messages"),
-    ("console", "transcript_page_chars", "transcript_page_chars"),
-)
 
 
 def _cast(value: Any, cast: Callable[[Any], Any], where: str) -> Any:
@@ -244,8 +234,15 @@ def _hub_values(doc: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict
     return values
 
 
-# Limits that must be greater than 0 (section.key, attribute).
+# Limits and bounds that must be greater than 0 (section.key, attribute): a zero would refuse
+# every console, every request, every Redis command, every login.
 _POSITIVE = (
+    ("server.header_timeout_s", "header_timeout_s"),
+    ("storage.redis_max_connections", "redis_max_connections"),
+    ("storage.redis_pool_timeout_s", "redis_pool_timeout_s"),
+    ("console.max_outbound_bytes", "max_outbound_bytes"),
+    ("console.transcript_page_messages", "transcript_page_messages"),
+    ("console.transcript_page_chars", "transcript_page_chars"),
     ("agents.messages_per_window", "agent_messages_per_window"),
     ("agents.message_window_s", "agent_message_window_s"),
     ("login.free_failures_per_account", "login_free_failures_per_account"),
@@ -259,7 +256,7 @@ _POSITIVE = (
 def _check_limits(values: dict[str, Any]) -> None:
     for where, attr in _POSITIVE:
         if attr in values and values[attr] <= 0:
-            raise ConfigError(where, "must be greater than 0")
+            raise ConfigError(where, f"must be greater than 0, got {values[attr]!r}")
     first = values.get("login_first_delay_s", HubSettings.login_first_delay_s)
     if values.get("login_max_delay_s", HubSettings.login_max_delay_s) < first:
         raise ConfigError("login.max_delay_s", "must be at least login.first_delay_s")
@@ -296,9 +293,6 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}")
     if values.get("role", "all") not in ROLES:
         raise ConfigError("server.role", f"must be one of {', '.join(ROLES)}")
-    for section, key, attr in _POSITIVE_BOUNDS:
-        if attr in values and values[attr] <= 0:
-            raise ConfigError(f"{section}.{key}", f"must be more than 0, got {values[attr]!r}")
     _check_limits(values)
     domain = values.get("routing_domain", "main")
     if not domain or any(c in domain for c in "{}: "):

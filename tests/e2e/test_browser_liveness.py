@@ -38,9 +38,7 @@ async def test_presence_and_going_offline_with_a_conversation_in_the_console(
         offer = page.get_by_test_id("offer-card").filter(has_text="Petra Presence")
         await expect(offer).to_be_visible(timeout=LIVE_MS)
         await offer.get_by_test_id("offer-accept").click()
-        conversation = page.locator(
-            f'[data-testid="conversation"][data-contact-id="{contact_id}"]'
-        )
+        conversation = page.locator(f'[data-testid="conversation"][data-contact-id="{contact_id}"]')
         await expect(conversation).to_be_visible(timeout=LIVE_MS)
         presence = conversation.get_by_test_id("customer-presence")
         await expect(presence).to_be_hidden()
