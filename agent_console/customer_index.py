@@ -9,8 +9,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from contactcenter import crm_events as ce
-from contactcenter import events as ev
+from contactcenter.core import events as ev
+from contactcenter.crm import events as ce
 
 
 def customer_holders(

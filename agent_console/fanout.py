@@ -5,7 +5,7 @@ customer chat, every supervisor) and the frame each gets. Some frames need data 
 stores (the customer behind an offer, a transcript, an agent's name); they are marked with
 `enrich`, and the connection hub fills them in before sending.
 
-CRM events (`contactcenter.crm_events`) name a customer, not a contact: they go, as a
+CRM events (`contactcenter.crm.events`) name a customer, not a contact: they go, as a
 `customer_changed` frame, to the agents holding a contact of that customer and to every
 supervisor. `CustomerIndex` is what tells the hub which customer each contact belongs to.
 
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from contactcenter import crm_events as ce
-from contactcenter import events as ev
+from contactcenter.core import events as ev
+from contactcenter.crm import events as ce
 
 Audience = Literal["agent", "contact", "supervisors"]
 Enrich = Literal["offer", "assigned", "agent_joined", "customer"]
@@ -308,7 +308,7 @@ def live_signal(
     active: bool = False,
     message_id: str | None = None,
 ) -> dict[str, Any]:
-    """An ephemeral signal as it crosses hub processes (agent_console.limits.LiveChannel):
+    """An ephemeral signal as it crosses hub processes (agent_console.customers.limits.LiveChannel):
     someone started or stopped typing (`active`), has read up to `message_id`, or (kind
     "presence") the customer's chat page came (`active`) or went."""
     signal: dict[str, Any] = {"kind": kind, "contact_id": contact_id, "sender": sender}

@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, web
 from agent_console.connection import CLOSE_TOO_SLOW, Connection, OutboundLimits
 from agent_console.customer_index import CustomerIndex, customer_holders
 from agent_console.fanout import Delivery, crm_customers, deliveries
-from contactcenter.events import Event
+from contactcenter.core.events import Event
 
 __all__ = ["CLOSE_TOO_SLOW", "Connection", "ConsoleHub", "Dispatch", "OutboundLimits"]
 

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from contactcenter.errors import MalformedFrame, UnknownFrameType
-from contactcenter.storable import text_problem, unstorable
+from contactcenter.core.errors import MalformedFrame, UnknownFrameType
+from contactcenter.core.storable import text_problem, unstorable
 
 # Control characters other than tab and line breaks have no place in what people write, and
 # PostgreSQL cannot store NUL in text at all: refused at the edge, with the field named.

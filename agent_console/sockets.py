@@ -1,5 +1,7 @@
 """What both websocket handlers share: opening a socket, the loop that reads frames and
-answers bad ones with an `error` frame, and a connection's typing and read signals."""
+answers bad ones with an `error` frame.
+
+A connection's typing and read signals: agent_console/customers/live_signals.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,11 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from agent_console import protocol as p
-from agent_console.fanout import Side, live_signal
-from agent_console.hub import Connection, ConsoleHub
-from agent_console.limits import FrameThrottle, WidgetSettings
-from agent_console.widget import Widget
-from contactcenter.conversations import ConversationService
-from contactcenter.csat import WidgetStore
-from contactcenter.errors import HubError, Internal
-from contactcenter.store_errors import is_store_failure, store_unavailable
+from agent_console.hub import Connection
+from contactcenter.core.errors import HubError, Internal
+from contactcenter.core.store_errors import is_store_failure, store_unavailable
 
-log = structlog.get_logger("agent_console.gateway")
+log = structlog.get_logger("agent_console.customers.chat_socket")
 
 
 C = TypeVar("C", p.AgentCommand, p.ChatCommand)
@@ -68,41 +65,3 @@ def _unexpected(exc: Exception, conn: Connection) -> HubError:
         return store_unavailable(exc)
     log.exception("frame_failed", kind=conn.kind)
     return Internal("internal error")
-
-
-class LiveSignals:
-    """One connection's typing and read signals: throttled, read marks stored, both sent to
-    the other side through the widget's live channel (when the widget is set up)."""
-
-    def __init__(self, hub: ConsoleHub, widget: Widget | None, service: ConversationService):
-        self.hub = hub
-        self.widget = widget
-        self.service = service
-        self.store = WidgetStore(service.crm.pool)
-        per_s = widget.settings.live_frames_per_s if widget else WidgetSettings.live_frames_per_s
-        self.throttle = FrameThrottle(per_s, service.clock)
-
-    async def typing(self, contact_id: str, side: Side, active: bool) -> None:
-        self.throttle.allow()
-        if self.widget is not None:
-            signal = live_signal("typing", contact_id, side, self.service.clock(), active=active)
-            await self.widget.live.publish(signal)
-
-    async def presence(self, contact_id: str, present: bool) -> None:
-        """The customer's chat page follows the contact (again), or the last one here left:
-        the agents holding it see whether the customer is still there. Not throttled: it
-        comes from connecting and closing, not from frames."""
-        if self.widget is not None:
-            signal = live_signal(
-                "presence", contact_id, "customer", self.service.clock(), active=present
-            )
-            await self.widget.live.publish(signal)
-
-    async def read(self, contact_id: str, side: Side, message_id: str) -> None:
-        self.throttle.allow()
-        moved = await self.store.mark_read(contact_id, side, message_id)
-        if moved and self.widget is not None:
-            signal = live_signal(
-                "read", contact_id, side, self.service.clock(), message_id=message_id
-            )
-            await self.widget.live.publish(signal)

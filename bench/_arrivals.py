@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 
-import contactcenter.auth
+import contactcenter.web.auth
 import routing.worker
 from bench._arrival_clients import BaselineLoad, HubLoad, HubLoadResult, run_clients
 from bench._common import (
@@ -178,12 +178,12 @@ def cheap_password_hashes() -> Iterator[None]:
     """Hash the bench agents' passwords with argon2's cheapest parameters. A hash carries its
     own parameters, so their logins verify cheaply too: 200 logins take a moment, not the
     half minute the shipped parameters would, and login is not what is measured here."""
-    original = contactcenter.auth._hasher
-    contactcenter.auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    original = contactcenter.web.auth._hasher
+    contactcenter.web.auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     try:
         yield
     finally:
-        contactcenter.auth._hasher = original
+        contactcenter.web.auth._hasher = original
 
 
 @dataclass
@@ -275,7 +275,10 @@ async def _cancel_leftovers() -> str:
 async def hub_phase(
     redis_url: str, database_url: str, args: argparse.Namespace, tally: LogTally
 ) -> Phase:
-    from contactcenter.app import AGENTS, REDIS, ROUTING, init
+    from contactcenter.app import init
+    from contactcenter.conversations.appkeys import ROUTING
+    from contactcenter.core.appkeys import REDIS
+    from contactcenter.web.appkeys import AGENTS
 
     settings = hub_settings(redis_url, database_url, free_port())
     domain, password = settings.routing_domain, settings.demo_password or ""

@@ -54,7 +54,7 @@ def hub_settings(redis_url: str, database_url: str, port: int) -> Any:
     import secrets
     from dataclasses import replace
 
-    from contactcenter.settings import load_settings
+    from contactcenter.site_settings import load_settings
 
     shipped = load_settings(ROOT / "config", {})
     unlimited = 10**9
@@ -99,7 +99,7 @@ def servers() -> Iterator[Servers]:
     if redis_url and database_url:
         yield Servers(redis_url, database_url, embedded=False)
         return
-    from contactcenter.embedded import EmbeddedServices
+    from contactcenter.embedded.servers import EmbeddedServices
 
     # A fresh folder of our own under /tmp: as root, PostgreSQL runs as `nobody`, who must be
     # able to enter it (a pytest-style 0700 parent would lock it out).
@@ -224,7 +224,7 @@ def capture_logs(tally: LogTally) -> None:
 
     stdout stays for the benchmark's own progress and its result line.
     """
-    from contactcenter.logs import configure_logging
+    from contactcenter.core.logs import configure_logging
 
     configure_logging(level="warning", fmt="json")
     processors = list(structlog.get_config()["processors"])

@@ -17,7 +17,7 @@ import asyncpg
 from bench._common import percentile
 from bench._faults_book import Book, CustomerLog, Hold, Refusal
 from bench._faults_rig import Entry, Flush
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 
 RATE_WINDOW_S = 3.0  # offers are counted over windows this long to judge the rate
 RATE_BACK = 0.8  # "back to baseline": at least this share of the baseline's offer rate

@@ -49,7 +49,7 @@ def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    from contactcenter.embedded import _valkey_binary
+    from contactcenter.embedded.servers import _valkey_binary
 
     return str(_valkey_binary())
 

@@ -107,8 +107,8 @@ class Run:
 
     async def _prepare_database(self) -> list[str]:
         """The schema, and the agents (skill support, English, the run's chat capacity)."""
-        from contactcenter.auth import AgentStore
-        from contactcenter.db import create_pool, migrate
+        from contactcenter.core.db import create_pool, migrate
+        from contactcenter.web.auth import AgentStore
 
         pool = await create_pool(self.plan.database_url, size=2)
         names = [f"fault-agent-{i + 1}" for i in range(self.args.agents)]

@@ -3,7 +3,7 @@
 A scratch database is seeded with a realistic CRM: 5,000 customers (by default) with 1 or 2
 identities, 0 to 200 past contacts on four channels (most have few, some have many; each
 with its first customer message, a third with a summary), 0 to 50 orders, a few cases,
-notes and tags, and 50 agents; then ANALYZE. Then `contactcenter.context.customer_context`
+notes and tags, and 50 agents; then ANALYZE. Then `contactcenter.crm.context.customer_context`
 is timed for random customers, each lookup alternating with the baseline: a bare round trip
 (`SELECT 1`) on the same pool, so both see the same machine at the same moment. Then the
 offer path itself: what the hub does to enrich an offer frame (`ConversationService.
@@ -42,13 +42,13 @@ from bench._common import (
     run_bench,
     scratch_database,
 )
-from contactcenter.auth import AgentStore
-from contactcenter.context import CONTEXT_SQL, customer_context
-from contactcenter.conversations import ConversationService
-from contactcenter.crm import CrmStore
-from contactcenter.db import create_pool, migrate
-from contactcenter.eventbus import EventBus
-from contactcenter.redisconn import redis_client
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.core.eventbus import EventBus
+from contactcenter.core.redisconn import redis_client
+from contactcenter.crm.context import CONTEXT_SQL, customer_context
+from contactcenter.crm.store import CrmStore
+from contactcenter.web.auth import AgentStore
 from routing.store import RoutingStore
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""

@@ -95,7 +95,7 @@ def _options(shipped: Any) -> list[tuple[str, Callable[[str], Any], Any, str]]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from contactcenter.settings import load_settings
+    from contactcenter.site_settings import load_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.faults",
@@ -135,7 +135,7 @@ def postgres() -> Iterator[str]:
         progress("storage: PostgreSQL from DATABASE_URL; Redis of this run's own")
         yield url
         return
-    from contactcenter.embedded import EmbeddedServices
+    from contactcenter.embedded.servers import EmbeddedServices
 
     folder = Path(tempfile.mkdtemp(prefix="cc-bench-"))
     progress(f"storage: embedded PostgreSQL in {folder}; Redis of this run's own")

@@ -55,7 +55,7 @@ from bench._common import (
     unstamp,
 )
 from bench._worker import worker_process
-from channels.fake_twilio import FakeTwilio, sign
+from tests.support.fake_twilio import FakeTwilio, sign
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 EPILOG = (
@@ -147,7 +147,7 @@ async def drive(
 
 
 async def baseline_phase(fake: FakeTwilio, args: argparse.Namespace) -> Run:
-    from channels.twilio_messaging_adapter import EMPTY_TWIML
+    from channels.twilio.messaging_adapter import EMPTY_TWIML
 
     port = free_port()
     runner, _base = await serve(baseline_app(EMPTY_TWIML), port)
@@ -179,8 +179,8 @@ def floor_app(twiml: str, pool: asyncpg.Pool) -> web.Application:
 
 
 async def floor_phase(database_url: str, fake: FakeTwilio, args: argparse.Namespace) -> Run:
-    from channels.twilio_messaging_adapter import EMPTY_TWIML
-    from contactcenter.db import create_pool, migrate
+    from channels.twilio.messaging_adapter import EMPTY_TWIML
+    from contactcenter.core.db import create_pool, migrate
 
     pool = await create_pool(database_url)
     port = free_port()
@@ -225,7 +225,7 @@ async def hub_phase(
     (intake in a worker process beside it)."""
     from dataclasses import replace
 
-    from channels.twilio_common import TwilioSettings
+    from channels.twilio.common import TwilioSettings
     from contactcenter.app import init
 
     label = "hub" if role == "all" else "hub-split"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
 
-from contactcenter.errors import InvalidInput
+from contactcenter.core.errors import InvalidInput
 
 RawIn = TypeVar("RawIn", contravariant=True)
 RawOut = TypeVar("RawOut", covariant=True)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import structlog
 from aiohttp import web
 
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 
 log = structlog.get_logger("channels.language")
 
@@ -336,7 +336,7 @@ def setup_language(app: web.Application, settings: LanguageSettings | None = Non
     app[_WIRED] = True
 
     async def build(app: web.Application) -> AsyncIterator[None]:
-        from contactcenter.app import SETTINGS
+        from contactcenter.settings.appkeys import SETTINGS
 
         chosen = app.get(LANGUAGE_SETTINGS) or load_language_settings(
             app[SETTINGS].config_dir, dict(os.environ)

@@ -13,72 +13,63 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import structlog
 from aiohttp import web
 
-from agent_console.agent_socket import (
+from agent_console.agents.socket import (
     AGENT_SESSIONS,
     ConsoleSession,
     SessionSockets,
     agent_socket,
 )
+from agent_console.appkeys import HUB
+from agent_console.customers.chat_socket import chat_socket
+from agent_console.customers.widget import setup_widget
 from agent_console.fanout import Delivery
-from agent_console.gateway import chat_socket
-from agent_console.hub import ConsoleHub, Dispatch
-from agent_console.widget import setup_widget
-from channels.email_channel import EMAIL_OPERATIONS, setup_email
+from agent_console.hub import ConsoleHub
+from channels.email.channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
-from channels.twilio_messaging import setup_twilio_messaging
-from channels.twilio_voice import VOICE_OPERATIONS, setup_twilio_voice
-from contactcenter import api, guard
-from contactcenter.auth import AgentStore
-from contactcenter.context import customer_context
-from contactcenter.conversations import ConversationService
-from contactcenter.crm import CrmStore
-from contactcenter.crm_api import setup_crm_api
-from contactcenter.db import create_pool, migrate
-from contactcenter.eventbus import EventBus, EventGroupConsumer
-from contactcenter.events import SessionEnded
-from contactcenter.healing import EpochWatch
-from contactcenter.history import HistoryWriter
-from contactcenter.login_limits import LOGIN_LIMITER, LoginLimiter, LoginPolicy
-from contactcenter.messages_api import MESSAGE_OPERATIONS
-from contactcenter.orders_api import ORDER_OPERATIONS
-from contactcenter.recovery import recover
-from contactcenter.redisconn import RedisClient, hub_client_name, redis_client
-from contactcenter.reload import ConfigWatcher
-from contactcenter.seed import seed_demo
-from contactcenter.settings import HubSettings
-from contactcenter.stream_trim import run_trimmer
-from routing.model import Liveness
+from channels.twilio.messaging import setup_twilio_messaging
+from channels.twilio.voice import VOICE_OPERATIONS, setup_twilio_voice
+from contactcenter.agents.demo_agents import seed_demo
+from contactcenter.background import recover_once, workers
+from contactcenter.conversations.appkeys import RECOVERED, ROUTING, SERVICE
+from contactcenter.conversations.messages_api import MESSAGE_OPERATIONS
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core.appkeys import BUS, CLOCK, POOL, REDIS
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.core.eventbus import EventBus
+from contactcenter.core.redisconn import hub_client_name, redis_client
+from contactcenter.crm.api.customers import setup_crm_api
+from contactcenter.crm.api.orders import ORDER_OPERATIONS
+from contactcenter.crm.context import customer_context
+from contactcenter.crm.store import CrmStore
+from contactcenter.settings.appkeys import SETTINGS
+from contactcenter.site_settings import SiteSettings
+from contactcenter.web import api, guard
+from contactcenter.web.appkeys import AGENTS
+from contactcenter.web.auth import AgentStore
+from contactcenter.web.login_limits import LOGIN_LIMITER, LoginLimiter, LoginPolicy
 from routing.store import RoutingStore
-from routing.worker import RoutingWorker, wall_clock_ms
+from routing.worker import wall_clock_ms
 
 log = structlog.get_logger("contactcenter.app")
 
-SETTINGS = web.AppKey("settings", HubSettings)
-REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
-POOL = web.AppKey("pool", asyncpg.Pool)
-AGENTS = web.AppKey("agents", AgentStore)
-SERVICE = web.AppKey("service", ConversationService)
-HUB = web.AppKey("hub", ConsoleHub)
-BUS = web.AppKey("bus", EventBus)
-ROUTING = web.AppKey("routing", RoutingStore)
-WATCHER = web.AppKey("watcher", ConfigWatcher)
-RECOVERED = web.AppKey("recovered", asyncio.Event)
-ROUTING_WORKER = web.AppKey("routing_worker", RoutingWorker)
-CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
+# The whole of the settings, channels' included: the composition root's own key (handlers
+# read `SETTINGS`, the hub's part, and their channel's settings from their own keys).
+SITE = web.AppKey("site_settings", SiteSettings)
 
 
-def liveness(settings: HubSettings, since_ms: int = 0) -> Liveness:
-    """Routing's view of live consoles and customers' pages; silence is counted from
-    `since_ms` at the earliest (when this process started)."""
-    return Liveness(
-        console_timeout_ms=int(3 * settings.console_heartbeat_s * 1000),
-        offline_after_ms=int(settings.offline_after_s * 1000),
-        customer_grace_ms=int(settings.customer_grace_s * 1000),
-        since_ms=since_ms,
+def login_policy(settings: SiteSettings) -> LoginPolicy:
+    """The `[login]` settings, in milliseconds, and how a client's address is told."""
+    return LoginPolicy(
+        free_per_account=settings.login_free_failures_per_account,
+        free_per_address=settings.login_free_failures_per_address,
+        first_delay_ms=round(settings.login_first_delay_s * 1000),
+        max_delay_ms=round(settings.login_max_delay_s * 1000),
+        forget_after_ms=round(settings.login_forget_after_s * 1000),
+        trust_forwarded_for=settings.widget.trust_forwarded_for,
+        secure_cookie=settings.public_url.startswith("https://"),
     )
 
 
@@ -139,13 +130,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[LOGIN_LIMITER] = LoginLimiter(
             redis,
             settings.routing_domain,
-            LoginPolicy.from_settings(settings),
+            login_policy(app[SITE]),
             bus=bus,
             agents=agents,
             clock=app.get(CLOCK, wall_clock_ms),
         )
         app[RECOVERED] = asyncio.Event()
-        if await _recover_once(app):
+        if await recover_once(app):
             app[RECOVERED].set()
         app[HUB] = ConsoleHub(
             _enricher(service, agents),
@@ -158,203 +149,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
 
 
-async def _recover_once(app: web.Application) -> bool:
-    """Rebuild what Redis does not know from PostgreSQL (contactcenter/recovery.py)."""
-    service = app[SERVICE]
-    try:
-        recovered = await recover(
-            app[POOL], app[AGENTS], app[ROUTING], app[SETTINGS], service.clock()
-        )
-    except Exception as exc:  # Redis or PostgreSQL away: the hub starts, and retries
-        log.warning("recovery_failed", error=str(exc))
-        return False
-    if recovered.agents or recovered.conversations or recovered.waiting:
-        log.info(
-            "live_state_rebuilt_from_record",
-            agents=recovered.agents,
-            conversations=recovered.conversations,
-            waiting=recovered.waiting,
-        )
-    return True
-
-
-async def _rebuild_live_state(app: web.Application) -> dict[str, int]:
-    """Redis lost the live state under this running process (contactcenter/healing.py):
-    rebuild it from PostgreSQL, then register again what is connected here."""
-    service, routing, settings = app[SERVICE], app[ROUTING], app[SETTINGS]
-    recovered = await recover(app[POOL], app[AGENTS], routing, settings, service.clock())
-    consoles = 0
-    hub = app.get(HUB)
-    if settings.serves_clients and hub is not None:
-        for agent_id in list(hub.agents):
-            principal = await app[AGENTS].get(agent_id)
-            if principal is not None:
-                await service.prepare_agent(principal)
-                consoles += 1
-        now_ms = service.clock()
-        await routing.heartbeat(list(hub.agents), now_ms)
-        await routing.customer_heartbeat(hub.present_customers(), now_ms)
-    return {
-        "agents": recovered.agents,
-        "conversations": recovered.conversations,
-        "waiting": recovered.waiting,
-        "consoles": consoles,
-    }
-
-
-async def _recover_until_done(app: web.Application) -> None:
-    delay_s = 1.0
-    while not app[RECOVERED].is_set():
-        await asyncio.sleep(delay_s)
-        if await _recover_once(app):
-            app[RECOVERED].set()
-        delay_s = min(delay_s * 2, 30.0)
-
-
-async def _tail_to_hub(app: web.Application) -> None:
-    """Events to the local consoles, in stream order. Each event's frames are planned as it
-    arrives and their enrichment reads start at once; a sender queues them in order, so a
-    slow read delays only what comes after it, while later reads already run."""
-    hub = app[HUB]
-    planned: asyncio.Queue[tuple[str, Dispatch]] = asyncio.Queue(maxsize=2000)
-    closing: set[asyncio.Task[int]] = set()
-
-    async def sender() -> None:
-        while True:
-            event_type, dispatch = await planned.get()
-            try:
-                await dispatch.send()
-            except Exception as exc:  # one bad event must not stop live delivery
-                log.error("dispatch_failed", event_type=event_type, error=str(exc))
-
-    sending = asyncio.create_task(sender(), name="console-sender")
-    try:
-        async for _entry_id, event in app[BUS].tail():
-            if isinstance(event, SessionEnded):  # from any process: close its consoles here
-                task = asyncio.create_task(app[AGENT_SESSIONS].close(event.token_hash))
-                closing.add(task)
-                task.add_done_callback(closing.discard)
-            try:
-                dispatch = hub.plan(event)
-            except Exception as exc:
-                log.error("dispatch_failed", event_type=event.type, error=str(exc))
-                continue
-            await planned.put((event.type, dispatch))
-    finally:
-        sending.cancel()
-        for task in closing:
-            task.cancel()
-        while not planned.empty():
-            planned.get_nowait()[1].cancel()
-
-
-async def _heartbeat(app: web.Application) -> None:
-    """Tell routing, every heartbeat, which agents have a console on this process and which
-    contacts a customer's page follows here."""
-    settings, hub, routing = app[SETTINGS], app[HUB], app[ROUTING]
-    clock = app.get(CLOCK, wall_clock_ms)
-    while True:
-        try:
-            now_ms = clock()
-            await routing.heartbeat(list(hub.agents), now_ms)
-            await routing.customer_heartbeat(hub.present_customers(), now_ms)
-        except Exception as exc:  # Redis away: routing will see the silence, which is right
-            log.warning("console_heartbeat_failed", error=str(exc))
-        await asyncio.sleep(settings.console_heartbeat_s)
-
-
-async def _positions(app: web.Application) -> None:
-    """Tell waiting customers connected here where they stand, when that changes."""
-    settings, hub, service = app[SETTINGS], app[HUB], app[SERVICE]
-    told: dict[str, tuple[int, int | None]] = {}
-    while True:
-        await asyncio.sleep(settings.position_interval_s)
-        for contact_id in list(hub.customers):
-            try:
-                status = await service.wait_status(contact_id, fresh=False)
-            except Exception as exc:  # stores away: try again next round
-                log.warning("position_update_failed", error=str(exc))
-                break
-            if status is None:
-                told.pop(contact_id, None)
-                continue
-            now = (status["position"], status["estimated_wait_s"])
-            if told.get(contact_id) != now:
-                told[contact_id] = now
-                for conn in list(hub.customers.get(contact_id, ())):
-                    conn.send({"type": "position", **status})
-
-
-async def _workers(app: web.Application) -> AsyncIterator[None]:
-    """The background tasks of this process's role (`HubSettings.role`): the pushes to the
-    consoles and customers connected here, and/or routing, history and recovery."""
-    settings = app[SETTINGS]
-    assert settings.redis_url
-    watcher = ConfigWatcher(settings, lambda new: _apply(app, new), app[ROUTING].queue_length)
-    app[WATCHER] = watcher
-    epoch = EpochWatch(app[REDIS], app[ROUTING].keys.epoch, lambda: _rebuild_live_state(app))
-    tasks = [
-        asyncio.create_task(watcher.run(), name="config-watcher"),
-        asyncio.create_task(epoch.run(settings.console_heartbeat_s), name="epoch-watch"),
-    ]
-    if settings.serves_clients:
-        tasks += [
-            asyncio.create_task(_tail_to_hub(app), name="console-tail"),
-            asyncio.create_task(_heartbeat(app), name="console-heartbeat"),
-            asyncio.create_task(_positions(app), name="customer-positions"),
-        ]
-    if settings.runs_workers:
-        worker = RoutingWorker(
-            app[ROUTING],
-            settings.policies,
-            tick_ms=settings.routing_tick_ms,
-            clock=app.get(CLOCK, wall_clock_ms),
-            liveness=liveness(settings, since_ms=app.get(CLOCK, wall_clock_ms)()),
-        )
-        app[ROUTING_WORKER] = worker
-        history = EventGroupConsumer(
-            app[REDIS],
-            app[ROUTING].keys.events,
-            "history",
-            HistoryWriter(app[POOL], settings.routing_domain),
-            claim_idle_ms=settings.claim_idle_ms,
-        )
-        tasks += [
-            asyncio.create_task(worker.run(), name="routing-worker"),
-            asyncio.create_task(history.run(), name="history-writer"),
-            asyncio.create_task(_recover_until_done(app), name="recovery"),
-            asyncio.create_task(
-                run_trimmer(app[REDIS], app[ROUTING].keys.events, settings.stream_maxlen),
-                name="stream-trimmer",
-            ),
-        ]
-    log.info("hub_role", role=settings.role, tasks=[t.get_name() for t in tasks])
-    yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # already dead: say so, but let the others stop cleanly
-            log.error("background_task_failed", task=task.get_name(), error=str(exc))
-
-
-async def _apply(app: web.Application, new: HubSettings) -> None:
-    """A reloaded configuration, taken up by the conversations and by routing."""
-    app[SERVICE].settings = new
-    if ROUTING_WORKER in app:
-        app[ROUTING_WORKER].queues = new.policies
-
-
 async def _classify_first_words(app: web.Application) -> AsyncIterator[None]:
     """New text contacts get their language and intents from their first words."""
     app[SERVICE].classify = app[TEXT_CLASSIFIER].classify
     yield
 
 
-def http_handler_args(settings: HubSettings) -> dict[str, Any]:
+def http_handler_args(settings: SiteSettings) -> dict[str, Any]:
     """How the HTTP server treats its connections, wherever the app is served (the CLI, tests,
     benchmarks): aiohttp's keep-alive timer also runs from the moment a connection opens and
     after each answer, and closes it if no whole request head came in meanwhile. That makes
@@ -367,7 +168,7 @@ def static_dir() -> Path:
     return Path(str(resources.files("agent_console") / "static"))
 
 
-def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
+def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
     """The hub's web application for `settings` (storage URLs already resolved)."""
     middlewares = [api.error_middleware, guard.session_guard(settings.public_url)]
     if not settings.serves_clients:
@@ -378,6 +179,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
         handler_args=http_handler_args(settings),
     )
     app[SETTINGS] = settings
+    app[SITE] = settings
     app[AGENT_SESSIONS] = SessionSockets()
     app.on_response_prepare.append(guard.security_headers(settings.twilio.voice.softphone_sdk_url))
     if clock is not None:
@@ -390,7 +192,7 @@ def init(settings: HubSettings, *, clock: Callable[[], int] | None = None) -> we
             await app[HUB].close_all()
 
     app.on_shutdown.append(close_sockets)
-    app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(workers)
     setup_language(app)
     setup_email(app)
     setup_twilio_messaging(app, settings.twilio)

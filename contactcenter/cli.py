@@ -14,10 +14,10 @@ from aiohttp import web
 
 from contactcenter.cli_crm import _crm, _crm_settings, _demo_data
 from contactcenter.cli_storage import storage
-from contactcenter.embedded_folder import EmbeddedServerError
-from contactcenter.errors import ConfigError
-from contactcenter.logs import configure_logging
-from contactcenter.settings import HubSettings, settings_from_environment
+from contactcenter.core.errors import ConfigError
+from contactcenter.core.logs import configure_logging
+from contactcenter.embedded.folder import EmbeddedServerError
+from contactcenter.site_settings import SiteSettings, settings_from_environment
 from routing.model import CHANNELS
 
 DESCRIPTION = """\
@@ -180,9 +180,9 @@ def _crm_parsers(sub: Any) -> None:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
+def _serve(settings: SiteSettings, args: argparse.Namespace) -> int:
+    from contactcenter.agents.demo_agents import demo_password
     from contactcenter.app import init
-    from contactcenter.seed import demo_password
 
     if args.host:
         settings = replace(settings, host=args.host)
@@ -239,8 +239,8 @@ def _serve(settings: HubSettings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(settings: HubSettings) -> int:
-    from contactcenter.db import create_pool, migrate
+def _migrate(settings: SiteSettings) -> int:
+    from contactcenter.core.db import create_pool, migrate
 
     async def run(url: str) -> list[str]:
         pool = await create_pool(url, size=1)
@@ -266,7 +266,7 @@ _ROLE_SAYS = {
 }
 
 
-def _check_config(settings: HubSettings) -> int:
+def _check_config(settings: SiteSettings) -> int:
     print(f"config folder: {settings.config_dir}")
     print(f"  role {settings.role}: {_ROLE_SAYS[settings.role]}")
     for q in settings.queues:
@@ -307,7 +307,7 @@ def _check_config(settings: HubSettings) -> int:
     return 0
 
 
-def _check_crm_config(settings: HubSettings) -> int:
+def _check_crm_config(settings: SiteSettings) -> int:
     try:
         crm = _crm_settings(settings)
     except ConfigError as exc:
@@ -338,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _run(settings: HubSettings, args: argparse.Namespace) -> int:
+def _run(settings: SiteSettings, args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return _check_config(settings)
     if args.command == "migrate":
@@ -353,7 +353,7 @@ def _run(settings: HubSettings, args: argparse.Namespace) -> int:
             return _demo_data(settings, crm, args)
         return _crm(settings, crm, args)
     if args.command == "services":
-        from contactcenter.embedded import main_services
+        from contactcenter.embedded.servers import main_services
 
         main_services(
             settings.data_dir, settings.embedded_redis_port, settings.embedded_postgres_port

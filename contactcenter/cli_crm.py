@@ -12,26 +12,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from contactcenter.settings import HubSettings
+from contactcenter.site_settings import SiteSettings
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from contactcenter.crm_settings import CrmSettings
-    from contactcenter.demo_data import DemoReport
-    from contactcenter.tiers import RecomputeReport
+    from contactcenter.crm.demo_data import DemoReport
+    from contactcenter.crm.settings import CrmSettings
+    from contactcenter.crm.tiers import RecomputeReport
 
 T = TypeVar("T")
 
 
-def _crm_settings(settings: HubSettings) -> CrmSettings:
+def _crm_settings(settings: SiteSettings) -> CrmSettings:
     return settings.crm
 
 
-def _with_pool(settings: HubSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+def _with_pool(settings: SiteSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """Run `work` on a pool of the environment's or the embedded PostgreSQL, migrated first."""
     from contactcenter.cli_storage import storage
-    from contactcenter.db import create_pool, migrate
+    from contactcenter.core.db import create_pool, migrate
 
     async def run(url: str) -> T:
         pool = await create_pool(url, size=2)
@@ -58,9 +58,9 @@ def _print_recompute(report: RecomputeReport, crm: CrmSettings) -> None:
     )
 
 
-def _crm(settings: HubSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
-    from contactcenter.csv_import import ImportRejected, import_customers, import_orders
-    from contactcenter.tiers import recompute_all
+def _crm(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
+    from contactcenter.crm.csv_import import ImportRejected, import_customers, import_orders
+    from contactcenter.crm.tiers import recompute_all
 
     now = datetime.now(UTC)
     if args.crm_command == "recompute":
@@ -89,10 +89,10 @@ def _crm(settings: HubSettings, crm: CrmSettings, args: argparse.Namespace) -> i
     return 0
 
 
-def _demo_data(settings: HubSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
-    from contactcenter.auth import AgentStore
-    from contactcenter.demo_data import seed_demo_data
-    from contactcenter.seed import DEMO_AGENTS, demo_password, seed_demo
+def _demo_data(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
+    from contactcenter.agents.demo_agents import DEMO_AGENTS, demo_password, seed_demo
+    from contactcenter.crm.demo_data import seed_demo_data
+    from contactcenter.web.auth import AgentStore
 
     if args.customers < 1:
         print("demo-data: --customers must be at least 1", file=sys.stderr)

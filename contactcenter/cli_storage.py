@@ -10,15 +10,15 @@ from dataclasses import replace
 
 import structlog
 
-from contactcenter.settings import HubSettings
+from contactcenter.site_settings import SiteSettings
 
 log = structlog.get_logger("contactcenter.cli")
 
 
 @contextlib.contextmanager
 def storage(
-    settings: HubSettings, *, redis: bool = True, share: bool = True
-) -> Iterator[HubSettings]:
+    settings: SiteSettings, *, redis: bool = True, share: bool = True
+) -> Iterator[SiteSettings]:
     """`settings` with storage URLs: the environment's; else, with `share`, those of the
     embedded servers another contactcenter process runs in the data folder (`make run` in
     another terminal); else embedded servers started here and stopped on the way out (Redis
@@ -27,7 +27,7 @@ def storage(
     if not (need_redis or need_pg):
         yield settings
         return
-    from contactcenter.embedded import EmbeddedServersInUse, EmbeddedServices
+    from contactcenter.embedded.servers import EmbeddedServersInUse, EmbeddedServices
 
     services = EmbeddedServices(
         settings.data_dir,
@@ -65,10 +65,10 @@ def storage(
         log.info("embedded_servers_stopped")
 
 
-def _running(settings: HubSettings, need_redis: bool, need_pg: bool) -> HubSettings | None:
+def _running(settings: SiteSettings, need_redis: bool, need_pg: bool) -> SiteSettings | None:
     """`settings` with the URLs of the servers another live process runs in the data folder,
     or None when none does."""
-    from contactcenter.embedded import EmbeddedServerError, find_running
+    from contactcenter.embedded.servers import EmbeddedServerError, find_running
 
     running = find_running(settings.data_dir)
     if running is None:

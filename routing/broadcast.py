@@ -8,7 +8,7 @@ abandon release them all.
 
 from __future__ import annotations
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.model import BroadcastContact
 from routing.scripts import ScriptStore
 from routing.status import AbandonStatus, AcceptStatus, BroadcastStatus, RequeueStatus

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.expr import Expr
 from routing.model import (
     MAX_PRIORITY,

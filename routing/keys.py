@@ -64,5 +64,5 @@ class Keys:
     @property
     def epoch(self) -> str:
         """String: a random mark set once per life of the domain's live state; when it is
-        gone or changed, Redis lost its data (contactcenter/healing.py)."""
+        gone or changed, Redis lost its data (contactcenter/core/healing.py)."""
         return f"{self.prefix}:epoch"

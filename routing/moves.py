@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.broadcast import BroadcastMoves
 from routing.model import MAX_PRIORITY, queue_score
 from routing.status import ReprioritizeStatus, RestoreStatus, TransferStatus

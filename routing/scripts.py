@@ -9,8 +9,8 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 
-from contactcenter import events as ev
-from contactcenter.redisconn import RedisClient
+from contactcenter.core import events as ev
+from contactcenter.core.redisconn import RedisClient
 from routing.keys import Keys
 from routing.snapshot import SnapshotReader
 from routing.status import LiveContact

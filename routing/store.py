@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.core import RoutingState
 from routing.model import CHANNELS, AgentView, ContactView, OfferContact, queue_score
 from routing.moves import ContactMoves

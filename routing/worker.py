@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from contactcenter.redisconn import RedisClient
+from contactcenter.core.redisconn import RedisClient
 from routing.core import decide
 from routing.model import (
     AbandonContact,

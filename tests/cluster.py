@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from contactcenter.embedded_proc import die_with_parent
+from contactcenter.embedded.processes import die_with_parent
 
 HOST = "127.0.0.1"
 N_SLOTS = 16384
@@ -78,7 +78,7 @@ class LocalCluster:
     """A three-node (by default) cluster of valkey-server on 127.0.0.1; a context manager.
 
     `start()` returns once every node serves its slots; `url` then names the cluster in the
-    hub's convention (`contactcenter.redisconn`). `stop()` terminates every node and removes
+    hub's convention (`contactcenter.core.redisconn`). `stop()` terminates every node and removes
     the data folder; it may be called any number of times.
     """
 

@@ -26,8 +26,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from contactcenter.app import init
-from contactcenter.redisconn import RedisClient, is_cluster_url, redis_client
-from contactcenter.settings import HubSettings, QueueSettings, load_settings
+from contactcenter.core.redisconn import RedisClient, is_cluster_url, redis_client
+from contactcenter.settings.hub import HubSettings, QueueSettings
+from contactcenter.site_settings import load_settings
 from tests.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Servers:
-    redis_url: str  # `?cluster=true` when it names a Redis Cluster (contactcenter.redisconn)
+    redis_url: str  # `?cluster=true` when it names a Redis Cluster (contactcenter.core.redisconn)
     admin_database_url: str  # a database to connect to for CREATE/DROP DATABASE
 
     @property
@@ -65,7 +66,7 @@ def servers() -> Iterator[Servers]:
         if redis_url and database_url:
             yield Servers(redis_url, database_url)
             return
-        from contactcenter.embedded import EmbeddedServices
+        from contactcenter.embedded.servers import EmbeddedServices
 
         # Not pytest's tmp_path: it sits in a 0700 folder, and as root PostgreSQL runs as an
         # unprivileged user who must be able to reach its data folder.

@@ -16,16 +16,18 @@ import structlog
 from aiohttp import web
 
 from agent_console import protocol as p
+from agent_console.customers.live_signals import LiveSignals
+from agent_console.customers.widget import WIDGET, Widget
 from agent_console.hub import Connection, ConsoleHub
-from agent_console.limits import Limit, RateLimited, RateLimiter, WidgetKeys
-from agent_console.sockets import CLOSE_TRY_LATER, LiveSignals, open_socket, serve_frames
-from agent_console.widget import WIDGET, Widget
-from contactcenter.auth import Principal
-from contactcenter.conversations import ConversationService
-from contactcenter.errors import ContactNotAssigned
-from contactcenter.store_errors import is_store_failure
+from agent_console.keys import WidgetKeys
+from agent_console.rate_limits import Limit, RateLimited, RateLimiter
+from agent_console.sockets import CLOSE_TRY_LATER, open_socket, serve_frames
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core.errors import ContactNotAssigned
+from contactcenter.core.store_errors import is_store_failure
+from contactcenter.web.auth import Principal
 
-log = structlog.get_logger("agent_console.gateway")
+log = structlog.get_logger("agent_console.customers.chat_socket")
 
 # An application's own close code (RFC 6455 section 7.4.2: 4000-4999 are for applications):
 # the login session this console was opened with has ended; sign in again.

@@ -1,4 +1,4 @@
-"""Customers' chats (`/ws/chat`); the agents' consoles are agent_console/agent_socket.py.
+"""Customers' chats (`/ws/chat`); the agents' consoles are agent_console/agents/socket.py.
 
 They translate frames to service calls and results to frames, nothing more. A bad frame gets
 an `error` frame and the connection lives on; an oversized one closes it with 1009, which
@@ -20,33 +20,31 @@ import structlog
 from aiohttp import web
 
 from agent_console import protocol as p
+from agent_console.customers.live_signals import LiveSignals
+from agent_console.customers.widget import WIDGET, Widget
 from agent_console.hub import Connection, ConsoleHub
-from agent_console.limits import (
-    Limit,
-    MessageTooLong,
-    OriginForbidden,
-    RateLimited,
-    client_ip,
-    origin_allowed,
-)
-from agent_console.sockets import (
-    CLOSE_TRY_LATER,
-    DAY_MS,
-    MINUTE_MS,
-    LiveSignals,
-    open_socket,
-    serve_frames,
-)
-from agent_console.widget import WIDGET, Widget
-from channels import transcript_email as te
-from contactcenter.conversations import ConversationService
-from contactcenter.csat import ContactNotFound
-from contactcenter.errors import InvalidInput
-from contactcenter.identity import normalise_email, site_signature_valid
-from contactcenter.store_errors import is_store_failure, store_unavailable
+from agent_console.rate_limits import Limit, RateLimited
+from agent_console.sockets import CLOSE_TRY_LATER, DAY_MS, MINUTE_MS, open_socket, serve_frames
+from channels.email import transcript as te
+from contactcenter.conversations.service import ConversationService
+from contactcenter.conversations.widget_store import ContactNotFound
+from contactcenter.core.errors import Forbidden, InvalidInput
+from contactcenter.core.store_errors import is_store_failure, store_unavailable
+from contactcenter.crm.identity import normalise_email, site_signature_valid
+from contactcenter.web.origins import client_ip, origin_allowed
 from routing.rules import ContactAttributes
 
-log = structlog.get_logger("agent_console.gateway")
+log = structlog.get_logger("agent_console.customers.chat_socket")
+
+
+class OriginForbidden(Forbidden):
+    """The page opening the chat is not on a site allowed to embed the widget."""
+
+    error_id = "chat.origin_forbidden"
+
+
+class MessageTooLong(InvalidInput):
+    error_id = "chat.message_too_long"
 
 
 ENDED_STATES = ("wrapup", "closed", "abandoned")  # a contact the customer cannot write to

@@ -1,6 +1,7 @@
 """The web chat widget's wiring: its settings and shared state in a hub process, the files
 any site may load (CORS), its public config, and the relay of typing and read signals from
-every hub process to this one's connections. The chat socket itself is agent_console/gateway.py;
+every hub process to this one's connections. The chat socket itself is
+agent_console/customers/chat_socket.py;
 what a visitor sees is docs/widget.md."""
 
 from __future__ import annotations
@@ -15,18 +16,15 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from agent_console.customers.live_channel import LiveChannel
+from agent_console.customers.settings import WidgetSettings, load_widget_settings
 from agent_console.fanout import live_deliveries
 from agent_console.hub import ConsoleHub
-from agent_console.limits import (
-    LiveChannel,
-    RateLimiter,
-    WidgetKeys,
-    WidgetSettings,
-    load_widget_settings,
-)
-from channels.email_settings import EmailSettings, load_email_settings
+from agent_console.keys import WidgetKeys
+from agent_console.rate_limits import RateLimiter
+from channels.email.settings import EmailSettings, load_email_settings
 
-log = structlog.get_logger("agent_console.widget")
+log = structlog.get_logger("agent_console.customers.widget")
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,9 @@ def setup_widget(
     app.router.add_get("/widget/config.json", widget_config)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-        from contactcenter.app import HUB, REDIS, SETTINGS
+        from agent_console.appkeys import HUB
+        from contactcenter.core.appkeys import REDIS
+        from contactcenter.settings.appkeys import SETTINGS
 
         hub_settings = app[SETTINGS]
         env = dict(os.environ)
@@ -125,6 +125,6 @@ def setup_widget(
 
 def _email_settings(app: web.Application, config_dir: Path, env: dict[str, str]) -> EmailSettings:
     """The email channel's settings as it runs with them, else as its files say."""
-    from channels.email_channel import EMAIL_SETTINGS
+    from channels.email.channel import EMAIL_SETTINGS
 
     return app.get(EMAIL_SETTINGS) or load_email_settings(config_dir, env)

@@ -25,8 +25,8 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.base import DeliveryUpdate
-from channels.email_imap import ImapPoller
-from channels.email_message import (
+from channels.email.imap import ImapPoller
+from channels.email.message import (
     EmailDelivery,
     EmailRejected,
     InboundEmail,
@@ -34,22 +34,22 @@ from channels.email_message import (
     MissingSender,
     read_delivery,
 )
-from channels.email_outbox import EmailSender
-from channels.email_settings import EmailSettings, load_email_settings
-from channels.email_store import EmailStore, attachment_id
-from channels.email_text import conversation_text
+from channels.email.outbox import EmailSender
+from channels.email.settings import EmailSettings, load_email_settings
+from channels.email.store import EmailStore, attachment_id
+from channels.email.text import conversation_text
 from channels.language import TEXT_CLASSIFIER, TextClassifier
-from contactcenter.conversations import ConversationService
-from contactcenter.customers import CustomerStore
-from contactcenter.errors import (
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core.errors import (
     ConversationClosed,
     InvalidInput,
     NotFound,
     QueueClosed,
     QueueFull,
 )
-from contactcenter.eventbus import EventGroupConsumer
-from contactcenter.openapi import Call, Operation
+from contactcenter.core.eventbus import EventGroupConsumer
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.web.openapi import Call, Operation
 from routing.rules import ContactAttributes
 
 log = structlog.get_logger("channels.email")
@@ -213,7 +213,9 @@ class EmailChannel:
     """Everything email in one hub process: the SMTP server, the IMAP poller, the sender."""
 
     def __init__(self, settings: EmailSettings, app: web.Application) -> None:
-        from contactcenter.app import POOL, REDIS, ROUTING, SERVICE, SETTINGS
+        from contactcenter.conversations.appkeys import ROUTING, SERVICE
+        from contactcenter.core.appkeys import POOL, REDIS
+        from contactcenter.settings.appkeys import SETTINGS
 
         self.settings = settings
         pool = app[POOL]
@@ -312,7 +314,7 @@ def setup_email(app: web.Application, settings: EmailSettings | None = None) -> 
     app[_WIRED] = True
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-        from contactcenter.app import SETTINGS
+        from contactcenter.settings.appkeys import SETTINGS
 
         chosen = app.get(EMAIL_SETTINGS) or load_email_settings(
             app[SETTINGS].config_dir, dict(os.environ)
@@ -365,7 +367,7 @@ class AttachmentNotFound(NotFound):
 
 
 # The email channel's REST operations: served and described with the others' (the lead
-# passes them to contactcenter.crm_api.setup_crm_api).
+# passes them to contactcenter.crm.api.customers.setup_crm_api).
 EMAIL_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET",

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from channels.email_message import EmailDelivery, EmailRejected, MessageTooLarge
-from channels.email_settings import ImapSettings
+from channels.email.message import EmailDelivery, EmailRejected, MessageTooLarge
+from channels.email.settings import ImapSettings
 
 log = structlog.get_logger("channels.email")
 

@@ -22,7 +22,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses
 
 from channels.base import Address, DeliveryUpdate, InboundMessage, InvalidDelivery, OutboundMessage
-from channels.email_text import clean, html_to_text, safe_filename, strip_quoted
+from channels.email.text import clean, html_to_text, safe_filename, strip_quoted
 
 CHANNEL = "email"
 MAX_THREAD_IDS = 100  # ids kept from a References header: enough to thread, bounded to store

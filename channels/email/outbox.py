@@ -25,15 +25,15 @@ import asyncpg
 import structlog
 
 from channels.base import InvalidDelivery
-from channels.email_message import (
+from channels.email.message import (
     OutboundEmail,
     our_message_id,
     render_reply,
     reply_references,
 )
-from channels.email_settings import RELAY_ERRORS, EmailSettings, send_via_relay
-from channels.email_store import EmailStore, OutboxItem, ReplyChannel, ThreadParent
-from contactcenter.events import Event, MessageSent
+from channels.email.settings import RELAY_ERRORS, EmailSettings, send_via_relay
+from channels.email.store import EmailStore, OutboxItem, ReplyChannel, ThreadParent
+from contactcenter.core.events import Event, MessageSent
 
 log = structlog.get_logger("channels.email")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiosmtplib
 
-from contactcenter.config_files import known_keys, read_toml, refuse_unknown
-from contactcenter.errors import ConfigError
+from contactcenter.core.config_files import known_keys, read_toml, refuse_unknown
+from contactcenter.core.errors import ConfigError
 
 SECURITY = ("none", "starttls", "ssl")
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from channels.email_message import InboundEmail
+from channels.email.message import InboundEmail
 
 # Ids derived from the Message-ID, so that storing the same email again makes the same rows.
 _NAMESPACE = uuid.UUID("5d0f8f3e-6a55-4c55-9d2b-8f0f3c4e11a7")

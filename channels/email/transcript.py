@@ -2,7 +2,7 @@
 
 `render_transcript` is pure: the conversation in, a plain-text email out, every line stamped
 with its time in the customer's time zone. `send_transcript` hands it to the outbound SMTP
-relay of the email channel (`channels.email_settings.RelaySettings`). It is sent at once,
+relay of the email channel (`channels.email.settings.RelaySettings`). It is sent at once,
 not through the email channel's outbox: the customer is waiting for the answer, and a relay
 that is down is told to them as `transcript.failed` rather than retried behind their back.
 """
@@ -17,8 +17,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from channels.email_settings import RELAY_ERRORS, RelaySettings, send_via_relay
-from contactcenter.errors import InvalidInput, ServiceUnavailable
+from channels.email.settings import RELAY_ERRORS, RelaySettings, send_via_relay
+from contactcenter.core.errors import InvalidInput, ServiceUnavailable
 
 
 class TranscriptUnavailable(ServiceUnavailable):

@@ -13,7 +13,7 @@ Voice and messaging both build on these pieces:
 - `twilio_client(settings)`: the library's REST client on its async HTTP client.
 
 What the channels keep in PostgreSQL (`WebhookReceipts`, `MessagingStore`) is
-`channels.twilio_store`.
+`channels.twilio.messaging_store`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from channels.base import InvalidDelivery
-from channels.twilio_voice_settings import VoiceSettings, load_voice_settings
-from contactcenter.config_files import read_toml, refuse_unknown
-from contactcenter.errors import ConfigError, Forbidden, ServiceUnavailable
-from contactcenter.identity import InvalidIdentity, normalise_phone
-from contactcenter.storable import NUL, text_problem
+from channels.twilio.voice_settings import VoiceSettings, load_voice_settings
+from contactcenter.core.config_files import read_toml, refuse_unknown
+from contactcenter.core.errors import ConfigError, Forbidden, ServiceUnavailable
+from contactcenter.core.storable import NUL, text_problem
+from contactcenter.crm.identity import InvalidIdentity, normalise_phone
 
 # https://www.twilio.com/docs/usage/webhooks/webhooks-security: the signature header.
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -218,7 +218,7 @@ def signature_valid(
 async def verified_form(request: web.Request) -> MultiDict[str]:
     """The form parameters of a Twilio webhook, once its signature holds; `InvalidSignature`
     (403) otherwise, before anything is read into the hub."""
-    from contactcenter.app import SETTINGS  # the composition root imports this module
+    from contactcenter.settings.appkeys import SETTINGS  # the composition root imports this module
 
     twilio = request.app[TWILIO]
     if not twilio.enabled or twilio.auth_token is None:
@@ -240,7 +240,8 @@ PEOPLES_TEXT = frozenset({"Body", "ProfileName", "CallerName", "SpeechResult"})
 
 
 def storable_form(params: MultiDict[str]) -> MultiDict[str]:
-    """A signed webhook's form with what no store can hold dealt with (contactcenter/storable.py).
+    """A signed webhook's form with what no store can hold dealt with
+    (contactcenter/core/storable.py).
 
     In what a person wrote (`PEOPLES_TEXT`), NUL characters are dropped: they carry nothing a
     reader could see, and refusing the request would lose the customer's message, since
@@ -280,7 +281,7 @@ def twilio_webhook(
 def twilio_client(settings: TwilioSettings) -> Any:
     """The twilio library's REST client on its async HTTP client (call inside the event loop;
     close with `close_twilio_client`). With `api_base` set, requests go there instead of
-    https://api.twilio.com (channels/fake_twilio.py in tests)."""
+    https://api.twilio.com (tests/support/fake_twilio.py in tests)."""
     from twilio.http.async_http_client import AsyncTwilioHttpClient
     from twilio.rest import Client
 

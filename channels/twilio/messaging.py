@@ -1,7 +1,7 @@
 """SMS and WhatsApp through Twilio Programmable Messaging (docs/channels.md).
 
 In: `POST /twilio/messaging` (Twilio's incoming-message webhook). The handler checks the
-signature, parses the form (pure: `channels.twilio_messaging_adapter`), records the delivery once
+signature, parses the form (pure: `channels.twilio.messaging_adapter`), records the delivery once
 on its MessageSid in the durable inbox (`webhook_receipts`) and answers at once with empty
 TwiML. Intake workers, in whichever hub processes run workers (the commit's NOTIFY wakes
 them), then take each message: the customer's open conversation on that
@@ -30,14 +30,14 @@ from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioRestException
 
 from channels.base import DeliveryUpdate, InboundMessage, InvalidDelivery, OutboundMessage
-from channels.twilio_common import (
+from channels.twilio.common import (
     TWILIO,
     TwilioSettings,
     close_twilio_client,
     twilio_client,
     twilio_webhook,
 )
-from channels.twilio_messaging_adapter import (
+from channels.twilio.messaging_adapter import (
     EMPTY_TWIML,
     STATUS_PATH,
     TwilioMessagingAdapter,
@@ -45,16 +45,16 @@ from channels.twilio_messaging_adapter import (
     replaceable_by,
     sender_key,
 )
-from channels.twilio_store import Endpoint, MessagingStore, Receipt, WebhookReceipts
-from contactcenter import events as ev
-from contactcenter.conversations import ConversationService
-from contactcenter.customers import CustomerStore
-from contactcenter.errors import ConversationClosed, QueueClosed, QueueFull
-from contactcenter.eventbus import EventGroupConsumer
-from contactcenter.identity import normalise
+from channels.twilio.messaging_store import Endpoint, MessagingStore, Receipt, WebhookReceipts
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core import events as ev
+from contactcenter.core.errors import ConversationClosed, QueueClosed, QueueFull
+from contactcenter.core.eventbus import EventGroupConsumer
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.identity import normalise
 from routing.rules import ContactAttributes
 
-log = structlog.get_logger("channels.twilio_messaging")
+log = structlog.get_logger("channels.twilio.messaging")
 
 KIND = "twilio.message"  # webhook_receipts.kind of incoming messages
 CONSUMER_GROUP = "twilio-messaging"
@@ -298,7 +298,9 @@ def setup_twilio_messaging(app: web.Application, twilio: TwilioSettings) -> None
 
 
 async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
-    from contactcenter.app import POOL, REDIS, ROUTING, SERVICE, SETTINGS
+    from contactcenter.conversations.appkeys import ROUTING, SERVICE
+    from contactcenter.core.appkeys import POOL, REDIS
+    from contactcenter.settings.appkeys import SETTINGS
 
     twilio = app[TWILIO]
     if not twilio.enabled:

@@ -19,8 +19,8 @@ from channels.base import (
     MediaLink,
     OutboundMessage,
 )
-from channels.twilio_common import form_invalid
-from contactcenter.identity import InvalidIdentity, normalise
+from channels.twilio.common import form_invalid
+from contactcenter.crm.identity import InvalidIdentity, normalise
 
 STATUS_PATH = "/twilio/messaging/status"
 EMPTY_TWIML = str(MessagingResponse())  # "nothing to reply"; Twilio wants TwiML or an empty 200

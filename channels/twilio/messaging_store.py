@@ -18,7 +18,7 @@ import structlog
 
 from channels.base import DeliveryUpdate, MediaLink
 
-log = structlog.get_logger("channels.twilio_store")
+log = structlog.get_logger("channels.twilio.messaging_store")
 
 # --- idempotency on a sid, and the durable inbox -------------------------------------------
 
@@ -37,7 +37,7 @@ class Receipt:
 class WebhookReceipts:
     """Each Twilio delivery recorded once, on (kind, sid): a retry of the same MessageSid
     finds its receipt and does nothing again. (Calls have a richer record of their own, one
-    row per CallSid: `channels.twilio_voice_store`.)
+    row per CallSid: `channels.twilio.voice_store`.)
 
     A receipt may carry a payload to be handled after the webhook is answered: workers in any
     hub process claim pending receipts for a lease, oldest first. Receipts of one

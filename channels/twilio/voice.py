@@ -13,7 +13,7 @@ Webhooks (each signed, checked by `twilio_webhook`; each answers TwiML at once):
   conversation (wrap-up starts) while with an agent.
 
 `GET /api/voice/token` gives a logged-in agent a Twilio access token for the browser
-softphone. `channels.twilio_voice_bridge` bridges each accepted call to its agent.
+softphone. `channels.twilio.voice_bridge` bridges each accepted call to its agent.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from channels.twilio_common import (
+from channels.twilio.common import (
     TWILIO,
     TwilioSettings,
     close_twilio_client,
     twilio_client,
     twilio_webhook,
 )
-from channels.twilio_voice_bridge import CONSUMER_GROUP, CallBridge
-from channels.twilio_voice_settings import MenuChoice
-from channels.twilio_voice_store import VoiceCall, VoiceStore
-from channels.twilio_voice_token import VOICE_OPERATIONS
-from channels.twilio_voice_twiml import (
+from channels.twilio.voice_bridge import CONSUMER_GROUP, CallBridge
+from channels.twilio.voice_settings import MenuChoice
+from channels.twilio.voice_store import VoiceCall, VoiceStore
+from channels.twilio.voice_token import VOICE_OPERATIONS
+from channels.twilio.voice_twiml import (
     ENDED_STATUSES,
     GATHER_PATH,
     STATUS_PATH,
@@ -56,19 +56,19 @@ from channels.twilio_voice_twiml import (
     query_attempt,
     query_contact_id,
 )
-from contactcenter.cases import CaseStore
-from contactcenter.conversations import ConversationService
-from contactcenter.customers import CustomerStore
-from contactcenter.errors import QueueClosed, QueueFull, ServiceUnavailable
-from contactcenter.eventbus import EventGroupConsumer
-from contactcenter.identity import InvalidIdentity, normalise_phone
-from contactcenter.openapi import add_operations
+from contactcenter.conversations.service import ConversationService
+from contactcenter.core.errors import QueueClosed, QueueFull, ServiceUnavailable
+from contactcenter.core.eventbus import EventGroupConsumer
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.identity import InvalidIdentity, normalise_phone
+from contactcenter.web.openapi import add_operations
 from routing.rules import ContactAttributes
 from routing.status import AbandonStatus
 
 __all__ = ["VOICE", "VOICE_OPERATIONS", "VoiceChannel", "setup_twilio_voice"]
 
-log = structlog.get_logger("channels.twilio_voice")
+log = structlog.get_logger("channels.twilio.voice")
 
 FIRST_TEXT = "Incoming call"  # the contact's first line: the caller's words are never stored
 START_LEASE_S = 10.0  # a webhook starting a contact holds its call this long at most
@@ -348,7 +348,9 @@ def setup_twilio_voice(
 
 
 async def _voice_tasks(app: web.Application) -> AsyncIterator[None]:
-    from contactcenter.app import POOL, REDIS, ROUTING, SERVICE, SETTINGS
+    from contactcenter.conversations.appkeys import ROUTING, SERVICE
+    from contactcenter.core.appkeys import POOL, REDIS
+    from contactcenter.settings.appkeys import SETTINGS
 
     twilio = app[TWILIO]
     if not twilio.enabled:

@@ -20,12 +20,12 @@ import aiohttp
 import structlog
 from twilio.base.exceptions import TwilioRestException
 
-from channels.twilio_voice_store import CallUpdate, VoiceStore
-from channels.twilio_voice_twiml import VoiceTwiml
-from contactcenter import events as ev
+from channels.twilio.voice_store import CallUpdate, VoiceStore
+from channels.twilio.voice_twiml import VoiceTwiml
+from contactcenter.core import events as ev
 from routing.store import RoutingStore
 
-log = structlog.get_logger("channels.twilio_voice")
+log = structlog.get_logger("channels.twilio.voice")
 
 CONSUMER_GROUP = "twilio-voice"
 

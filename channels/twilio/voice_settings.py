@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 
 MAX_WAIT_ACTIONS = ("voicemail", "overflow")
 # https://www.twilio.com/docs/voice/twiml/gather#numdigits: one key per choice, any of these.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from channels.twilio_voice_twiml import IncomingCall, Recording
+from channels.twilio.voice_twiml import IncomingCall, Recording
 
 
 @dataclass(frozen=True)

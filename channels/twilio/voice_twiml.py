@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels.base import InvalidDelivery
-from channels.twilio_common import form_invalid
-from channels.twilio_voice_settings import MenuChoice, VoicePrompts, VoiceSettings
+from channels.twilio.common import form_invalid
+from channels.twilio.voice_settings import MenuChoice, VoicePrompts, VoiceSettings
 
 VOICE_PATH = "/twilio/voice"
 GATHER_PATH = "/twilio/voice/gather"

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from contactcenter.auth import AgentStore
+from contactcenter.web.auth import AgentStore
 
 DEMO_AGENTS = (
     ("alice", "Alice Martin", "agent", ("en", "fr")),

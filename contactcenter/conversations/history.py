@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from contactcenter import events as ev
-from contactcenter.crm import ms_to_dt
+from contactcenter.core import events as ev
+from contactcenter.crm.store import ms_to_dt
 
 
 def _uuid(value: object) -> uuid.UUID | None:

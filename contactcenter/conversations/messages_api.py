@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from contactcenter.crm_schemas import Strict
-from contactcenter.errors import ContactNotAssigned, InvalidInput
-from contactcenter.openapi import Call, Operation
-from contactcenter.transcript_pages import UnknownCursor, transcript_page
+from contactcenter.conversations.transcript_pages import UnknownCursor, transcript_page
+from contactcenter.core.errors import ContactNotAssigned, InvalidInput
+from contactcenter.crm.api.schemas import Strict
+from contactcenter.web.openapi import Call, Operation
 
 MAX_PAGE_MESSAGES = 200
 
@@ -51,7 +51,7 @@ class MessagePage(Strict):
 
 
 async def list_messages(call: Call) -> Any:
-    from contactcenter.app import SERVICE
+    from contactcenter.conversations.appkeys import SERVICE
 
     service = call.request.app[SERVICE]
     contact_id = call.path("contact_id")

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from contactcenter.auth import AgentStore
-from contactcenter.crm import dt_to_ms
-from contactcenter.routing_config import QueueSettings
-from contactcenter.settings import HubSettings
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.settings.hub import HubSettings
+from contactcenter.settings.routing import QueueSettings
+from contactcenter.web.auth import AgentStore
 from routing.status import AgentStateStatus, EnqueueStatus, RestoreStatus
 from routing.store import RoutingStore
 
-log = structlog.get_logger("contactcenter.recovery")
+log = structlog.get_logger("contactcenter.conversations.recovery")
 
 _CONTACTS = """
 SELECT c.id, c.customer_id, c.channel, c.queue, c.arrived_at, c.priority, c.required_skills,

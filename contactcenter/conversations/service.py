@@ -14,12 +14,14 @@ from typing import Any
 
 import structlog
 
-from contactcenter import events as ev
-from contactcenter.auth import AgentStore, Principal
-from contactcenter.context import customer_context
-from contactcenter.crm import CrmStore, StoredMessage
-from contactcenter.customers import CustomerStore, IdentityInUse
-from contactcenter.errors import (
+from contactcenter.conversations.recovery import (
+    requeue_orphans,
+    restore_agents,
+    restore_conversations,
+)
+from contactcenter.conversations.transcript_pages import latest_page, no_page
+from contactcenter.core import events as ev
+from contactcenter.core.errors import (
     AgentHoldsWork,
     AgentUnavailable,
     ContactNotAssigned,
@@ -34,11 +36,13 @@ from contactcenter.errors import (
     UnknownDisposition,
     UnknownQueue,
 )
-from contactcenter.eventbus import EventBus
-from contactcenter.merge_reviews import ReviewStore
-from contactcenter.recovery import requeue_orphans, restore_agents, restore_conversations
-from contactcenter.settings import HubSettings
-from contactcenter.transcript_pages import latest_page, no_page
+from contactcenter.core.eventbus import EventBus
+from contactcenter.crm.context import customer_context
+from contactcenter.crm.customers import CustomerStore, IdentityInUse
+from contactcenter.crm.merge_reviews import ReviewStore
+from contactcenter.crm.store import CrmStore, StoredMessage
+from contactcenter.settings.hub import HubSettings
+from contactcenter.web.auth import AgentStore, Principal
 from routing.core import eligible_agents
 from routing.estimates import estimate_wait
 from routing.hours import is_open, next_opening_ms
@@ -57,7 +61,7 @@ from routing.status import (
 )
 from routing.store import RoutingStore
 
-log = structlog.get_logger("contactcenter.conversations")
+log = structlog.get_logger("contactcenter.conversations.service")
 
 OPEN_STATES = ("queued", "offered", "assigned")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from contactcenter.crm import StoredMessage, dt_to_ms
-from contactcenter.settings import HubSettings
+from contactcenter.crm.store import StoredMessage, dt_to_ms
+from contactcenter.settings.hub import HubSettings
 
 # The newest messages first (before the cursor $3, $4 when given), each with its rank and the
 # characters of bodies up to it; one more row than a page holds, so that whether earlier

@@ -14,8 +14,8 @@ from typing import Literal
 
 import asyncpg
 
-from contactcenter.crm import dt_to_ms, ms_to_dt
-from contactcenter.errors import Conflict, InvalidInput, NotFound
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.store import dt_to_ms, ms_to_dt
 
 OPEN_STATES = frozenset(("queued", "offered", "assigned"))
 Reader = Literal["customer", "agent"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 
 
 def read_toml(path: Path, *, required: bool = False) -> dict[str, Any]:

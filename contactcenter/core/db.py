@@ -12,7 +12,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-log = structlog.get_logger("contactcenter.db")
+log = structlog.get_logger("contactcenter.core.db")
 
 _MIGRATION_LOCK = 7_201_553  # advisory lock key: any constant shared by every hub process
 

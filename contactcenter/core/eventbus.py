@@ -23,15 +23,15 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from contactcenter.events import Event, UnknownEvent, decode_event, encode_event
-from contactcenter.redisconn import RedisClient
-from contactcenter.store_errors import is_store_failure
+from contactcenter.core.events import Event, UnknownEvent, decode_event, encode_event
+from contactcenter.core.redisconn import RedisClient
+from contactcenter.core.store_errors import is_store_failure
 
-log = structlog.get_logger("contactcenter.eventbus")
+log = structlog.get_logger("contactcenter.core.eventbus")
 
 
 class EventBus:
-    """Appends events; never trims (contactcenter/stream_trim.py does, behind every group)."""
+    """Appends events; never trims (contactcenter/core/stream_trim.py does, behind every group)."""
 
     def __init__(self, redis: RedisClient, stream: str) -> None:
         self.redis = redis

@@ -6,12 +6,12 @@ set once (`SET NX`). Every hub process reads it every `console.heartbeat_s`; gon
 the state it knew is no more, and the process rebuilds at once, without a restart:
 
 1. it sets a new mark (one process wins; the others adopt the winner's);
-2. it runs the recovery from PostgreSQL (contactcenter/recovery.py: agents, conversations
-   in progress, waiting contacts at their places; idempotent, so processes may race);
+2. it runs the recovery from PostgreSQL (contactcenter/conversations/recovery.py: agents,
+   conversations in progress, waiting contacts at their places; idempotent, so processes may race);
 3. it registers again the agents whose consoles are connected to it (profile, presence,
    heartbeat) and the customers whose pages follow a contact here.
 
-Consumer groups recreate themselves (contactcenter/eventbus.py), and a message for a
+Consumer groups recreate themselves (contactcenter/core/eventbus.py), and a message for a
 conversation Redis forgot restores that conversation first (ConversationService).
 """
 
@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.exceptions import RedisError
 
-from contactcenter.redisconn import RedisClient
+from contactcenter.core.redisconn import RedisClient
 
-log = structlog.get_logger("contactcenter.healing")
+log = structlog.get_logger("contactcenter.core.healing")
 
 Rebuild = Callable[[], Awaitable[dict[str, int]]]
 

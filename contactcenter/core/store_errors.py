@@ -9,7 +9,7 @@ import asyncio
 import asyncpg
 from redis import exceptions as redis_errors
 
-from contactcenter.errors import StoreUnavailable
+from contactcenter.core.errors import StoreUnavailable
 
 _STORE_FAILURES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # refused, cut, "cannot connect now"

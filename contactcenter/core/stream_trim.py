@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from contactcenter.redisconn import RedisClient
+from contactcenter.core.redisconn import RedisClient
 
-log = structlog.get_logger("contactcenter.stream_trim")
+log = structlog.get_logger("contactcenter.core.stream_trim")
 
 TRIM_EVERY_S = 5.0
 

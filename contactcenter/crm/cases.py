@@ -17,12 +17,12 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contactcenter.crm import dt_to_ms, ms_to_dt
-from contactcenter.customers import UnknownAgentRef, as_uuid, optional_str, survivor_of
-from contactcenter.errors import Conflict, InvalidInput, NotFound
-from contactcenter.pagination import FIRST_PAGE, Page, Window
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.customers import UnknownAgentRef, as_uuid, optional_str, survivor_of
+from contactcenter.crm.store import dt_to_ms, ms_to_dt
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
-log = structlog.get_logger("contactcenter.cases")
+log = structlog.get_logger("contactcenter.crm.cases")
 
 KINDS = ("complaint", "request")
 STATUSES = ("open", "pending", "resolved", "closed")

@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 
-from contactcenter.customers import SURVIVOR_CTE, as_uuid, survivor_of
-from contactcenter.pagination import FIRST_PAGE, Page, Window
+from contactcenter.crm.customers import SURVIVOR_CTE, as_uuid, survivor_of
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
 HISTORY_SIZE = 10  # interactions in the context
 NOTES_SIZE = 5  # latest notes in the context

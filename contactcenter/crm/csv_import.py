@@ -20,8 +20,8 @@ import asyncpg
 import structlog
 from tqdm import tqdm
 
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.csv_rows import (
+from contactcenter.core.errors import InvalidInput
+from contactcenter.crm.csv_rows import (
     CUSTOMER_COLUMNS,
     CUSTOMER_REFS,
     MAX_FUTURE,
@@ -32,10 +32,15 @@ from contactcenter.csv_rows import (
     parse_customer,
     parse_order,
 )
-from contactcenter.errors import InvalidInput
-from contactcenter.tiers import ORDERS_LOCK, RECOMPUTE_TIMEOUT_S, RecomputeReport, full_recompute
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.crm.tiers import (
+    ORDERS_LOCK,
+    RECOMPUTE_TIMEOUT_S,
+    RecomputeReport,
+    full_recompute,
+)
 
-log = structlog.get_logger("contactcenter.csv_import")
+log = structlog.get_logger("contactcenter.crm.csv_import")
 
 _COPY_CHUNK = 20_000
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from contactcenter.crm_settings import ORDER_STATUSES, CrmSettings
-from contactcenter.identity import InvalidIdentity, normalise
-from contactcenter.orders import InvalidOrder, check_amount, to_base
+from contactcenter.crm.identity import InvalidIdentity, normalise
+from contactcenter.crm.orders import InvalidOrder, check_amount, to_base
+from contactcenter.crm.settings import ORDER_STATUSES, CrmSettings
 
 CUSTOMER_COLUMNS = ("external_id", "name", "email", "phone", "language", "tier_by_hand")
 ORDER_COLUMNS = ("external_id", "amount", "currency", "ordered_at", "status")

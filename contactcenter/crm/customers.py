@@ -1,9 +1,9 @@
 """The customer store: one customer across every channel (docs/crm.md).
 
 An identity (a phone number, an email, a chat visitor id) is stored normalised
-(`contactcenter.identity.normalise`) and may be shared: every holder has a row in
+(`contactcenter.crm.identity.normalise`) and may be shared: every holder has a row in
 `identities`, and exactly one of them is primary, the customer a contact from that identity
-resolves to. A customer folded into another by a merge (`contactcenter.merges`) keeps its row,
+resolves to. A customer folded into another by a merge (`contactcenter.crm.merges`) keeps its row,
 with `merged_into` set; reading it gives its survivor, and so does every write here.
 """
 
@@ -18,9 +18,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contactcenter.crm import dt_to_ms
-from contactcenter.errors import Conflict, InvalidInput, NotFound
-from contactcenter.identities import (
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.identities import (
     Identity,
     IdentityInUse,
     IdentityNotFound,
@@ -28,14 +27,15 @@ from contactcenter.identities import (
     as_uuid,
     lock_identities,
 )
-from contactcenter.identity import normalise
-from contactcenter.pagination import FIRST_PAGE, Page, Window
+from contactcenter.crm.identity import normalise
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
-log = structlog.get_logger("contactcenter.customers")
+log = structlog.get_logger("contactcenter.crm.customers")
 
 MAX_CHAIN = 32  # merges followed from a merged customer to its survivor, at most
 
-# the identity pieces live in contactcenter.identities; their callers import them from here
+# the identity pieces live in contactcenter.crm.identities; their callers import them from here
 __all__ = [
     "MAX_CHAIN",
     "SURVIVOR_CTE",
@@ -173,7 +173,7 @@ def _like_prefix(text: str) -> str:
 
 
 class CustomerStore(IdentityOps):
-    """Customers, their identities and profile (notes and tags: `contactcenter.notes`)."""
+    """Customers, their identities and profile (notes and tags: `contactcenter.crm.notes`)."""
 
     def __init__(self, pool: asyncpg.Pool, *, default_region: str | None = None) -> None:
         self.pool = pool

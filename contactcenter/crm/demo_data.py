@@ -27,12 +27,12 @@ import phonenumbers
 import structlog
 from tqdm import tqdm
 
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.identity import InvalidIdentity, normalise
-from contactcenter.orders import to_base
-from contactcenter.tiers import RECOMPUTE_TIMEOUT_S, RecomputeReport, full_recompute
+from contactcenter.crm.identity import InvalidIdentity, normalise
+from contactcenter.crm.orders import to_base
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.crm.tiers import RECOMPUTE_TIMEOUT_S, RecomputeReport, full_recompute
 
-log = structlog.get_logger("contactcenter.demo_data")
+log = structlog.get_logger("contactcenter.crm.demo_data")
 
 DEMO_PREFIX = "demo-"
 _LOCK = 7_201_554  # advisory lock: one demo-data run at a time

@@ -1,6 +1,6 @@
 """CRM events: what changed about a customer, for the consoles that show them.
 
-They join the one event stream and its codec (`contactcenter.events`): defining them here
+They join the one event stream and its codec (`contactcenter.core.events`): defining them here
 registers them (Event.__init_subclass__), so any process that imports this module decodes
 them. Each names the customer (`customer_id`) and the agent who made the change (`agent_id`,
 None for the hub itself). They are published after the change is stored in PostgreSQL; a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contactcenter.events import Event
+from contactcenter.core.events import Event
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,7 @@
 operations on them that `CustomerStore` offers (`IdentityOps`: add, share, make primary,
 remove).
 
-An identity is stored normalised (`contactcenter.identity.normalise`) and may be shared: every
+An identity is stored normalised (`contactcenter.crm.identity.normalise`) and may be shared: every
 holder has a row in `identities`, and exactly one of them is primary, the customer a contact
 from that identity resolves to.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from contactcenter.errors import Conflict, InvalidInput, NotFound
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
 
 
 class IdentityInUse(Conflict):

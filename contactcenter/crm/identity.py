@@ -14,7 +14,7 @@ import hmac
 
 import phonenumbers
 
-from contactcenter.errors import InvalidInput
+from contactcenter.core.errors import InvalidInput
 
 KINDS = ("phone", "email", "whatsapp", "visitor", "external")
 

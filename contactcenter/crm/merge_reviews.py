@@ -17,13 +17,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contactcenter.crm import dt_to_ms
-from contactcenter.customers import CustomerMerged, as_uuid, optional_str, survivor_of
-from contactcenter.errors import Conflict, InvalidInput, NotFound
-from contactcenter.merges import Merge, lock_customers, merge_locked, ms_or_none
-from contactcenter.pagination import FIRST_PAGE, Page, Window
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.customers import CustomerMerged, as_uuid, optional_str, survivor_of
+from contactcenter.crm.merges import Merge, lock_customers, merge_locked, ms_or_none
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
-log = structlog.get_logger("contactcenter.merge_reviews")
+log = structlog.get_logger("contactcenter.crm.merge_reviews")
 
 
 class ReviewNotFound(NotFound):

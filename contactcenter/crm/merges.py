@@ -4,7 +4,7 @@ A merge moves everything of the merged customer (identities, contacts, orders, c
 tags) to the survivor in one transaction, fills the survivor's empty profile fields from the
 merged one, sets `merged_into`, and records in `customer_merges.moved` what moved, table by
 table (ids; for identities and tags the survivor also held, the rows dropped), so that
-`unmerge` puts exactly those rows back. The automatic merge is `contactcenter.merge_reviews`.
+`unmerge` puts exactly those rows back. The automatic merge is `contactcenter.crm.merge_reviews`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contactcenter.crm import dt_to_ms
-from contactcenter.customers import (
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.customers import (
     CustomerMerged,
     CustomerNotFound,
     as_uuid,
     lock_identities,
     optional_str,
 )
-from contactcenter.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.store import dt_to_ms
 
-log = structlog.get_logger("contactcenter.merges")
+log = structlog.get_logger("contactcenter.crm.merges")
 
 # Tables whose rows belong to a customer by `customer_id` and move wholesale in a merge.
 MOVED_TABLES = ("contacts", "orders", "cases", "customer_notes")

@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from contactcenter.crm import dt_to_ms
-from contactcenter.customers import as_uuid, optional_str, survivor_of
-from contactcenter.errors import NotFound
-from contactcenter.pagination import FIRST_PAGE, Page, Window
+from contactcenter.core.errors import NotFound
+from contactcenter.crm.customers import as_uuid, optional_str, survivor_of
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
 
 class NoteNotFound(NotFound):

@@ -1,7 +1,7 @@
 """Orders: created, changed and cancelled one at a time (the REST API, the console), each change
 followed in the same transaction by an incremental recompute of that customer's figures.
 
-The incremental recompute applies the rules of `contactcenter.tiers` to the one customer: its
+The incremental recompute applies the rules of `contactcenter.crm.tiers` to the one customer: its
 value, order count, first and last order, lifecycle and RFM are exact. Its tier is placed
 against the tier cuts of the last full recompute (`tier_cuts`), so one order never moves
 anyone else's tier; the full recompute (nightly, or `contactcenter crm recompute`) re-ranks
@@ -20,12 +20,11 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contactcenter.crm import dt_to_ms
-from contactcenter.crm_settings import ORDER_STATUSES, CrmSettings
-from contactcenter.customers import CustomerNotFound, as_uuid, survivor_of
-from contactcenter.errors import Conflict, InvalidInput, NotFound
-from contactcenter.pagination import FIRST_PAGE, Page, Window
-from contactcenter.tiers import (
+from contactcenter.core.errors import Conflict, InvalidInput, NotFound
+from contactcenter.crm.customers import CustomerNotFound, as_uuid, survivor_of
+from contactcenter.crm.settings import ORDER_STATUSES, CrmSettings
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.crm.tiers import (
     CustomerFigures,
     OrderSummary,
     customer_figures,
@@ -34,8 +33,9 @@ from contactcenter.tiers import (
     tier_for_value,
     window_start,
 )
+from contactcenter.web.pagination import FIRST_PAGE, Page, Window
 
-log = structlog.get_logger("contactcenter.orders")
+log = structlog.get_logger("contactcenter.crm.orders")
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")  # numeric(14, 2)

@@ -1,7 +1,7 @@
 """CRM settings (`config/crm.toml`): value window, currencies, tiers, lifecycle, RFM.
 
 `load_crm_settings` is a pure function of a folder and an environment mapping, like
-`contactcenter.settings.load_settings`: built-in defaults, then the file (optional), then
+`contactcenter.site_settings.load_settings`: built-in defaults, then the file (optional), then
 `CC_CRM_*` variables. Every problem raises `ConfigError` naming the file and key (or the
 variable) and what is wrong. The rules these settings feed are in docs/tiers.md.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import phonenumbers
 
-from contactcenter.config_files import read_toml
-from contactcenter.errors import ConfigError
+from contactcenter.core.config_files import read_toml
+from contactcenter.core.errors import ConfigError
 
 ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "refunded")
 WINDOW_MONTHS = (12, 24)

@@ -1,4 +1,5 @@
-"""Contacts and their messages in PostgreSQL (customers and identities: contactcenter.customers)."""
+"""Contacts and their messages in PostgreSQL (customers and identities:
+contactcenter.crm.customers)."""
 
 from __future__ import annotations
 

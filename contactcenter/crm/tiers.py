@@ -4,9 +4,9 @@ The per-customer rules are pure functions of a customer's counted orders and the
 (an input, never read here), so they are testable without a database. The full recompute
 (`full_recompute`) applies the same rules to every customer at once in one set-based UPDATE,
 ranks everyone, and records the value cut of each tier in `tier_cuts`; between two full
-recomputes, `contactcenter.orders` places a customer whose orders changed against those cuts
+recomputes, `contactcenter.crm.orders` places a customer whose orders changed against those cuts
 (`tier_for_value`). docs/tiers.md states every rule; the two implementations are checked
-against each other in tests/integration/test_orders.py.
+against each other in tests/integration/contactcenter/crm/test_orders.py.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from contactcenter.crm_settings import CrmSettings, LifecycleSettings, RfmSettings, TierThreshold
+from contactcenter.crm.settings import CrmSettings, LifecycleSettings, RfmSettings, TierThreshold
 
-log = structlog.get_logger("contactcenter.tiers")
+log = structlog.get_logger("contactcenter.crm.tiers")
 
 LIFECYCLE_STAGES = ("prospect", "new", "growing", "mature", "at_risk", "churned")
 RECOMPUTE_TIMEOUT_S = 3600.0  # the pool's 30 s command timeout is for requests, not this

@@ -1,5 +1,5 @@
 """The embedded PostgreSQL's set-up: the account it runs as, its cluster, its password login and
-what its log may hold (the process itself is started by contactcenter.embedded)."""
+what its log may hold (the process itself is started by contactcenter.embedded.servers)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from contactcenter.embedded_folder import HOST, EmbeddedServerError, write_private
-from contactcenter.embedded_proc import PG_USER, spawn
+from contactcenter.embedded.folder import HOST, EmbeddedServerError, write_private
+from contactcenter.embedded.processes import PG_USER, spawn
 
 logger = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contactcenter.embedded_folder import HOST, EmbeddedServerError, pid_alive
+from contactcenter.embedded.folder import HOST, EmbeddedServerError, pid_alive
 
 PG_USER = PG_DATABASE = "contactcenter"
 START_TIMEOUT_S = 30.0

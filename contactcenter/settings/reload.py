@@ -17,10 +17,10 @@ from pathlib import Path
 
 import structlog
 
-from contactcenter.errors import ConfigError
-from contactcenter.settings import ROUTING_FILES, HubSettings, load_routing
+from contactcenter.core.errors import ConfigError
+from contactcenter.settings.hub import ROUTING_FILES, HubSettings, load_routing
 
-log = structlog.get_logger("contactcenter.reload")
+log = structlog.get_logger("contactcenter.settings.reload")
 
 Apply = Callable[[HubSettings], Awaitable[None]]
 QueueLength = Callable[[str], Awaitable[int]]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 from routing.expr import ExpressionError, parse
 from routing.hours import WEEKDAYS, BusinessHours, parse_range
 from routing.model import (

@@ -10,21 +10,21 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_console.limits import client_ip
-from contactcenter.auth import Principal, session_hash
-from contactcenter.errors import (
+from contactcenter.core.errors import (
     BadCredentials,
     HubError,
     InvalidInput,
     ServiceUnavailable,
     Unauthenticated,
 )
-from contactcenter.events import SessionEnded
-from contactcenter.login_limits import LOGIN_LIMITER, TooManyLoginAttempts
-from contactcenter.storable import text_problem, unstorable
-from contactcenter.store_errors import is_store_failure, store_unavailable
+from contactcenter.core.events import SessionEnded
+from contactcenter.core.storable import text_problem, unstorable
+from contactcenter.core.store_errors import is_store_failure, store_unavailable
+from contactcenter.web.auth import Principal, session_hash
+from contactcenter.web.login_limits import LOGIN_LIMITER, TooManyLoginAttempts
+from contactcenter.web.origins import client_ip
 
-log = structlog.get_logger("contactcenter.api")
+log = structlog.get_logger("contactcenter.web.api")
 
 SESSION_COOKIE = "cc_session"
 
@@ -95,7 +95,7 @@ def invalid_input(exc: ValidationError, where: str) -> InvalidInput:
 
 def refuse_unstorable(value: Any, where: str) -> None:
     """`request.invalid` naming the first field of `value` (the body, query or path
-    parameters) that holds text no store can keep (contactcenter/storable.py)."""
+    parameters) that holds text no store can keep (contactcenter/core/storable.py)."""
     found = unstorable(value)
     if found is not None:
         field, problem = found
@@ -132,7 +132,7 @@ async def require_principal(request: web.Request) -> Principal:
 
 async def require_session(request: web.Request) -> tuple[Principal, str]:
     """Who is behind the request, and its session (the hash of its token)."""
-    from contactcenter.app import AGENTS
+    from contactcenter.web.appkeys import AGENTS
 
     token = _token(request)
     principal = await request.app[AGENTS].authenticate(token) if token else None
@@ -149,17 +149,17 @@ def too_many_attempts(error: TooManyLoginAttempts) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """A session for valid credentials, within the limits of contactcenter/login_limits.py:
+    """A session for valid credentials, within the limits of contactcenter/web/login_limits.py:
     while an account or an address must wait, every attempt gets 429, checked or not."""
-    from contactcenter.app import AGENTS, SETTINGS
+    from contactcenter.web.appkeys import AGENTS
 
     try:
         body = LoginBody.model_validate(await json_body(request))
     except ValidationError as exc:
         raise invalid_input(exc, "body") from None
-    settings, limiter = request.app[SETTINGS], request.app[LOGIN_LIMITER]
+    limiter = request.app[LOGIN_LIMITER]
     forwarded = request.headers.get("X-Forwarded-For")
-    address = client_ip(request.remote, forwarded, settings.widget.trust_forwarded_for)
+    address = client_ip(request.remote, forwarded, limiter.policy.trust_forwarded_for)
     try:
         attempt = await limiter.begin(body.username, address)
     except TooManyLoginAttempts as exc:
@@ -179,7 +179,7 @@ async def login(request: web.Request) -> web.Response:
         httponly=True,
         samesite="Strict",
         path="/",
-        secure=settings.public_url.startswith("https://"),
+        secure=limiter.policy.secure_cookie,
     )
     return response
 
@@ -187,7 +187,8 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """End the session. Its consoles, on every hub process, this one included, are closed
     (code 4001) when the `SessionEnded` event reaches that process's stream tail."""
-    from contactcenter.app import AGENTS, BUS, CLOCK
+    from contactcenter.core.appkeys import BUS, CLOCK
+    from contactcenter.web.appkeys import AGENTS
     from routing.worker import wall_clock_ms
 
     token = _token(request)
@@ -229,7 +230,7 @@ def _swallow(task: asyncio.Future[Any]) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when Redis and PostgreSQL answer; 503 naming what is down."""
-    from contactcenter.app import POOL, REDIS
+    from contactcenter.core.appkeys import POOL, REDIS
 
     down = [
         d

@@ -19,7 +19,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from contactcenter.errors import BadCredentials
+from contactcenter.core.errors import BadCredentials
 from routing.model import DEFAULT_CAPACITY
 
 _hasher = PasswordHasher()

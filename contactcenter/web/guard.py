@@ -16,7 +16,7 @@ security").
   styles and connections from the hub itself only (and, on the console, the Twilio Voice
   SDK's script and Twilio's hosts), no plugins, and no framing by any site. The widget's
   own files (`/static/widget.js`, `/static/widget.css`, `/widget/config.json`) are left as
-  agent_console/widget.py serves them, for any site to load.
+  agent_console/customers/widget.py serves them, for any site to load.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from agent_console.limits import origin_allowed
-from contactcenter.api import SESSION_COOKIE
-from contactcenter.errors import Forbidden
+from contactcenter.core.errors import Forbidden
+from contactcenter.web.api import SESSION_COOKIE
+from contactcenter.web.origins import origin_allowed
 
-log = structlog.get_logger("contactcenter.guard")
+log = structlog.get_logger("contactcenter.web.guard")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-# Served to any site by agent_console/widget.py (docs/widget.md, "Embedding").
+# Served to any site by agent_console/customers/widget.py (docs/widget.md, "Embedding").
 WIDGET_FILES = frozenset(("/static/widget.js", "/static/widget.css", "/widget/config.json"))
 PAGE_PATHS = frozenset(("/console", "/chat"))
 # Where the Twilio Voice SDK connects from the console: signalling (wss://voice-js.*),

@@ -29,14 +29,13 @@ import structlog
 from aiohttp import web
 from redis.commands.core import AsyncScript
 
-from contactcenter.auth import AgentStore
-from contactcenter.errors import HubError
-from contactcenter.eventbus import EventBus
-from contactcenter.events import LoginThrottled
-from contactcenter.redisconn import RedisClient
-from contactcenter.settings import HubSettings
+from contactcenter.core.errors import HubError
+from contactcenter.core.eventbus import EventBus
+from contactcenter.core.events import LoginThrottled
+from contactcenter.core.redisconn import RedisClient
+from contactcenter.web.auth import AgentStore
 
-log = structlog.get_logger("contactcenter.login_limits")
+log = structlog.get_logger("contactcenter.web.login_limits")
 
 
 class TooManyLoginAttempts(HubError):
@@ -89,23 +88,19 @@ return 0
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    """The `[login]` settings of config/hub.toml, in milliseconds."""
+    """How logins are taken: the `[login]` settings of config/hub.toml, in milliseconds (built
+    by the composition root, contactcenter/app.py `login_policy`)."""
 
     free_per_account: int = 5
     free_per_address: int = 50
     first_delay_ms: int = 1000
     max_delay_ms: int = 300_000
     forget_after_ms: int = 900_000
-
-    @classmethod
-    def from_settings(cls, s: HubSettings) -> LoginPolicy:
-        return cls(
-            free_per_account=s.login_free_failures_per_account,
-            free_per_address=s.login_free_failures_per_address,
-            first_delay_ms=round(s.login_first_delay_s * 1000),
-            max_delay_ms=round(s.login_max_delay_s * 1000),
-            forget_after_ms=round(s.login_forget_after_s * 1000),
-        )
+    # Count an address as the last hop of X-Forwarded-For (behind a trusted proxy) rather than
+    # the socket's peer (contactcenter/web/origins.py client_ip); from config/widget.toml.
+    trust_forwarded_for: bool = False
+    # Mark the session cookie Secure: the hub's public URL is https.
+    secure_cookie: bool = False
 
     def delay_ms(self, failures: int, free: int) -> int:
         """The wait after `failures` failed logins (0 while they are free)."""

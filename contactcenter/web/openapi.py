@@ -3,12 +3,12 @@ OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0) generated from the s
 and the pydantic models of each operation.
 
 An `Operation` names its method, path, role, and the models of its query, body and answer.
-`bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.api's
+`bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.web.api's
 session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the path,
 the query and the body (a `request.invalid` error listing each field's problem; text that no
-store can hold, contactcenter/storable.py, is refused wherever it is; an operation with a
+store can hold, contactcenter/core/storable.py, is refused wherever it is; an operation with a
 body model requires a body), calls the operation's function and answers JSON.
-`openapi_document` describes a list of operations, and those of contactcenter/api.py, which
+`openapi_document` describes a list of operations, and those of contactcenter/web/api.py, which
 are served there and only described here.
 """
 
@@ -23,9 +23,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from contactcenter import api
-from contactcenter.auth import Principal
-from contactcenter.errors import Forbidden, InvalidInput
+from contactcenter.core.errors import Forbidden, InvalidInput
+from contactcenter.web import api
+from contactcenter.web.auth import Principal
 
 Role = Literal["public", "agent", "supervisor"]  # "agent": anyone logged in
 M = TypeVar("M", bound=BaseModel)
@@ -174,7 +174,7 @@ class HealthAnswer(BaseModel):
 
 LoginAnswer.model_rebuild()
 
-# contactcenter/api.py's endpoints: served there, described here.
+# contactcenter/web/api.py's endpoints: served there, described here.
 EXISTING = (
     Operation("POST", "/api/login", "login", "Log in; sets the cc_session cookie and returns"
               " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer,
@@ -258,7 +258,8 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     if op.role != "public":
         statuses.add(401)
     if op.role == "supervisor" or (op.role != "public" and op.method != "GET"):
-        statuses.add(403)  # a cookie-authenticated change may be refused (contactcenter/guard.py)
+        # a cookie-authenticated change may be refused (contactcenter/web/guard.py)
+        statuses.add(403)
     statuses.add(503)  # any operation, while PostgreSQL or Redis does not answer
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     for status in sorted(statuses):
@@ -267,7 +268,7 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 def openapi_document(ops: Iterable[Operation], *, version: str = "0.1.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `ops` and of contactcenter/api.py's endpoints."""
+    """The OpenAPI 3.1 document of `ops` and of contactcenter/web/api.py's endpoints."""
     every = [*EXISTING, *ops]
     refs, defs = _schemas(every)
     paths: dict[str, dict[str, Any]] = {}

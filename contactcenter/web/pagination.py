@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from contactcenter.errors import InvalidInput
-from contactcenter.storable import text_problem
+from contactcenter.core.errors import InvalidInput
+from contactcenter.core.storable import text_problem
 
 T = TypeVar("T")
 U = TypeVar("U")

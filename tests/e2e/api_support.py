@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from contactcenter.app import POOL
+from contactcenter.core.appkeys import POOL
 from tests.conftest import LiveHub
 from tests.e2e.clients import login
 

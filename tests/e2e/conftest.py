@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from channels.fake_twilio import FakeTwilio
 from tests.conftest import Servers
 from tests.e2e.processes import HubFactory
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.fake_twilio import FakeTwilio
 
 
 @pytest.fixture

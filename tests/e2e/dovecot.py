@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcenter.embedded_proc import die_with_parent
+from contactcenter.embedded.processes import die_with_parent
 from tests.cluster import _free_ports
 
 HOST = "127.0.0.1"

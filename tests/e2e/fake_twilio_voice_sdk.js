@@ -1,5 +1,5 @@
 /* A test double of the Twilio Voice JavaScript SDK (npm @twilio/voice-sdk v2, its browser
- * bundle dist/twilio.min.js), as channels/fake_twilio.py is a fake of Twilio's REST API.
+ * bundle dist/twilio.min.js), as tests/support/fake_twilio.py is a fake of Twilio's REST API.
  * The browser tests serve it at the configured `voice.softphone_sdk_url`: nothing reaches
  * the internet, and no media flows.
  *

@@ -5,7 +5,7 @@ the real ImapMailbox sent to the server and received from it.
 `Wire` wraps the sessions of the real ImapMailbox, not the server: each command line is
 recorded as it goes out on the socket, and the size of each literal (the server's message
 bodies) as it comes in. The `polled` hub's own poller, made by the hub's own wiring
-(channels/email_channel.py), reads through one.
+(channels/email/channel.py), reads through one.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from channels import email_channel
-from channels.email_channel import EMAIL_CHANNEL, EmailChannel
-from channels.email_imap import ImapMailbox, ImapPoller, Mailbox
-from channels.email_message import EmailDelivery
-from channels.email_settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
-from contactcenter.settings import HubSettings
+from channels.email import channel as email_channel
+from channels.email.channel import EMAIL_CHANNEL, EmailChannel
+from channels.email.imap import ImapMailbox, ImapPoller, Mailbox
+from channels.email.message import EmailDelivery
+from channels.email.settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import free_port
 from tests.e2e.dovecot import HOST, PASSWORD, USER, Dovecot
 from tests.e2e.test_email_channel import MAX_MESSAGE_BYTES, OURS, start_email_hub, until

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 from tests.e2e.test_login_limits import ManualClock

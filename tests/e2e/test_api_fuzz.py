@@ -27,12 +27,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.errors import FailureGroup
 
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_common import TwilioSettings
-from contactcenter.settings import HubSettings
+from channels.twilio.common import TwilioSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub
 from tests.e2e.clients import login
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.timeout(600)
 

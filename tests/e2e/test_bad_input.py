@@ -15,14 +15,14 @@ import websockets
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed
 
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_common import TwilioSettings
-from contactcenter.app import ROUTING
-from contactcenter.settings import HubSettings
+from channels.twilio.common import TwilioSettings
+from contactcenter.conversations.appkeys import ROUTING
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, free_port, start_hub
 from tests.e2e.api_support import Seeded, call, seed, state
 from tests.e2e.clients import AgentClient, ChatClient
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 
 async def test_malformed_and_unknown_frames_get_errors_and_the_connection_survives(

@@ -17,10 +17,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from contactcenter.cases import CaseStore
-from contactcenter.customers import CustomerStore
-from contactcenter.notes import NoteStore
-from contactcenter.orders import OrderStore
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.notes import NoteStore
+from contactcenter.crm.orders import OrderStore
 from tests.conftest import LiveHub
 from tests.e2e.browser import (
     LIVE_MS,

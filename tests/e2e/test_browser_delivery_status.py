@@ -4,7 +4,7 @@ console and replies; Twilio's signed status callbacks then move the mark the age
 each reply, forward only, and a failure shows with Twilio's error code; after a reload the
 marks are there again.
 
-Twilio's REST API is channels/fake_twilio.py on loopback; nothing reaches the internet.
+Twilio's REST API is tests/support/fake_twilio.py on loopback; nothing reaches the internet.
 Drives the system Chromium (/usr/bin/chromium) through Playwright; never downloads a browser.
 """
 
@@ -19,11 +19,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_common import TwilioSettings
-from contactcenter.app import BUS
-from contactcenter.events import MessageStatusChanged
-from contactcenter.settings import HubSettings
+from channels.twilio.common import TwilioSettings
+from contactcenter.core.appkeys import BUS
+from contactcenter.core.events import MessageStatusChanged
+from contactcenter.settings.hub import HubSettings
 from routing.worker import wall_clock_ms
 from tests.conftest import LiveHub
 from tests.e2e.browser import (
@@ -41,6 +40,7 @@ from tests.e2e.test_twilio_messaging import (
     until,
 )
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 require_chromium()
 

@@ -1,6 +1,6 @@
 """What keeps other sites away from an agent's browser session: Origin checks on the agent
 websocket and on cookie-authenticated changes, JSON only for those, a Secure cookie behind
-https, and the pages' security headers (contactcenter/guard.py)."""
+https, and the pages' security headers (contactcenter/web/guard.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, login
 

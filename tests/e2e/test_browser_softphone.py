@@ -7,7 +7,7 @@ between the softphone and a phone number.
 No test reaches the internet: the SDK is tests/e2e/fake_twilio_voice_sdk.js, a double of
 Twilio's, served on loopback at `voice.softphone_sdk_url`; the page's calls into it are read
 from its log, and the test plays Twilio's side through it (an incoming call, the far end
-hanging up, a token about to expire). Twilio's REST API is channels/fake_twilio.py.
+hanging up, a token about to expire). Twilio's REST API is tests/support/fake_twilio.py.
 
 Drives the system Chromium (/usr/bin/chromium) through Playwright; never downloads a browser.
 """
@@ -25,8 +25,7 @@ import jwt
 import pytest
 from aiohttp import web
 
-from channels.fake_twilio import FakeTwilio
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.browser import (
     LIVE_MS,
@@ -44,6 +43,7 @@ from tests.e2e.test_twilio_voice import (
     voice_settings,
 )
 from tests.e2e.twilio_support import ACCOUNT_SID, unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 require_chromium()
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from channels.fake_twilio import FakeTwilio
 from tests.conftest import LiveHub
 from tests.e2e import test_browser_softphone as softphone
 from tests.e2e.browser import (
@@ -34,6 +33,7 @@ from tests.e2e.browser import (
 from tests.e2e.test_browser_softphone import _ring, _sdk_log, _until_logged
 from tests.e2e.test_twilio_voice import Call, bridged_to
 from tests.e2e.twilio_support import unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 require_chromium()
 

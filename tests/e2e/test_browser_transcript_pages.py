@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.browser import LIVE_MS, chromium, require_chromium, sign_in, watched_page
 from tests.e2e.clients import AgentClient

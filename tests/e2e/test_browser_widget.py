@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP
 
-from agent_console.limits import WidgetSettings
-from agent_console.widget import setup_widget
+from agent_console.customers.settings import WidgetSettings
+from agent_console.customers.widget import setup_widget
 from contactcenter.app import init
-from contactcenter.routing_config import QueueSettings
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
+from contactcenter.settings.routing import QueueSettings
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
 from tests.e2e.browser import (

@@ -9,7 +9,7 @@ import asyncpg
 import websockets
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 

@@ -14,9 +14,9 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
-from contactcenter.customers import CustomerStore
-from contactcenter.identity import site_signature
-from contactcenter.settings import HubSettings
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.identity import site_signature
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 

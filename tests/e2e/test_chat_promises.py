@@ -17,8 +17,8 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
-from contactcenter.app import SERVICE
-from contactcenter.settings import HubSettings
+from contactcenter.conversations.appkeys import SERVICE
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 

@@ -16,8 +16,9 @@ import websockets
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
-from contactcenter.app import HUB, SERVICE
-from contactcenter.settings import HubSettings
+from agent_console.appkeys import HUB
+from contactcenter.conversations.appkeys import SERVICE
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, login
 from tests.e2e.traffic import close_all, conversation

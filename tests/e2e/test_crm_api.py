@@ -16,19 +16,21 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel
 
-from contactcenter import crm_events as ce
-from contactcenter import crm_schemas as s
-from contactcenter import orders_api as oa
-from contactcenter.app import AGENTS, BUS, POOL, init
-from contactcenter.crm_api import OPERATIONS as CRM_OPERATIONS
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.events import decode_event
-from contactcenter.merge_reviews import ReviewStore
-from contactcenter.orders_api import ORDER_OPERATIONS
-from contactcenter.settings import HubSettings
+from contactcenter.app import init
+from contactcenter.core.appkeys import BUS, POOL
+from contactcenter.core.events import decode_event
+from contactcenter.crm import events as ce
+from contactcenter.crm.api import orders as oa
+from contactcenter.crm.api import schemas as s
+from contactcenter.crm.api.customers import OPERATIONS as CRM_OPERATIONS
+from contactcenter.crm.api.orders import ORDER_OPERATIONS
+from contactcenter.crm.merge_reviews import ReviewStore
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.settings.hub import HubSettings
+from contactcenter.web.appkeys import AGENTS
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import login
-from tests.integration.test_customers import make_contact, make_order, unique_phone
+from tests.integration.contactcenter.crm.test_customers import make_contact, make_order, unique_phone
 
 ROLES = ("agent", "supervisor", "admin")
 USERS = {"agent": "alice", "supervisor": "sam", "admin": "ada"}

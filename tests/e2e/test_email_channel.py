@@ -20,21 +20,22 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.email_channel import (
+from channels.email.channel import (
     ATTACHMENT_ROUTE,
     EMAIL_CHANNEL,
     EMAIL_OPERATIONS,
     EmailChannel,
     setup_email,
 )
-from channels.email_imap import ImapPoller
-from channels.email_message import EmailDelivery
-from channels.email_settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
+from channels.email.imap import ImapPoller
+from channels.email.message import EmailDelivery
+from channels.email.settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
 from channels.language import load_language_settings, setup_language
-from contactcenter.app import POOL, init
-from contactcenter.openapi import add_operations
-from contactcenter.routing_config import QueueSettings
-from contactcenter.settings import HubSettings
+from contactcenter.app import init
+from contactcenter.core.appkeys import POOL
+from contactcenter.settings.hub import HubSettings
+from contactcenter.settings.routing import QueueSettings
+from contactcenter.web.openapi import add_operations
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
 from tests.e2e.clients import AgentClient, login

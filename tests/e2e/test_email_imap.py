@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 import structlog
 
-from channels.email_channel import Outcome
-from channels.email_message import EmailDelivery
-from contactcenter.settings import HubSettings
+from channels.email.channel import Outcome
+from channels.email.message import EmailDelivery
+from contactcenter.settings.hub import HubSettings
 from tests.e2e.dovecot import (
     HOST,
     Dovecot,

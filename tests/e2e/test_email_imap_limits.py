@@ -14,9 +14,9 @@ import imaplib
 import pytest
 import structlog
 
-from channels.email_channel import Outcome
-from channels.email_imap import MAX_RUNS_PER_COMMAND, uid_sets
-from channels.email_message import EmailDelivery
+from channels.email.channel import Outcome
+from channels.email.imap import MAX_RUNS_PER_COMMAND, uid_sets
+from channels.email.message import EmailDelivery
 from tests.e2e.dovecot import (
     dovecot_fixture,  # noqa: F401  (the `dovecot` fixture)
     require_dovecot,

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient
 from tests.e2e.processes import HubFactory

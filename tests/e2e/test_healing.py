@@ -1,5 +1,5 @@
 """Faults that heal without a restart: Redis loses the live state under running hubs
-(contactcenter/healing.py). Real hub processes on the test session's Redis and PostgreSQL.
+(contactcenter/core/healing.py). Real hub processes on the test session's Redis and PostgreSQL.
 
 Redis "loses its data" here by deleting every key of the test's routing domain, which is all
 a hub of that domain can see: a FLUSHALL of the shared test server would wipe the other tests'

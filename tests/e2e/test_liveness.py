@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from routing.keys import Keys
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient

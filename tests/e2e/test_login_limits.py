@@ -13,7 +13,7 @@ import pytest
 import structlog
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, free_port, start_hub
 from tests.e2e.clients import AgentClient
 from tests.e2e.test_multiprocess import expect_where

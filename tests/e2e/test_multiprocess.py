@@ -20,7 +20,7 @@ import asyncpg
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.keys import Keys
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import AgentClient, ChatClient, FrameClient

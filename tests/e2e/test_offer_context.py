@@ -10,11 +10,11 @@ from decimal import Decimal
 import asyncpg
 from redis.asyncio import Redis
 
-from contactcenter.cases import CaseStore
-from contactcenter.customers import CustomerStore
-from contactcenter.notes import NoteStore
-from contactcenter.orders import OrderStore
-from contactcenter.settings import HubSettings
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.notes import NoteStore
+from contactcenter.crm.orders import OrderStore
+from contactcenter.settings.hub import HubSettings
 from routing.keys import Keys
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import LiveHub, start_hub

@@ -11,8 +11,8 @@ import pytest
 import websockets
 from redis.asyncio import Redis, RedisCluster
 
-from contactcenter.redisconn import RedisClient, hub_client_name
-from contactcenter.settings import HubSettings
+from contactcenter.core.redisconn import RedisClient, hub_client_name
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import login
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from aiohttp import web
 from redis.asyncio import Redis
 
-from contactcenter.app import SERVICE, WATCHER
-from contactcenter.settings import HubSettings, load_routing
+from contactcenter.conversations.appkeys import SERVICE
+from contactcenter.settings.appkeys import WATCHER
+from contactcenter.settings.hub import HubSettings, load_routing
 from tests.conftest import ROOT, LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 

@@ -10,7 +10,7 @@ import websockets
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, free_port, start_hub
 from tests.e2e.clients import AgentClient, login
 

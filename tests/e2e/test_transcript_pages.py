@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, login
 from tests.e2e.traffic import close_all, conversation, unthrottled

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter.settings import HubSettings, QueueSettings
+from contactcenter.settings.hub import HubSettings, QueueSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
 

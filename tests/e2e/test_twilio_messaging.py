@@ -1,7 +1,7 @@
 """End to end: SMS and WhatsApp through Twilio, on a real hub with real Redis and PostgreSQL.
 
 Webhooks are posted as Twilio posts them, signed with the twilio library's RequestValidator;
-the hub's outbound requests go to channels/fake_twilio.py on loopback, which answers as
+the hub's outbound requests go to tests/support/fake_twilio.py on loopback, which answers as
 Twilio's REST API does. Nothing reaches the internet.
 """
 
@@ -21,15 +21,16 @@ import structlog
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_common import TwilioSettings
-from contactcenter.app import BUS, init
-from contactcenter.events import MessageSent
-from contactcenter.settings import HubSettings
+from channels.twilio.common import TwilioSettings
+from contactcenter.app import init
+from contactcenter.core.appkeys import BUS
+from contactcenter.core.events import MessageSent
+from contactcenter.settings.hub import HubSettings
 from routing.worker import wall_clock_ms
 from tests.conftest import TEST_PASSWORD, LiveHub
 from tests.e2e.clients import AgentClient
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 OUR_SMS = "+14155550199"
 OUR_WHATSAPP = "+14155238886"

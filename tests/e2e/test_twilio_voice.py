@@ -2,7 +2,7 @@
 
 Webhooks are posted as Twilio posts them (to the URLs the hub's own TwiML names), signed
 with the twilio library's RequestValidator; the hub's call updates go to
-channels/fake_twilio.py on loopback. Agents use real websocket consoles. Nothing reaches the
+tests/support/fake_twilio.py on loopback. Agents use real websocket consoles. Nothing reaches the
 internet.
 """
 
@@ -26,16 +26,17 @@ from aiohttp import web
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_common import TwilioSettings
-from channels.twilio_voice_settings import MenuChoice, VoicePrompts, VoiceSettings
-from contactcenter.app import ROUTING, init
-from contactcenter.settings import HubSettings
+from channels.twilio.common import TwilioSettings
+from channels.twilio.voice_settings import MenuChoice, VoicePrompts, VoiceSettings
+from contactcenter.app import init
+from contactcenter.conversations.appkeys import ROUTING
+from contactcenter.settings.hub import HubSettings
 from routing.hours import BusinessHours
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub
 from tests.e2e.clients import AgentClient, login
 from tests.e2e.twilio_support import ACCOUNT_SID, AUTH_TOKEN, unique_phone
+from tests.support.fake_twilio import FakeTwilio
 
 OUR_NUMBER = "+14155550100"
 CLOSED_NUMBER = "+14155550111"  # routed to a queue that is never open

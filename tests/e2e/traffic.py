@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from contactcenter.settings import HubSettings
+from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub
 from tests.e2e.clients import AgentClient, ChatClient, FrameClient
 

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
-from contactcenter.db import create_pool, migrate
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.crm.settings import CrmSettings, load_crm_settings
 from tests.conftest import ROOT, Servers
 
 

@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ClusterCrossSlotError
 
-from contactcenter.redisconn import redis_client, split_cluster_flag
+from contactcenter.core.redisconn import redis_client, split_cluster_flag
 from routing.keys import Keys
 from routing.model import BroadcastContact, OfferContact, QueuePolicy
 from routing.status import (

@@ -8,12 +8,12 @@ refusal), records every request, and can play Twilio's part in the other directi
 callbacks, incoming-message and voice webhooks, signed with the auth token through the twilio
 library's RequestValidator.
 
-    python -m channels.fake_twilio --port 8099 --auto-status sent,delivered
+    python -m tests.support.fake_twilio --port 8099 --auto-status sent,delivered
     TWILIO_API_BASE=http://127.0.0.1:8099 TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=... \\
         contactcenter serve
-    python -m channels.fake_twilio sms --hub http://127.0.0.1:8080 --from +14155550100 \\
+    python -m tests.support.fake_twilio sms --hub http://127.0.0.1:8080 --from +14155550100 \\
         --to +14155550199 "Hello, my parcel is late"
-    python -m channels.fake_twilio call --from +14155550100 --to +14155550199
+    python -m tests.support.fake_twilio call --from +14155550100 --to +14155550199
 """
 
 from __future__ import annotations
@@ -370,7 +370,7 @@ async def _call(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m channels.fake_twilio", description=__doc__.split("\n\n")[0]
+        prog="python -m tests.support.fake_twilio", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--account-sid", default=DEMO_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=DEMO_AUTH_TOKEN)

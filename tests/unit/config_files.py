@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 

@@ -1,4 +1,4 @@
-"""What every handler of the CRM's REST API shares (contactcenter/crm_api.py): its stores,
+"""What every handler of the CRM's REST API shares (contactcenter/crm/api/customers.py): its stores,
 the CRM settings on the app, publishing CRM events, recomputing value figures, and building
 the operations table.
 """
@@ -13,17 +13,17 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from contactcenter.cases import CaseStore
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.customers import CustomerStore
-from contactcenter.events import Event
-from contactcenter.merge_reviews import ReviewStore
-from contactcenter.merges import MergeStore
-from contactcenter.notes import NoteStore
-from contactcenter.openapi import Call, Operation
-from contactcenter.orders import OrderStore
+from contactcenter.core.events import Event
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.merge_reviews import ReviewStore
+from contactcenter.crm.merges import MergeStore
+from contactcenter.crm.notes import NoteStore
+from contactcenter.crm.orders import OrderStore
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.web.openapi import Call, Operation
 
-log = structlog.get_logger("contactcenter.crm_api")
+log = structlog.get_logger("contactcenter.crm.api.customers")
 
 CRM_SETTINGS = web.AppKey("crm_settings", CrmSettings)
 
@@ -38,7 +38,7 @@ class Stores:
 
 
 def stores(call: Call) -> Stores:
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     app = call.request.app
     pool = app[POOL]
@@ -55,7 +55,7 @@ def stores(call: Call) -> Stores:
 
 async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -> None:
     """Tell the consoles; the change is stored already, so a lost event only delays them."""
-    from contactcenter.app import BUS, CLOCK
+    from contactcenter.core.appkeys import BUS, CLOCK
     from routing.worker import wall_clock_ms
 
     app = call.request.app
@@ -70,7 +70,7 @@ async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -
 
 async def recompute(call: Call, *customer_ids: str) -> None:
     """Value figures follow orders that moved (a merge) or a tier set by hand."""
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     settings = call.request.app.get(CRM_SETTINGS)
     if settings is None:

@@ -4,7 +4,7 @@ merges and the merge review list, with its OpenAPI document and a docs page.
 Roles (docs/crm.md, "The API"): agents read and annotate (profile, identities, notes, tags,
 cases); supervisors and admins also merge, unmerge, decide reviews, set value tiers by hand
 and account managers, and delete (notes, identities). Changes a console may be showing are
-published as CRM events (contactcenter/crm_events.py) once stored.
+published as CRM events (contactcenter/crm/events.py) once stored.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from contactcenter import crm_events as ce
-from contactcenter import crm_schemas as s
-from contactcenter.context import customer_context, interactions
-from contactcenter.crm_api_common import (
+from contactcenter.core.errors import Forbidden
+from contactcenter.crm import events as ce
+from contactcenter.crm.api import schemas as s
+from contactcenter.crm.api.common import (
     CRM_SETTINGS,
     E404,
     E409,
@@ -27,7 +27,7 @@ from contactcenter.crm_api_common import (
     recompute,
     stores,
 )
-from contactcenter.crm_api_merges import (
+from contactcenter.crm.api.merges import (
     MERGE_OPERATIONS,
     decide_review,
     get_merge,
@@ -35,10 +35,10 @@ from contactcenter.crm_api_merges import (
     merge_customers,
     undo_merge,
 )
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.customers import Customer, CustomerNotFound
-from contactcenter.errors import Forbidden
-from contactcenter.openapi import DOCS_HTML, Call, Operation, add_operations, openapi_document
+from contactcenter.crm.context import customer_context, interactions
+from contactcenter.crm.customers import Customer, CustomerNotFound
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.web.openapi import DOCS_HTML, Call, Operation, add_operations, openapi_document
 
 # the handlers' shared pieces live in crm_api_common, the merges' in crm_api_merges
 __all__ = [
@@ -113,7 +113,7 @@ async def set_account_manager(call: Call) -> Any:
 
 
 async def get_context(call: Call) -> Any:
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     context = await customer_context(call.request.app[POOL], call.path("customer_id"))
     if context is None:
@@ -122,7 +122,7 @@ async def get_context(call: Call) -> Any:
 
 
 async def list_interactions(call: Call) -> Any:
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     window = call.query_as(s.PageQuery).window()
     page = await interactions(call.request.app[POOL], call.path("customer_id"), window)
@@ -213,8 +213,8 @@ async def remove_tag(call: Call) -> Any:
 
 
 async def _survivor_id(call: Call) -> str:
-    from contactcenter.app import POOL
-    from contactcenter.customers import survivor_of
+    from contactcenter.core.appkeys import POOL
+    from contactcenter.crm.customers import survivor_of
 
     return str(await survivor_of(call.request.app[POOL], call.path("customer_id")))
 

@@ -1,17 +1,17 @@
 """The CRM's REST API on merges and the merge review list (supervisors and admins): merge,
 read and undo a merge, list the pairs the automatic merge left to a person, decide them.
-Its operations end `contactcenter.crm_api.OPERATIONS`.
+Its operations end `contactcenter.crm.api.customers.OPERATIONS`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from contactcenter import crm_events as ce
-from contactcenter import crm_schemas as s
-from contactcenter.crm_api_common import E404, E409, _op, publish, recompute, stores
-from contactcenter.merges import Merge
-from contactcenter.openapi import Call, Operation
+from contactcenter.crm import events as ce
+from contactcenter.crm.api import schemas as s
+from contactcenter.crm.api.common import E404, E409, _op, publish, recompute, stores
+from contactcenter.crm.merges import Merge
+from contactcenter.web.openapi import Call, Operation
 
 
 async def _merged(call: Call, merge: Merge, undone: bool = False) -> Any:

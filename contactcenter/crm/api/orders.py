@@ -2,7 +2,7 @@
 
 Agents read; supervisors and admins create, change and cancel orders (docs/crm.md, roles).
 Every order change recomputes the customer's value figures in the same transaction
-(contactcenter/orders.py) and tells the consoles showing that customer.
+(contactcenter/crm/orders.py) and tells the consoles showing that customer.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
-from contactcenter import crm_events as ce
-from contactcenter.crm import CrmStore, ms_to_dt
-from contactcenter.crm_api import CRM_SETTINGS, publish
-from contactcenter.crm_schemas import Change, EpochMs, PageQuery, Strict
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.errors import NotFound
-from contactcenter.openapi import Call, Operation
-from contactcenter.orders import Order, OrderStore
+from contactcenter.core.errors import NotFound
+from contactcenter.crm import events as ce
+from contactcenter.crm.api.customers import CRM_SETTINGS, publish
+from contactcenter.crm.api.schemas import Change, EpochMs, PageQuery, Strict
+from contactcenter.crm.orders import Order, OrderStore
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.crm.store import CrmStore, ms_to_dt
+from contactcenter.web.openapi import Call, Operation
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 # The document says what the model checks: pydantic alone would describe any number or any
@@ -104,7 +104,7 @@ class ContactNotFound(NotFound):
 
 
 def _orders(call: Call) -> OrderStore:
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     app = call.request.app
     return OrderStore(app[POOL], app.get(CRM_SETTINGS) or CrmSettings())
@@ -156,7 +156,7 @@ async def cancel_order(call: Call) -> Any:
 
 
 async def get_transcript(call: Call) -> Any:
-    from contactcenter.app import POOL
+    from contactcenter.core.appkeys import POOL
 
     contact_id = call.path("contact_id")
     try:

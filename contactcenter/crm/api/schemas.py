@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from contactcenter.identity import KINDS
-from contactcenter.pagination import DEFAULT_LIMIT, MAX_LIMIT, Window
+from contactcenter.crm.identity import KINDS
+from contactcenter.web.pagination import DEFAULT_LIMIT, MAX_LIMIT, Window
 
 LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # a BCP 47 tag: "fr", "pt-BR"
 REGION = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2, to read national phone numbers

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from contactcenter import events as ev
-from contactcenter.redisconn import RedisClient
+from contactcenter.core import events as ev
+from contactcenter.core.redisconn import RedisClient
 from routing.keys import Keys
 from routing.model import CHANNELS
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.core import OfferContact, QueuePolicy
 from routing.status import (
     AbandonStatus,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.model import QueuePolicy, queue_score
 from routing.store import RoutingStore
 from routing.worker import RoutingWorker

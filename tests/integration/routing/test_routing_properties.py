@@ -8,7 +8,7 @@ call at a time in an order hypothesis draws (routing_model.Turnstile), so that a
 interleaving replays and shrinks like any other input.
 
 After every step the domain's Redis keys are read directly and the event stream is replayed
-(tests/integration/routing_model.py): no contact is offered to two agents at once, no agent
+(tests/integration/routing/routing_model.py): no contact is offered to two agents at once, no agent
 goes above capacity or gets text during a blocking voice call, every contact is in exactly
 one place and none is lost. After a quiet pass (one in which no worker has anything left to
 do) nothing is stuck and routing is work-conserving: no waiting contact has an eligible,
@@ -42,15 +42,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from contactcenter import events as ev
-from contactcenter.redisconn import RedisClient, redis_client
+from contactcenter.core import events as ev
+from contactcenter.core.redisconn import RedisClient, redis_client
 from routing.core import eligible_agents
 from routing.expr import parse
 from routing.model import EscalationStep, Liveness, QueuePolicy
 from routing.status import EnqueueStatus
 from routing.store import RoutingStore
 from routing.worker import PassResult, RoutingWorker
-from tests.integration.routing_model import (
+from tests.integration.routing.routing_model import (
     HELD,
     Picture,
     StreamAudit,
@@ -140,7 +140,7 @@ def redis_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from contactcenter.embedded import EmbeddedServices
+    from contactcenter.embedded.servers import EmbeddedServices
 
     data_dir = Path(tempfile.mkdtemp(prefix="cc-props-"))
     try:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.core import AgentView, OfferContact, QueuePolicy, RoutingState, queue_score
 from routing.model import CHANNELS, EscalationStep, Liveness
 from routing.status import (

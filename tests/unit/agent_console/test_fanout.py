@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent_console.fanout import deliveries
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 
 
 def _by_audience(event: ev.Event, holders: frozenset[str] = frozenset()) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -13,8 +13,8 @@ from typing import Any
 from agent_console.customer_index import CustomerIndex, customer_holders
 from agent_console.fanout import Delivery, crm_customers, deliveries
 from agent_console.hub import ConsoleHub
-from contactcenter import crm_events as ce
-from contactcenter import events as ev
+from contactcenter.core import events as ev
+from contactcenter.crm import events as ce
 
 
 class Floor:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent_console import protocol as p
-from contactcenter.errors import MalformedFrame, UnknownFrameType
+from contactcenter.core.errors import MalformedFrame, UnknownFrameType
 
 
 def test_agent_commands_parse_to_their_types() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.core import RoutingState, decide
 from routing.model import BroadcastContact, ExpireOffer, QueuePolicy
 

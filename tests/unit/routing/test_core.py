@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contactcenter import events as ev
+from contactcenter.core import events as ev
 from routing.core import (
     MAX_PRIORITY,
     CompleteWrapUp,

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from channels.twilio_store import RECEIPTS_CHANNEL, WebhookReceipts
+from channels.twilio.messaging_store import RECEIPTS_CHANNEL, WebhookReceipts
 
 KIND = "twilio.message"
 

@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter import events as ev
-from contactcenter.crm import CrmStore
-from contactcenter.customers import CustomerStore
-from contactcenter.db import create_pool, migrate
-from contactcenter.eventbus import EventBus, EventGroupConsumer
-from contactcenter.history import HistoryWriter
+from contactcenter.conversations.history import HistoryWriter
+from contactcenter.core import events as ev
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.core.eventbus import EventBus, EventGroupConsumer
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.store import CrmStore
 from routing.keys import Keys
 
 

@@ -10,13 +10,13 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contactcenter import events as ev
-from contactcenter.crm import CrmStore
-from contactcenter.customers import CustomerStore
-from contactcenter.db import create_pool, migrate
-from contactcenter.history import HistoryWriter
-from contactcenter.recovery import requeue_orphans
-from contactcenter.settings import HubSettings
+from contactcenter.conversations.history import HistoryWriter
+from contactcenter.conversations.recovery import requeue_orphans
+from contactcenter.core import events as ev
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.store import CrmStore
+from contactcenter.settings.hub import HubSettings
 from routing.core import queue_score
 from routing.store import RoutingStore
 from tests.conftest import free_port, start_hub

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from contactcenter import events as ev
-from contactcenter.eventbus import EventBus, EventGroupConsumer
-from contactcenter.stream_trim import trim_once
+from contactcenter.core import events as ev
+from contactcenter.core.eventbus import EventBus, EventGroupConsumer
+from contactcenter.core.stream_trim import trim_once
 from routing.keys import Keys
 
 
@@ -84,7 +84,7 @@ async def test_a_healthy_member_does_not_read_its_own_pending_events_on_every_pa
     assert (await redis.xpending(stream, "g"))["pending"] == 0
 
 
-# --- trimming behind the slowest group (contactcenter/stream_trim.py) ------------------------
+# --- trimming behind the slowest group (contactcenter/core/stream_trim.py) ------------------------
 
 
 async def test_a_lagging_group_loses_nothing_however_long_the_stream_grows(

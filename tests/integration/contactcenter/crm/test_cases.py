@@ -7,16 +7,16 @@ import uuid
 import asyncpg
 import pytest
 
-from contactcenter.cases import (
+from contactcenter.crm.cases import (
     CaseNotFound,
     CaseStore,
     ContactNotFound,
     ContactOfAnotherCustomer,
     InvalidCase,
 )
-from contactcenter.customers import CustomerStore, UnknownAgentRef
-from contactcenter.pagination import Window
-from tests.integration.test_customers import make_agent, make_contact, pool
+from contactcenter.crm.customers import CustomerStore, UnknownAgentRef
+from contactcenter.web.pagination import Window
+from tests.integration.contactcenter.crm.test_customers import make_agent, make_contact, pool
 
 __all__ = ["pool"]  # the fixture, imported to be used here
 

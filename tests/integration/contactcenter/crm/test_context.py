@@ -10,14 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from contactcenter.cases import CaseStore
-from contactcenter.context import CONTEXT_SQL, customer_context, interactions
-from contactcenter.crm import dt_to_ms
-from contactcenter.customers import CustomerStore
-from contactcenter.merges import MergeStore
-from contactcenter.notes import NoteStore
-from contactcenter.pagination import Window
-from tests.integration.test_customers import (
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.context import CONTEXT_SQL, customer_context, interactions
+from contactcenter.crm.customers import CustomerStore
+from contactcenter.crm.merges import MergeStore
+from contactcenter.crm.notes import NoteStore
+from contactcenter.crm.store import dt_to_ms
+from contactcenter.web.pagination import Window
+from tests.integration.contactcenter.crm.test_customers import (
     BASE_AT,
     make_agent,
     make_contact,

@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 
 from contactcenter.cli import main
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.csv_import import ImportRejected, import_customers, import_orders
+from contactcenter.crm.csv_import import ImportRejected, import_customers, import_orders
+from contactcenter.crm.settings import CrmSettings
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[4] / "config"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 CUSTOMERS = """\

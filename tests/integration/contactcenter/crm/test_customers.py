@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from contactcenter.customers import (
+from contactcenter.core.db import create_pool, migrate
+from contactcenter.crm.customers import (
     CustomerMerged,
     CustomerNotFound,
     CustomerStore,
@@ -19,10 +20,9 @@ from contactcenter.customers import (
     IdentityNotFound,
     UnknownAgentRef,
 )
-from contactcenter.db import create_pool, migrate
-from contactcenter.identity import InvalidIdentity
-from contactcenter.notes import NoteNotFound, NoteStore
-from contactcenter.pagination import InvalidCursor, Window
+from contactcenter.crm.identity import InvalidIdentity
+from contactcenter.crm.notes import NoteNotFound, NoteStore
+from contactcenter.web.pagination import InvalidCursor, Window
 
 BASE_AT = datetime(2026, 1, 1, tzinfo=UTC)
 

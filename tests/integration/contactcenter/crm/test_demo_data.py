@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 
 from contactcenter.cli import main
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.demo_data import generate_demo, seed_demo_data
-from contactcenter.identity import normalise
+from contactcenter.crm.demo_data import generate_demo, seed_demo_data
+from contactcenter.crm.identity import normalise
+from contactcenter.crm.settings import CrmSettings
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[4] / "config"
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 DISPOSITIONS = ("resolved", "follow-up", "no-answer")
 

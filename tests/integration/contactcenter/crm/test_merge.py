@@ -10,18 +10,18 @@ from typing import Any
 import asyncpg
 import pytest
 
-from contactcenter.cases import CaseStore
-from contactcenter.context import customer_context
-from contactcenter.customers import CustomerMerged, CustomerStore
-from contactcenter.merge_reviews import ReviewDecided, ReviewStore
-from contactcenter.merges import (
+from contactcenter.crm.cases import CaseStore
+from contactcenter.crm.context import customer_context
+from contactcenter.crm.customers import CustomerMerged, CustomerStore
+from contactcenter.crm.merge_reviews import ReviewDecided, ReviewStore
+from contactcenter.crm.merges import (
     MergeAlreadyUndone,
     MergeStore,
     SameCustomer,
     SurvivorMerged,
 )
-from contactcenter.notes import NoteStore
-from tests.integration.test_customers import (
+from contactcenter.crm.notes import NoteStore
+from tests.integration.contactcenter.crm.test_customers import (
     make_agent,
     make_contact,
     make_order,

@@ -16,12 +16,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from contactcenter.crm_settings import CrmSettings
-from contactcenter.orders import ExternalIdTaken, OrderStore, UnknownCurrency
-from contactcenter.pagination import Window
-from contactcenter.tiers import assign_tiers, competition_ranks, recompute_all
+from contactcenter.crm.orders import ExternalIdTaken, OrderStore, UnknownCurrency
+from contactcenter.crm.settings import CrmSettings
+from contactcenter.crm.tiers import assign_tiers, competition_ranks, recompute_all
+from contactcenter.web.pagination import Window
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[4] / "config"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 FIGURES = (
     "value_amount, order_count, first_order_at, last_order_at, lifecycle,"

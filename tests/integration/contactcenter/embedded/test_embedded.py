@@ -23,14 +23,14 @@ import pytest
 import redis
 import structlog
 
-from contactcenter.embedded import (
+from contactcenter.embedded.servers import (
     EmbeddedServersInUse,
     EmbeddedServices,
     EmbeddedUrls,
     find_running,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture
@@ -181,7 +181,8 @@ def test_a_second_start_on_a_data_folder_in_use_names_the_running_server(data_di
 
 def _run_services(data_dir: Path) -> tuple[subprocess.Popen[str], list[int]]:
     """`main_services` in a child process; returns it and the ports it printed."""
-    code = "import sys; from pathlib import Path; from contactcenter.embedded import main_services"
+    code = "import sys; from pathlib import Path"
+    code += "; from contactcenter.embedded.servers import main_services"
     code += "; main_services(Path(sys.argv[1]))"
     pythonpath = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}

@@ -11,25 +11,21 @@ from typing import Any
 import pytest
 
 from agent_console import protocol as p
+from agent_console.customers.settings import load_widget_settings
 from agent_console.fanout import live_deliveries, live_signal
-from agent_console.limits import (
-    FrameThrottle,
-    RateLimited,
-    WidgetKeys,
-    client_ip,
-    load_widget_settings,
-    origin_allowed,
-)
-from channels.transcript_email import (
+from agent_console.keys import WidgetKeys
+from agent_console.rate_limits import FrameThrottle, RateLimited
+from channels.email.transcript import (
     Line,
     TranscriptEmail,
     UnknownTimeZone,
     render_transcript,
     time_zone,
 )
-from contactcenter.errors import ConfigError, MalformedFrame, UnknownFrameType
+from contactcenter.core.errors import ConfigError, MalformedFrame, UnknownFrameType
+from contactcenter.web.origins import client_ip, origin_allowed
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def chat(frame: dict[str, Any]) -> p.ChatCommand:

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 
 from channels.base import ChannelAdapter, DeliveryUpdate, InvalidDelivery, OutboundMessage
-from channels.email_message import (
+from channels.email.message import (
     MAX_REPLY_REFERENCES,
     EmailAdapter,
     EmailDelivery,
@@ -25,8 +25,8 @@ from channels.email_message import (
     reply_references,
     reply_subject,
 )
-from channels.email_outbox import retry_delay_s
-from channels.email_text import conversation_text, html_to_text, strip_quoted
+from channels.email.outbox import retry_delay_s
+from channels.email.text import conversation_text, html_to_text, strip_quoted
 
 
 def mail(text: str = "Hello", **headers: str) -> EmailMessage:

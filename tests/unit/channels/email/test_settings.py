@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from channels.email_settings import EmailSettings, load_email_settings
+from channels.email.settings import EmailSettings, load_email_settings
 from tests.unit.config_files import CONFIG, config_error, copy_shipped, edit_file
 
 

@@ -15,8 +15,7 @@ from channels.base import (
     MediaLink,
     OutboundMessage,
 )
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_messaging_adapter import (
+from channels.twilio.messaging_adapter import (
     EMPTY_TWIML,
     STATUS_RANK,
     TwilioMessagingAdapter,
@@ -24,6 +23,7 @@ from channels.twilio_messaging_adapter import (
     replaceable_by,
     sender_key,
 )
+from tests.support.fake_twilio import FakeTwilio
 
 # Typed as the channel interface: mypy checks that the Twilio adapter implements it.
 ADAPTER: ChannelAdapter[Mapping[str, str], dict[str, Any]] = TwilioMessagingAdapter(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from channels.twilio_common import TwilioSettings, load_twilio_settings
-from contactcenter.errors import ConfigError
+from channels.twilio.common import TwilioSettings, load_twilio_settings
+from contactcenter.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 CREDENTIALS = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "secret"}
 
 

@@ -6,7 +6,7 @@ import pytest
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from channels.twilio_common import signature_valid, webhook_url
+from channels.twilio.common import signature_valid, webhook_url
 
 TOKEN = "12345678901234567890123456789012"
 URL = "https://hub.example.com/twilio/messaging"

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from channels.twilio_common import load_twilio_settings
-from channels.twilio_voice_settings import (
+from channels.twilio.common import load_twilio_settings
+from channels.twilio.voice_settings import (
     SOFTPHONE_SDK_URL,
     MenuChoice,
     VoicePrompts,
     VoiceSettings,
 )
-from contactcenter.errors import ConfigError
+from contactcenter.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> VoiceSettings:

@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from channels.base import InvalidDelivery
-from channels.fake_twilio import FakeTwilio
-from channels.twilio_voice_settings import MenuChoice, VoicePrompts, VoiceSettings
-from channels.twilio_voice_twiml import (
+from channels.twilio.voice_settings import MenuChoice, VoicePrompts, VoiceSettings
+from channels.twilio.voice_twiml import (
     IncomingCall,
     Recording,
     VoiceTwiml,
@@ -27,6 +26,7 @@ from channels.twilio_voice_twiml import (
     query_contact_id,
     wait_minutes,
 )
+from tests.support.fake_twilio import FakeTwilio
 
 FAKE = FakeTwilio()
 AGENT = "6f1c2a9e-0000-4000-8000-00000000a1b2"

@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from contactcenter.logs import configure_logging
+from contactcenter.core.logs import configure_logging
 
 
 def test_bodies_phones_and_secrets_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from contactcenter.pagination import InvalidCursor, decode_cursor
-from contactcenter.storable import HAS_NUL, HAS_SURROGATE, unstorable
+from contactcenter.core.storable import HAS_NUL, HAS_SURROGATE, unstorable
+from contactcenter.web.pagination import InvalidCursor, decode_cursor
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contactcenter.identity import (
+from contactcenter.crm.identity import (
     InvalidIdentity,
     normalise,
     normalise_email,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcenter.crm_settings import CrmSettings, load_crm_settings
+from contactcenter.crm.settings import CrmSettings, load_crm_settings
 from tests.unit.config_files import CONFIG, config_error, copy_shipped, edit_file
 
 

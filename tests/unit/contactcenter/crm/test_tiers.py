@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contactcenter.crm_settings import CrmSettings, LifecycleSettings, RfmSettings, TierThreshold
-from contactcenter.tiers import (
+from contactcenter.crm.settings import CrmSettings, LifecycleSettings, RfmSettings, TierThreshold
+from contactcenter.crm.tiers import (
     NO_ORDERS,
     OrderSummary,
     assign_tiers,

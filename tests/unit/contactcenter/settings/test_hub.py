@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from contactcenter.errors import ConfigError
-from contactcenter.settings import load_settings
+from contactcenter.core.errors import ConfigError
+from contactcenter.site_settings import load_settings
 
-CONFIG = Path(__file__).resolve().parents[3] / "config"
+CONFIG = Path(__file__).resolve().parents[4] / "config"
 
 
 @pytest.fixture
