@@ -60,7 +60,7 @@ def _print_recompute(report: RecomputeReport, crm: CrmSettings) -> None:
 
 def _crm(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
     from contactcenter.crm.csv_import import ImportRejected, import_customers, import_orders
-    from contactcenter.crm.tiers import recompute_all
+    from contactcenter.crm.tier_recompute import recompute_all
 
     now = datetime.now(UTC)
     if args.crm_command == "recompute":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contactcenter.core import events as ev
 from routing.broadcast import BroadcastMoves
 from routing.model import MAX_PRIORITY, queue_score
-from routing.status import ReprioritizeStatus, RestoreStatus, TransferStatus
+from routing.status import EscalateStatus, ReprioritizeStatus, RestoreStatus, TransferStatus
 
 
 class ContactMoves(BroadcastMoves):
@@ -202,3 +204,20 @@ class ContactMoves(BroadcastMoves):
             [k.contact(contact_id), k.queue(from_queue), k.queue(to_queue), k.queues, k.events],
             [contact_id, from_queue, to_queue, score, *self._event_args(event)],
         )
+
+    async def escalate(self, contact_id: str, queue: str, step: int, now_ms: int) -> EscalateStatus:
+        (status,) = await self.escalate_many([(contact_id, queue, step)], now_ms)
+        return status
+
+    async def escalate_many(
+        self, steps: Sequence[tuple[str, str, int]], now_ms: int
+    ) -> list[EscalateStatus]:
+        """Contacts' (contact_id, queue, step) escalations, in one round trip."""
+        k = self.keys
+        calls = []
+        for contact_id, queue, step in steps:
+            event = ev.ContactEscalated(at_ms=now_ms, contact_id=contact_id, queue=queue, step=step)
+            calls.append(
+                ([k.contact(contact_id), k.events], [contact_id, step, *self._event_args(event)])
+            )
+        return [EscalateStatus(r) for r in await self._run_many("escalate", calls)]

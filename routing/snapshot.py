@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 from redis.commands.core import AsyncScript
 
-from routing.core import RoutingState
 from routing.keys import Keys
 from routing.model import CHANNELS, AgentView, ContactView
+from routing.state import RoutingState
 
 _LIVE = ("queued", "offered", "wrapup")
 

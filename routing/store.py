@@ -12,17 +12,16 @@ import json
 from collections.abc import Iterable, Sequence
 
 from contactcenter.core import events as ev
-from routing.core import RoutingState
 from routing.model import CHANNELS, AgentView, ContactView, OfferContact, queue_score
 from routing.moves import ContactMoves
 from routing.snapshot import contact_view
+from routing.state import RoutingState
 from routing.status import (
     AbandonStatus,
     AcceptStatus,
     AgentStateStatus,
     EndStatus,
     EnqueueStatus,
-    EscalateStatus,
     OfferStatus,
     ProfileStatus,
     RequeueStatus,
@@ -339,23 +338,6 @@ class RoutingStore(ContactMoves):
                 ],
             )
         )
-
-    async def escalate(self, contact_id: str, queue: str, step: int, now_ms: int) -> EscalateStatus:
-        (status,) = await self.escalate_many([(contact_id, queue, step)], now_ms)
-        return status
-
-    async def escalate_many(
-        self, steps: Sequence[tuple[str, str, int]], now_ms: int
-    ) -> list[EscalateStatus]:
-        """Contacts' (contact_id, queue, step) escalations, in one round trip."""
-        k = self.keys
-        calls = []
-        for contact_id, queue, step in steps:
-            event = ev.ContactEscalated(at_ms=now_ms, contact_id=contact_id, queue=queue, step=step)
-            calls.append(
-                ([k.contact(contact_id), k.events], [contact_id, step, *self._event_args(event)])
-            )
-        return [EscalateStatus(r) for r in await self._run_many("escalate", calls)]
 
     async def heartbeat(
         self, agent_ids: Iterable[str], console_seen_ms: int, *, left: bool = False

@@ -33,12 +33,8 @@ from contactcenter.crm.csv_rows import (
     parse_order,
 )
 from contactcenter.crm.settings import CrmSettings
-from contactcenter.crm.tiers import (
-    ORDERS_LOCK,
-    RECOMPUTE_TIMEOUT_S,
-    RecomputeReport,
-    full_recompute,
-)
+from contactcenter.crm.tier_recompute import full_recompute
+from contactcenter.crm.tiers import ORDERS_LOCK, RECOMPUTE_TIMEOUT_S, RecomputeReport
 
 log = structlog.get_logger("contactcenter.crm.csv_import")
 

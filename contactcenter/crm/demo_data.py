@@ -30,7 +30,8 @@ from tqdm import tqdm
 from contactcenter.crm.identity import InvalidIdentity, normalise
 from contactcenter.crm.orders import to_base
 from contactcenter.crm.settings import CrmSettings
-from contactcenter.crm.tiers import RECOMPUTE_TIMEOUT_S, RecomputeReport, full_recompute
+from contactcenter.crm.tier_recompute import full_recompute
+from contactcenter.crm.tiers import RECOMPUTE_TIMEOUT_S, RecomputeReport
 
 log = structlog.get_logger("contactcenter.crm.demo_data")
 

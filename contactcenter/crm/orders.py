@@ -24,11 +24,11 @@ from contactcenter.core.errors import Conflict, InvalidInput, NotFound
 from contactcenter.crm.customers import CustomerNotFound, as_uuid, survivor_of
 from contactcenter.crm.settings import ORDER_STATUSES, CrmSettings
 from contactcenter.crm.store import dt_to_ms
+from contactcenter.crm.tier_recompute import load_cuts
 from contactcenter.crm.tiers import (
     CustomerFigures,
     OrderSummary,
     customer_figures,
-    load_cuts,
     tier_for_rank,
     tier_for_value,
     window_start,

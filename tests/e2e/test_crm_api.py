@@ -30,7 +30,11 @@ from contactcenter.settings.hub import HubSettings
 from contactcenter.web.appkeys import AGENTS
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import login
-from tests.integration.contactcenter.crm.test_customers import make_contact, make_order, unique_phone
+from tests.integration.contactcenter.crm.test_customers import (
+    make_contact,
+    make_order,
+    unique_phone,
+)
 
 ROLES = ("agent", "supervisor", "admin")
 USERS = {"agent": "alice", "supervisor": "sam", "admin": "ada"}

@@ -18,7 +18,8 @@ import pytest
 
 from contactcenter.crm.orders import ExternalIdTaken, OrderStore, UnknownCurrency
 from contactcenter.crm.settings import CrmSettings
-from contactcenter.crm.tiers import assign_tiers, competition_ranks, recompute_all
+from contactcenter.crm.tier_recompute import recompute_all
+from contactcenter.crm.tiers import assign_tiers, competition_ranks
 from contactcenter.web.pagination import Window
 
 CONFIG = Path(__file__).resolve().parents[4] / "config"
