@@ -4,7 +4,8 @@ beside a bare aggregate scan of the same orders.
 A scratch database gets 100,000 customers and 1,000,000 orders over two years (generated in
 SQL: a skewed number of orders per customer, lognormal-like amounts, one order in ten
 cancelled or refunded), then VACUUM ANALYZE. The figure is the wall time of
-`contactcenter.crm.tier_recompute.recompute_all`, the function the command runs: one transaction that
+`contactcenter.crm.tier_recompute.recompute_all`, the function the command runs: one
+transaction that
 aggregates every order, ranks every customer, writes every changed customer row and the tier
 cuts. The baseline, measured in the same run on the same rows, is the least any recompute must
 do: `SELECT customer_id, sum(amount_base) FROM orders GROUP BY 1`, counted on the server (no

@@ -29,8 +29,13 @@ from channels.email.message import EmailDelivery
 from channels.email.settings import EmailSettings, ImapSettings, RelaySettings, SmtpServerSettings
 from contactcenter.settings.hub import HubSettings
 from tests.conftest import free_port
+from tests.e2e.channels.email.test_email_channel import (
+    MAX_MESSAGE_BYTES,
+    OURS,
+    start_email_hub,
+    until,
+)
 from tests.e2e.dovecot import HOST, PASSWORD, USER, Dovecot
-from tests.e2e.test_email_channel import MAX_MESSAGE_BYTES, OURS, start_email_hub, until
 
 SEEN, REFUSED = {"\\Seen"}, {"\\Seen", "\\Flagged"}
 _TAG = re.compile(r"^[A-Z]+\d+ ")  # imaplib's command tags: "KLMB12 "

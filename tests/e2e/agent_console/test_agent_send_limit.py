@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, start_hub
 from tests.e2e.clients import AgentClient, ChatClient
-from tests.e2e.test_login_limits import ManualClock
+from tests.e2e.contactcenter.web.test_login_limits import ManualClock
 
 PER_WINDOW = 5
 SHIPPED_PER_WINDOW = 30  # config/hub.toml, agents.messages_per_window

@@ -19,9 +19,9 @@ from websockets.exceptions import InvalidStatus
 
 from tests.conftest import TEST_PASSWORD, Servers
 from tests.e2e.clients import AgentClient, ChatClient, login
+from tests.e2e.contactcenter.test_multiprocess import accept, expect_message, expect_offer, say
 from tests.e2e.processes import HubFactory, HubProcess
 from tests.e2e.tcp_proxy import FaultyProxy
-from tests.e2e.test_multiprocess import accept, expect_message, expect_offer, say
 
 
 def _through(url: str, port: int) -> str:

@@ -27,6 +27,7 @@ from contactcenter.settings.hub import HubSettings
 from contactcenter.settings.routing import QueueSettings
 from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
+from tests.e2e.agent_console.customers.test_widget import Sink, email_settings, until
 from tests.e2e.browser import (
     LIVE_MS,
     chromium,
@@ -35,7 +36,6 @@ from tests.e2e.browser import (
     watched_page,
 )
 from tests.e2e.clients import AgentClient, ChatClient
-from tests.e2e.test_widget import Sink, email_settings, until
 
 require_chromium()
 

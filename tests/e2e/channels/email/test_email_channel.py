@@ -40,7 +40,7 @@ from routing.rules import RoutingRule, RuleTarget
 from tests.conftest import TEST_PASSWORD, LiveHub, free_port
 from tests.e2e.clients import AgentClient, login
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[4] / "config"
 OURS = "support@hub.test"
 MAX_MESSAGE_BYTES = 200_000
 

@@ -22,6 +22,13 @@ import structlog
 from channels.email.channel import Outcome
 from channels.email.message import EmailDelivery
 from contactcenter.settings.hub import HubSettings
+from tests.e2e.channels.email.test_email_channel import (
+    MAX_MESSAGE_BYTES,
+    OURS,
+    bodies,
+    email,
+    until,
+)
 from tests.e2e.dovecot import (
     HOST,
     Dovecot,
@@ -36,7 +43,6 @@ from tests.e2e.imap_support import (
     start_mailbox_hub,
     unpolled_fixture,  # noqa: F401  (the `unpolled` fixture)
 )
-from tests.e2e.test_email_channel import MAX_MESSAGE_BYTES, OURS, bodies, email, until
 
 require_dovecot()
 

@@ -17,6 +17,7 @@ import structlog
 from channels.email.channel import Outcome
 from channels.email.imap import MAX_RUNS_PER_COMMAND, uid_sets
 from channels.email.message import EmailDelivery
+from tests.e2e.channels.email.test_email_channel import MAX_MESSAGE_BYTES, OURS, email
 from tests.e2e.dovecot import (
     dovecot_fixture,  # noqa: F401  (the `dovecot` fixture)
     require_dovecot,
@@ -28,7 +29,6 @@ from tests.e2e.imap_support import (
     uids_in,
     unpolled_fixture,  # noqa: F401  (the `unpolled` fixture)
 )
-from tests.e2e.test_email_channel import MAX_MESSAGE_BYTES, OURS, email
 
 require_dovecot()
 

@@ -32,7 +32,7 @@ from tests.e2e.browser import (
     sign_in,
     watched_page,
 )
-from tests.e2e.test_twilio_messaging import (
+from tests.e2e.channels.twilio.test_twilio_messaging import (
     OUR_SMS,
     messaging_settings,
     post,

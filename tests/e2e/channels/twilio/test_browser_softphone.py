@@ -4,7 +4,7 @@ configured address, registers, answers by itself the call bridged for the contac
 accepted, rings any other call, mutes and hangs up, renews its token, and switches the agent
 between the softphone and a phone number.
 
-No test reaches the internet: the SDK is tests/e2e/fake_twilio_voice_sdk.js, a double of
+No test reaches the internet: the SDK is fake_twilio_voice_sdk.js beside this file, a double of
 Twilio's, served on loopback at `voice.softphone_sdk_url`; the page's calls into it are read
 from its log, and the test plays Twilio's side through it (an incoming call, the far end
 hanging up, a token about to expire). Twilio's REST API is tests/support/fake_twilio.py.
@@ -34,7 +34,7 @@ from tests.e2e.browser import (
     sign_in,
     watched_page,
 )
-from tests.e2e.test_twilio_voice import (
+from tests.e2e.channels.twilio.test_twilio_voice import (
     API_KEY,
     Call,
     bridged_to,

@@ -5,7 +5,7 @@ console has that contact, and one call at a time.
 The order of things is made, not waited for: the page's agent socket goes through a gate
 (`FRAME_GATE`, installed before the console loads) that can hold the hub's frames from a
 given one on and hand them over later, in one go, inside a single `page.evaluate`; so the
-test rings the softphone (through tests/e2e/fake_twilio_voice_sdk.js, as in
+test rings the softphone (through tests/e2e/channels/twilio/fake_twilio_voice_sdk.js, as in
 test_browser_softphone.py) while the console has not seen the `assigned` frame yet, or has
 not even had its accept acknowledged. The SDK double's `watch` records, with each call the
 page makes into the SDK, whether the contact's conversation was on the page at that moment.
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import LiveHub
-from tests.e2e import test_browser_softphone as softphone
 from tests.e2e.browser import (
     LIVE_MS,
     chromium,
@@ -30,8 +29,9 @@ from tests.e2e.browser import (
     sign_in,
     watched_page,
 )
-from tests.e2e.test_browser_softphone import _ring, _sdk_log, _until_logged
-from tests.e2e.test_twilio_voice import Call, bridged_to
+from tests.e2e.channels.twilio import test_browser_softphone as softphone
+from tests.e2e.channels.twilio.test_browser_softphone import _ring, _sdk_log, _until_logged
+from tests.e2e.channels.twilio.test_twilio_voice import Call, bridged_to
 from tests.e2e.twilio_support import unique_phone
 from tests.support.fake_twilio import FakeTwilio
 

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from routing.keys import Keys
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import AgentClient, ChatClient
+from tests.e2e.contactcenter.test_multiprocess import accept, expect_message, expect_offer, say
 from tests.e2e.processes import HubFactory
-from tests.e2e.test_multiprocess import accept, expect_message, expect_offer, say
 
 
 async def forget_everything(redis: Redis, domain: str) -> int:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from contactcenter.settings.hub import HubSettings
 from tests.conftest import LiveHub, free_port, start_hub
 from tests.e2e.clients import AgentClient
-from tests.e2e.test_multiprocess import expect_where
+from tests.e2e.contactcenter.test_multiprocess import expect_where
 
 
 class ManualClock:

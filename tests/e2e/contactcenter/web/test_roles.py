@@ -13,8 +13,8 @@ import asyncpg
 
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.clients import AgentClient
+from tests.e2e.contactcenter.test_multiprocess import accept, eventually, expect_offer
 from tests.e2e.processes import HubFactory
-from tests.e2e.test_multiprocess import accept, eventually, expect_offer
 from tests.e2e.twilio_support import AUTH_TOKEN, unique_phone
 from tests.support.fake_twilio import FakeTwilio, signed_post
 
