@@ -128,9 +128,9 @@ class Replay:
 
 def replay(entries: list[Entry], flushes: list[Flush], wall_offset_s: float) -> Replay:
     """check_leases of tests/e2e/contactcenter/test_multiprocess.py, counting instead of
-    asserting, across FLUSHALL: a contact is never offered to, accepted by or restored to one agent while
-    another holds it. An offer dies with Redis; a conversation (or wrap-up) does not: its
-    agent still has it on screen, and the rebuild must give it back to them."""
+    asserting, across FLUSHALL: a contact is never offered to, accepted by or restored to one
+    agent while another holds it. An offer dies with Redis; a conversation (or wrap-up) does
+    not: its agent still has it on screen, and the rebuild must give it back to them."""
     holder: dict[str, tuple[str, str]] = {}  # contact -> (agent, offered | assigned | wrapup)
     out = Replay([], [], set(), set(), {})
     flush_at = {f.index for f in flushes}

@@ -46,7 +46,7 @@ from contactcenter.crm.context import customer_context
 from contactcenter.crm.store import CrmStore
 from contactcenter.settings.appkeys import SETTINGS
 from contactcenter.site_settings import SiteSettings
-from contactcenter.web import api, guard
+from contactcenter.web import guard, http, session_api
 from contactcenter.web.appkeys import AGENTS
 from contactcenter.web.auth import AgentStore
 from contactcenter.web.login_limits import LOGIN_LIMITER, LoginLimiter, LoginPolicy
@@ -170,9 +170,9 @@ def static_dir() -> Path:
 
 def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> web.Application:
     """The hub's web application for `settings` (storage URLs already resolved)."""
-    middlewares = [api.error_middleware, guard.session_guard(settings.public_url)]
+    middlewares = [http.error_middleware, guard.session_guard(settings.public_url)]
     if not settings.serves_clients:
-        middlewares.append(api.health_only)
+        middlewares.append(http.health_only)
     app = web.Application(
         middlewares=middlewares,
         client_max_size=settings.max_frame_bytes,
@@ -199,7 +199,7 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     setup_twilio_voice(app, settings.twilio, serve_token=False)  # the token: in the API table
     setup_widget(app, settings.widget)
     app.cleanup_ctx.append(_classify_first_words)
-    api.add_routes(app)
+    session_api.add_routes(app)
     setup_crm_api(
         app,
         crm_settings=settings.crm,
@@ -208,7 +208,7 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
         guard.check_origin(request, settings.public_url)
-        principal, token_hash = await api.require_session(request)
+        principal, token_hash = await http.require_session(request)
         session = ConsoleSession(
             token_hash, app[AGENT_SESSIONS], lambda: app[AGENTS].session_alive(token_hash)
         )

@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from contactcenter.core.errors import Forbidden
-from contactcenter.web.api import SESSION_COOKIE
+from contactcenter.web.http import SESSION_COOKIE
 from contactcenter.web.origins import origin_allowed
 
 log = structlog.get_logger("contactcenter.web.guard")

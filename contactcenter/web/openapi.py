@@ -3,13 +3,13 @@ OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0) generated from the s
 and the pydantic models of each operation.
 
 An `Operation` names its method, path, role, and the models of its query, body and answer.
-`bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.web.api's
+`bind` turns it into an aiohttp handler that authenticates the caller (contactcenter.web.http's
 session: cookie `cc_session` or `Authorization: Bearer`), checks the role, validates the path,
 the query and the body (a `request.invalid` error listing each field's problem; text that no
 store can hold, contactcenter/core/storable.py, is refused wherever it is; an operation with a
 body model requires a body), calls the operation's function and answers JSON.
-`openapi_document` describes a list of operations, and those of contactcenter/web/api.py, which
-are served there and only described here.
+`openapi_document` describes a list of operations, and those of
+contactcenter/web/session_api.py, which are served there and only described here.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from contactcenter.core.errors import Forbidden, InvalidInput
-from contactcenter.web import api
+from contactcenter.web import http
 from contactcenter.web.auth import Principal
+from contactcenter.web.session_api import LoginBody
 
 Role = Literal["public", "agent", "supervisor"]  # "agent": anyone logged in
 M = TypeVar("M", bound=BaseModel)
@@ -96,26 +97,26 @@ async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             "this operation takes a JSON body",
             errors=[{"field": "body", "message": "a JSON body is required"}],
         )
-    raw = await api.json_body(request)
+    raw = await http.json_body(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise api.invalid_input(exc, "body") from None
+        raise http.invalid_input(exc, "body") from None
 
 
 def _query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = dict(request.query)
-    api.refuse_unstorable(raw, "query")
+    http.refuse_unstorable(raw, "query")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise api.invalid_input(exc, "query") from None
+        raise http.invalid_input(exc, "query") from None
 
 
 async def caller(request: web.Request, role: Role) -> Principal | None:
     if role == "public":
         return None
-    who = await api.require_principal(request)
+    who = await http.require_principal(request)
     if role == "supervisor" and not who.is_supervisor:
         raise Forbidden("supervisors and admins only", role=who.role)
     return who
@@ -127,7 +128,7 @@ def bind(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
     async def handler(request: web.Request) -> web.StreamResponse:
         who = await caller(request, op.role)
-        api.refuse_unstorable(dict(request.match_info), "path")
+        http.refuse_unstorable(dict(request.match_info), "path")
         query = _query(request, op.query) if op.query else None
         body = await _body(request, op.body) if op.body else None
         result = await answer(Call(request, who, query, body))
@@ -174,10 +175,10 @@ class HealthAnswer(BaseModel):
 
 LoginAnswer.model_rebuild()
 
-# contactcenter/web/api.py's endpoints: served there, described here.
+# contactcenter/web/session_api.py's endpoints: served there, described here.
 EXISTING = (
     Operation("POST", "/api/login", "login", "Log in; sets the cc_session cookie and returns"
-              " a bearer token", "public", "session", body=api.LoginBody, response=LoginAnswer,
+              " a bearer token", "public", "session", body=LoginBody, response=LoginAnswer,
               errors=(401, 403, 429)),
     Operation("POST", "/api/logout", "logout", "Log out (ends the session, clears the cookie)",
               "public", "session", response=OkAnswer, errors=(403,)),
@@ -268,7 +269,7 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 def openapi_document(ops: Iterable[Operation], *, version: str = "0.1.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `ops` and of contactcenter/web/api.py's endpoints."""
+    """The OpenAPI 3.1 document of `ops` and of contactcenter/web/session_api.py's endpoints."""
     every = [*EXISTING, *ops]
     refs, defs = _schemas(every)
     paths: dict[str, dict[str, Any]] = {}
@@ -300,7 +301,7 @@ def openapi_document(ops: Iterable[Operation], *, version: str = "0.1.0") -> dic
             "schemas": defs,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": api.SESSION_COOKIE},
+                "session": {"type": "apiKey", "in": "cookie", "name": http.SESSION_COOKIE},
             },
         },
     }

@@ -83,8 +83,9 @@ async def test_healthz_answers_503_instead_of_hanging_when_postgres_hangs(
     hub: HubProcess, proxy: FaultyProxy
 ) -> None:
     proxy.hang()
-    # It answers: a hung probe is given up (HEALTH_TIMEOUT_S in contactcenter/web/api.py), where
-    # it used to wait on the hung server. How long it takes is for a benchmark to measure.
+    # It answers: a hung probe is given up (HEALTH_TIMEOUT_S in
+    # contactcenter/web/session_api.py), where it used to wait on the hung server. How long
+    # it takes is for a benchmark to measure.
     status, body = await _get(f"{hub.base_url}/healthz")
     assert status == 503 and body["down"] == ["postgres"], body
     proxy.heal()
