@@ -47,14 +47,18 @@ _WIDGET_WIRED = web.AppKey("widget_wired", bool)
 
 # --- wiring -----------------------------------------------------------------------------------
 
-# Served to any site: the script a page embeds, its style sheet, and what the widget shows.
+# Served to any site: the script a page embeds, its style sheet, and what the widget shows;
+# and every file under the prefix: the ES modules that script imports, which a browser fetches
+# from another origin only with CORS (HTML standard, "fetch a single module script").
 _CROSS_ORIGIN_PATHS = frozenset(("/static/widget.js", "/static/widget.css", "/widget/config.json"))
+_CROSS_ORIGIN_PREFIX = "/static/widget/"
 
 
 async def _cross_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Let any page load the widget's files: a `<script>` or a fetch() from another origin,
-    and pages that isolate themselves (Cross-Origin-Embedder-Policy: require-corp)."""
-    if request.path in _CROSS_ORIGIN_PATHS:
+    """Let any page load the widget's files: a `<script>`, a module import or a fetch() from
+    another origin, and pages that isolate themselves (Cross-Origin-Embedder-Policy:
+    require-corp)."""
+    if request.path in _CROSS_ORIGIN_PATHS or request.path.startswith(_CROSS_ORIGIN_PREFIX):
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"
