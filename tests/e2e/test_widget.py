@@ -447,6 +447,7 @@ async def test_the_widget_modules_are_served_to_any_site(start: StartHub) -> Non
                 assert r.headers["Cross-Origin-Resource-Policy"] == "cross-origin", path
                 assert "javascript" in r.content_type, path  # a module must be served as one
                 todo += re.findall(r'from "\./([\w-]+\.js)"', await r.text())
+    assert len(found) > 1, "main.js imports the widget's other modules"
 
 
 async def test_the_topic_routes_the_contact_and_must_be_known(start: StartHub) -> None:
