@@ -28,6 +28,7 @@ import structlog
 from aiohttp import web
 
 from contactcenter.core.errors import ConfigError
+from contactcenter.settings.appkeys import SETTINGS
 
 log = structlog.get_logger("channels.language")
 
@@ -336,7 +337,6 @@ def setup_language(app: web.Application, settings: LanguageSettings | None = Non
     app[_WIRED] = True
 
     async def build(app: web.Application) -> AsyncIterator[None]:
-        from contactcenter.settings.appkeys import SETTINGS
 
         chosen = app.get(LANGUAGE_SETTINGS) or load_language_settings(
             app[SETTINGS].config_dir, dict(os.environ)

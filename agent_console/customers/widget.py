@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from agent_console.appkeys import HUB
 from agent_console.customers.live_channel import LiveChannel
 from agent_console.customers.settings import WidgetSettings, load_widget_settings
 from agent_console.fanout import live_deliveries
@@ -23,6 +24,9 @@ from agent_console.hub import ConsoleHub
 from agent_console.keys import WidgetKeys
 from agent_console.rate_limits import RateLimiter
 from channels.email.settings import EmailSettings, load_email_settings
+from contactcenter.core.appkeys import REDIS
+from contactcenter.settings.appkeys import SETTINGS
+from contactcenter.web.guard import is_widget_file
 
 log = structlog.get_logger("agent_console.customers.widget")
 
@@ -45,14 +49,16 @@ _WIDGET_WIRED = web.AppKey("widget_wired", bool)
 
 # --- wiring -----------------------------------------------------------------------------------
 
-# Served to any site: the script a page embeds, its style sheet, and what the widget shows.
-_CROSS_ORIGIN_PATHS = frozenset(("/static/widget.js", "/static/widget.css", "/widget/config.json"))
+# Served to any site: the script a page embeds, its style sheet, and what the widget shows;
+# and every file under the prefix: the ES modules that script imports, which a browser fetches
+# from another origin only with CORS (HTML standard, "fetch a single module script").
 
 
 async def _cross_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Let any page load the widget's files: a `<script>` or a fetch() from another origin,
-    and pages that isolate themselves (Cross-Origin-Embedder-Policy: require-corp)."""
-    if request.path in _CROSS_ORIGIN_PATHS:
+    """Let any page load the widget's files: a `<script>`, a module import or a fetch() from
+    another origin, and pages that isolate themselves (Cross-Origin-Embedder-Policy:
+    require-corp)."""
+    if is_widget_file(request.path):
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -97,9 +103,6 @@ def setup_widget(
     app.router.add_get("/widget/config.json", widget_config)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-        from agent_console.appkeys import HUB
-        from contactcenter.core.appkeys import REDIS
-        from contactcenter.settings.appkeys import SETTINGS
 
         hub_settings = app[SETTINGS]
         env = dict(os.environ)

@@ -39,7 +39,9 @@ from channels.email.settings import EmailSettings, load_email_settings
 from channels.email.store import EmailStore, attachment_id
 from channels.email.text import conversation_text
 from channels.language import TEXT_CLASSIFIER, TextClassifier
+from contactcenter.conversations.appkeys import ROUTING, SERVICE
 from contactcenter.conversations.service import ConversationService
+from contactcenter.core.appkeys import POOL, REDIS
 from contactcenter.core.errors import (
     ConversationClosed,
     InvalidInput,
@@ -49,6 +51,7 @@ from contactcenter.core.errors import (
 )
 from contactcenter.core.eventbus import EventGroupConsumer
 from contactcenter.crm.customers import CustomerStore
+from contactcenter.settings.appkeys import SETTINGS
 from contactcenter.web.openapi import Call, Operation
 from routing.rules import ContactAttributes
 
@@ -213,9 +216,6 @@ class EmailChannel:
     """Everything email in one hub process: the SMTP server, the IMAP poller, the sender."""
 
     def __init__(self, settings: EmailSettings, app: web.Application) -> None:
-        from contactcenter.conversations.appkeys import ROUTING, SERVICE
-        from contactcenter.core.appkeys import POOL, REDIS
-        from contactcenter.settings.appkeys import SETTINGS
 
         self.settings = settings
         pool = app[POOL]
@@ -314,7 +314,6 @@ def setup_email(app: web.Application, settings: EmailSettings | None = None) -> 
     app[_WIRED] = True
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-        from contactcenter.settings.appkeys import SETTINGS
 
         chosen = app.get(EMAIL_SETTINGS) or load_email_settings(
             app[SETTINGS].config_dir, dict(os.environ)

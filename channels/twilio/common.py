@@ -35,6 +35,7 @@ from contactcenter.core.config_files import read_toml, refuse_unknown
 from contactcenter.core.errors import ConfigError, Forbidden, ServiceUnavailable
 from contactcenter.core.storable import NUL, text_problem
 from contactcenter.crm.identity import InvalidIdentity, normalise_phone
+from contactcenter.settings.appkeys import SETTINGS
 
 # https://www.twilio.com/docs/usage/webhooks/webhooks-security: the signature header.
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -218,7 +219,6 @@ def signature_valid(
 async def verified_form(request: web.Request) -> MultiDict[str]:
     """The form parameters of a Twilio webhook, once its signature holds; `InvalidSignature`
     (403) otherwise, before anything is read into the hub."""
-    from contactcenter.settings.appkeys import SETTINGS  # the composition root imports this module
 
     twilio = request.app[TWILIO]
     if not twilio.enabled or twilio.auth_token is None:

@@ -46,12 +46,15 @@ from channels.twilio.messaging_adapter import (
     sender_key,
 )
 from channels.twilio.messaging_store import Endpoint, MessagingStore, Receipt, WebhookReceipts
+from contactcenter.conversations.appkeys import ROUTING, SERVICE
 from contactcenter.conversations.service import ConversationService
 from contactcenter.core import events as ev
+from contactcenter.core.appkeys import POOL, REDIS
 from contactcenter.core.errors import ConversationClosed, QueueClosed, QueueFull
 from contactcenter.core.eventbus import EventGroupConsumer
 from contactcenter.crm.customers import CustomerStore
 from contactcenter.crm.identity import normalise
+from contactcenter.settings.appkeys import SETTINGS
 from routing.rules import ContactAttributes
 
 log = structlog.get_logger("channels.twilio.messaging")
@@ -298,9 +301,6 @@ def setup_twilio_messaging(app: web.Application, twilio: TwilioSettings) -> None
 
 
 async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
-    from contactcenter.conversations.appkeys import ROUTING, SERVICE
-    from contactcenter.core.appkeys import POOL, REDIS
-    from contactcenter.settings.appkeys import SETTINGS
 
     twilio = app[TWILIO]
     if not twilio.enabled:

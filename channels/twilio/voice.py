@@ -56,12 +56,15 @@ from channels.twilio.voice_twiml import (
     query_attempt,
     query_contact_id,
 )
+from contactcenter.conversations.appkeys import ROUTING, SERVICE
 from contactcenter.conversations.service import ConversationService
+from contactcenter.core.appkeys import POOL, REDIS
 from contactcenter.core.errors import QueueClosed, QueueFull, ServiceUnavailable
 from contactcenter.core.eventbus import EventGroupConsumer
 from contactcenter.crm.cases import CaseStore
 from contactcenter.crm.customers import CustomerStore
 from contactcenter.crm.identity import InvalidIdentity, normalise_phone
+from contactcenter.settings.appkeys import SETTINGS
 from contactcenter.web.openapi import add_operations
 from routing.rules import ContactAttributes
 from routing.status import AbandonStatus
@@ -348,9 +351,6 @@ def setup_twilio_voice(
 
 
 async def _voice_tasks(app: web.Application) -> AsyncIterator[None]:
-    from contactcenter.conversations.appkeys import ROUTING, SERVICE
-    from contactcenter.core.appkeys import POOL, REDIS
-    from contactcenter.settings.appkeys import SETTINGS
 
     twilio = app[TWILIO]
     if not twilio.enabled:

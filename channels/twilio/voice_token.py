@@ -17,6 +17,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 
 from channels.twilio.common import TWILIO
 from channels.twilio.voice_twiml import client_identity
+from contactcenter.core.appkeys import POOL
 from contactcenter.core.errors import Forbidden, NotFound, ServiceUnavailable
 from contactcenter.crm.identity import normalise_phone
 from contactcenter.web.openapi import Call, Operation
@@ -101,7 +102,6 @@ def _agent_key(call: Call, doing: str) -> tuple[str, uuid.UUID]:
 async def get_voice_to(call: Call) -> dict[str, Any]:
     """Where the agent takes calls (the console shows it, and starts the softphone on
     "client")."""
-    from contactcenter.core.appkeys import POOL
 
     agent_id, key = _agent_key(call, "read")
     voice_to = await call.request.app[POOL].fetchval(
@@ -114,7 +114,6 @@ async def get_voice_to(call: Call) -> dict[str, Any]:
 
 async def set_voice_to(call: Call) -> dict[str, Any]:
     """Where the agent takes calls. Agents set their own; supervisors anyone's."""
-    from contactcenter.core.appkeys import POOL
 
     agent_id, key = _agent_key(call, "set")
     body = call.body

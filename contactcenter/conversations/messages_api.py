@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from contactcenter.conversations.appkeys import SERVICE
 from contactcenter.conversations.transcript_pages import UnknownCursor, transcript_page
 from contactcenter.core.errors import ContactNotAssigned, InvalidInput
 from contactcenter.crm.api.schemas import Strict
@@ -51,7 +52,6 @@ class MessagePage(Strict):
 
 
 async def list_messages(call: Call) -> Any:
-    from contactcenter.conversations.appkeys import SERVICE
 
     service = call.request.app[SERVICE]
     contact_id = call.path("contact_id")

@@ -39,6 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # Served to any site by agent_console/customers/widget.py (docs/widget.md, "Embedding").
 WIDGET_FILES = frozenset(("/static/widget.js", "/static/widget.css", "/widget/config.json"))
+WIDGET_MODULES = "/static/widget/"  # the ES modules widget.js imports
 PAGE_PATHS = frozenset(("/console", "/chat"))
 # Where the Twilio Voice SDK connects from the console: signalling (wss://voice-js.*),
 # call-quality insights (https://eventgw.*) and its ring and key tones (https://sdk.*,
@@ -57,6 +58,11 @@ class ContentTypeForbidden(Forbidden):
     """A change authenticated by the session cookie did not send JSON."""
 
     error_id = "auth.content_type_forbidden"
+
+
+def is_widget_file(path: str) -> bool:
+    """Whether `path` is one of the widget's files, which any site may load."""
+    return path in WIDGET_FILES or path.startswith(WIDGET_MODULES)
 
 
 def own_hosts(request: web.Request, public_url: str) -> list[str]:
@@ -146,7 +152,7 @@ def security_headers(sdk_url: str) -> Callable[[web.Request, web.StreamResponse]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         path = request.path
-        if path in WIDGET_FILES:
+        if is_widget_file(path):
             return
         if path == "/console":
             response.headers["Content-Security-Policy"] = console_policy

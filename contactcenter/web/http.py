@@ -19,6 +19,7 @@ from contactcenter.core.errors import (
 )
 from contactcenter.core.storable import text_problem, unstorable
 from contactcenter.core.store_errors import is_store_failure, store_unavailable
+from contactcenter.web.appkeys import AGENTS
 from contactcenter.web.auth import Principal, session_hash
 
 log = structlog.get_logger("contactcenter.web.http")
@@ -123,7 +124,6 @@ async def require_principal(request: web.Request) -> Principal:
 
 async def require_session(request: web.Request) -> tuple[Principal, str]:
     """Who is behind the request, and its session (the hash of its token)."""
-    from contactcenter.web.appkeys import AGENTS
 
     token = session_token(request)
     principal = await request.app[AGENTS].authenticate(token) if token else None

@@ -11,10 +11,12 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contactcenter.core.appkeys import BUS, CLOCK, POOL, REDIS
 from contactcenter.core.errors import (
     BadCredentials,
 )
 from contactcenter.core.events import SessionEnded
+from contactcenter.web.appkeys import AGENTS
 from contactcenter.web.auth import session_hash
 from contactcenter.web.http import (
     SESSION_COOKIE,
@@ -46,7 +48,6 @@ def too_many_attempts(error: TooManyLoginAttempts) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """A session for valid credentials, within the limits of contactcenter/web/login_limits.py:
     while an account or an address must wait, every attempt gets 429, checked or not."""
-    from contactcenter.web.appkeys import AGENTS
 
     try:
         body = LoginBody.model_validate(await json_body(request))
@@ -82,8 +83,6 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """End the session. Its consoles, on every hub process, this one included, are closed
     (code 4001) when the `SessionEnded` event reaches that process's stream tail."""
-    from contactcenter.core.appkeys import BUS, CLOCK
-    from contactcenter.web.appkeys import AGENTS
     from routing.worker import wall_clock_ms
 
     token = session_token(request)
@@ -125,7 +124,6 @@ def _swallow(task: asyncio.Future[Any]) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when Redis and PostgreSQL answer; 503 naming what is down."""
-    from contactcenter.core.appkeys import POOL, REDIS
 
     down = [
         d

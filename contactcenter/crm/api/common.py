@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from contactcenter.core.appkeys import BUS, CLOCK, POOL
 from contactcenter.core.events import Event
 from contactcenter.crm.cases import CaseStore
 from contactcenter.crm.customers import CustomerStore
@@ -38,7 +39,6 @@ class Stores:
 
 
 def stores(call: Call) -> Stores:
-    from contactcenter.core.appkeys import POOL
 
     app = call.request.app
     pool = app[POOL]
@@ -55,7 +55,6 @@ def stores(call: Call) -> Stores:
 
 async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -> None:
     """Tell the consoles; the change is stored already, so a lost event only delays them."""
-    from contactcenter.core.appkeys import BUS, CLOCK
     from routing.worker import wall_clock_ms
 
     app = call.request.app
@@ -70,7 +69,6 @@ async def publish(call: Call, event_type: Callable[..., Event], **fields: Any) -
 
 async def recompute(call: Call, *customer_ids: str) -> None:
     """Value figures follow orders that moved (a merge) or a tier set by hand."""
-    from contactcenter.core.appkeys import POOL
 
     settings = call.request.app.get(CRM_SETTINGS)
     if settings is None:

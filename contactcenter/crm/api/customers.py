@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from contactcenter.core.appkeys import POOL
 from contactcenter.core.errors import Forbidden
 from contactcenter.crm import events as ce
 from contactcenter.crm.api import schemas as s
@@ -113,7 +114,6 @@ async def set_account_manager(call: Call) -> Any:
 
 
 async def get_context(call: Call) -> Any:
-    from contactcenter.core.appkeys import POOL
 
     context = await customer_context(call.request.app[POOL], call.path("customer_id"))
     if context is None:
@@ -122,7 +122,6 @@ async def get_context(call: Call) -> Any:
 
 
 async def list_interactions(call: Call) -> Any:
-    from contactcenter.core.appkeys import POOL
 
     window = call.query_as(s.PageQuery).window()
     page = await interactions(call.request.app[POOL], call.path("customer_id"), window)
@@ -213,7 +212,6 @@ async def remove_tag(call: Call) -> Any:
 
 
 async def _survivor_id(call: Call) -> str:
-    from contactcenter.core.appkeys import POOL
     from contactcenter.crm.customers import survivor_of
 
     return str(await survivor_of(call.request.app[POOL], call.path("customer_id")))

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
+from contactcenter.core.appkeys import POOL
 from contactcenter.core.errors import NotFound
 from contactcenter.crm import events as ce
 from contactcenter.crm.api.customers import CRM_SETTINGS, publish
@@ -104,7 +105,6 @@ class ContactNotFound(NotFound):
 
 
 def _orders(call: Call) -> OrderStore:
-    from contactcenter.core.appkeys import POOL
 
     app = call.request.app
     return OrderStore(app[POOL], app.get(CRM_SETTINGS) or CrmSettings())
@@ -156,7 +156,6 @@ async def cancel_order(call: Call) -> Any:
 
 
 async def get_transcript(call: Call) -> Any:
-    from contactcenter.core.appkeys import POOL
 
     contact_id = call.path("contact_id")
     try:

@@ -9,6 +9,8 @@ loop, keep serving while the browser waits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -55,6 +57,31 @@ SHOP_PAGE = """<!doctype html>
 <body><h1>The Shop</h1><p>Everything for your garden.</p>
 <script src="{hub}/static/widget.js" data-hub="{hub}" async></script>
 </body></html>
+"""
+
+# A page deep in the shop's site that embeds the widget twice, without `async`, with its
+# signed-in user on the first tag, and asks for the panel before the widget's modules are in.
+ACCOUNT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>My account</title><link rel="icon" href="data:,">
+</head><body><h1>My account</h1>
+<script src="{hub}/static/widget.js" data-hub="{hub}"
+        data-user-id="4711" data-user-hash="{hash}"></script>
+<script src="{hub}/static/widget.js" data-hub="{hub}"></script>
+<script>window.ccChatWidget.open();</script>
+</body></html>
+"""
+SITE_SECRET = "the shop's secret, shared with the hub"
+
+# Keeps the frames the page sends on any websocket.
+RECORD_SENT = """
+(() => {
+  window.__sent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    window.__sent.push(JSON.parse(data));
+    return send.call(this, data);
+  };
+})();
 """
 
 # Keeps every websocket the page opens, so that the test can cut the widget's connection.
@@ -132,6 +159,7 @@ async def widget_hub(
         allowed_origins=(f"http://127.0.0.1:{shop_port}",),
         title="Garden Shop help",
         topics=(("billing", "Billing"), ("orders", "My order")),
+        identity_secret=SITE_SECRET,
     )
     setup_widget(app, widget, email_settings(sink))
     runner = web.AppRunner(app, handle_signals=False)
@@ -147,12 +175,18 @@ async def shop(widget_hub: LiveHub, shop_port: int) -> AsyncIterator[str]:
     """Another site whose page embeds the widget: another origin than the hub's, by its port
     (RFC 6454 section 5)."""
     page = SHOP_PAGE.replace("{hub}", widget_hub.base_url)
+    signature = hmac.new(SITE_SECRET.encode(), b"4711", hashlib.sha256).hexdigest()
+    account = ACCOUNT_PAGE.replace("{hub}", widget_hub.base_url).replace("{hash}", signature)
 
     async def index(_r: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
+    async def account_page(_r: web.Request) -> web.Response:
+        return web.Response(text=account, content_type="text/html")
+
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/account/settings/", account_page)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", shop_port).start()
@@ -323,6 +357,54 @@ async def test_the_widget_on_another_site_end_to_end(
         await context.close()
     await agent.close()
     assert not errors, "errors in the page:\n" + "\n".join(errors)
+
+
+async def test_the_script_tag_keeps_its_contract_while_the_modules_load(
+    widget_hub: LiveHub, shop: str
+) -> None:
+    """widget.js loads the widget's modules from the hub, not from the page's folder; until
+    they are in, window.ccChatWidget keeps what the page asks; embedded twice, one bubble; the
+    signed-in user on the tag, and identify() later, reach the hub's hello."""
+    hub = widget_hub
+    errors: list[str] = []
+    agent = await AgentClient.connect(hub.base_url, "alice", hub.demo_password)
+    async with chromium() as browser:
+        context, page = await watched_page(browser, errors, "account")
+        await context.add_init_script(RECORD_SENT)
+        await page.goto(shop + "account/settings/")
+
+        await expect(w(page, "widget-panel")).to_be_visible(timeout=LIVE_MS)  # open(), queued
+        await expect(page.locator("#cc-chat-widget")).to_have_count(1)
+        await w(page, "widget-name").fill("Ivy Stone")
+        await w(page, "widget-first-message").fill("Where is my order?")
+        await w(page, "widget-start").click()
+        mine = page.locator('[data-testid="widget-message"][data-state="stored"]')
+        await expect(mine).to_have_count(1, timeout=LIVE_MS)
+
+        await agent.go_available()
+        offer = await agent.expect("offer", timeout_s=20)
+        customer = offer["contact"]["customer"]
+        assert customer["verified"] is True, customer  # the tag's signature held
+
+        # Signed out: the widget says hello again, without the proof.
+        await page.evaluate("() => window.ccChatWidget.identify(null)")
+        await expect(w(page, "widget-connection")).to_be_hidden(timeout=LIVE_MS)
+        hellos = await until(lambda: _hellos(page, at_least=2), timeout_s=10)
+        assert hellos, "no second hello after identify(null)"
+        assert (hellos[0]["user_id"], hellos[0]["user_hash"]) == (
+            "4711",
+            hmac.new(SITE_SECRET.encode(), b"4711", hashlib.sha256).hexdigest(),
+        )
+        assert "user_id" not in hellos[-1] and hellos[-1]["name"] == "Ivy Stone"
+        await context.close()
+    await agent.close()
+    assert not errors, "errors in the page:\n" + "\n".join(errors)
+
+
+async def _hellos(page: Page, at_least: int) -> list[dict[str, Any]] | None:
+    sent: list[dict[str, Any]] = await page.evaluate("() => window.__sent")
+    hellos = [f for f in sent if f.get("type") == "hello"]
+    return hellos if len(hellos) >= at_least else None
 
 
 async def _count(bodies: Any, at_least: int) -> list[str] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -425,6 +426,28 @@ async def test_the_widget_files_are_served_to_any_site(start: StartHub) -> None:
         assert config["max_message_chars"] == 500
         async with http.get(hub.base_url + "/static/chat.js") as r:
             assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_the_widget_modules_are_served_to_any_site(start: StartHub) -> None:
+    """widget.js imports ES modules from /static/widget/; a page of another site fetches them
+    in CORS mode, so each one the import graph reaches must allow any origin."""
+    hub = await start()
+    found: list[str] = []
+    todo = ["main.js"]
+    async with aiohttp.ClientSession() as http:
+        while todo:
+            name = todo.pop()
+            if name in found:
+                continue
+            found.append(name)
+            path = "/static/widget/" + name
+            async with http.get(hub.base_url + path, headers={"Origin": SHOP}) as r:
+                assert r.status == 200, path
+                assert r.headers["Access-Control-Allow-Origin"] == "*", path
+                assert r.headers["Cross-Origin-Resource-Policy"] == "cross-origin", path
+                assert "javascript" in r.content_type, path  # a module must be served as one
+                todo += re.findall(r'from "\./([\w-]+\.js)"', await r.text())
+    assert len(found) > 1, "main.js imports the widget's other modules"
 
 
 async def test_the_topic_routes_the_contact_and_must_be_known(start: StartHub) -> None:
