@@ -1,5 +1,5 @@
 """The agents of bench.faults: consoles (docs/protocol.md, `/ws/agent`) that live through
-faults as the browser console does (agent_console/static/common.js).
+faults as the browser console does (agent_console/static/shared/socket.js).
 
 Each agent accepts every offer, replies once, waits until it has every message of the
 customer, ends the chat after a short pause and wraps it up. When the socket drops, the

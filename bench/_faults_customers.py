@@ -1,5 +1,5 @@
 """The customers of bench.faults: web chats (docs/protocol.md, `/ws/chat`) that live through
-faults as the widget does (agent_console/static/widget.js).
+faults as the widget does (agent_console/static/widget/socket.js and outbox.js).
 
 Each customer arrives on schedule, opens a chat on one hub, sends its first message, and
 once an agent has joined and replied, its other messages; then it waits for the agent to end

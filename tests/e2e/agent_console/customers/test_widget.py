@@ -424,7 +424,7 @@ async def test_the_widget_files_are_served_to_any_site(start: StartHub) -> None:
             config = await r.json()
         assert config["topics"] == [{"id": i, "label": label} for i, label in TOPICS]
         assert config["max_message_chars"] == 500
-        async with http.get(hub.base_url + "/static/chat.js") as r:
+        async with http.get(hub.base_url + "/static/chat/main.js") as r:
             assert "Access-Control-Allow-Origin" not in r.headers
 
 

@@ -174,7 +174,7 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 async def test_the_pages_and_their_files_carry_security_headers(hub: LiveHub) -> None:
-    for path in ("/console", "/chat", "/static/console.js", "/static/style.css"):
+    for path in ("/console", "/chat", "/static/console/main.js", "/static/style.css"):
         headers = await headers_of(hub, path)
         assert headers["X-Content-Type-Options"] == "nosniff", path
         assert headers["Referrer-Policy"] == "same-origin", path
