@@ -337,7 +337,6 @@ def setup_language(app: web.Application, settings: LanguageSettings | None = Non
     app[_WIRED] = True
 
     async def build(app: web.Application) -> AsyncIterator[None]:
-
         chosen = app.get(LANGUAGE_SETTINGS) or load_language_settings(
             app[SETTINGS].config_dir, dict(os.environ)
         )

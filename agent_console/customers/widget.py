@@ -103,7 +103,6 @@ def setup_widget(
     app.router.add_get("/widget/config.json", widget_config)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-
         hub_settings = app[SETTINGS]
         env = dict(os.environ)
         chosen = app.get(WIDGET_SETTINGS) or load_widget_settings(hub_settings.config_dir, env)

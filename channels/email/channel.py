@@ -216,7 +216,6 @@ class EmailChannel:
     """Everything email in one hub process: the SMTP server, the IMAP poller, the sender."""
 
     def __init__(self, settings: EmailSettings, app: web.Application) -> None:
-
         self.settings = settings
         pool = app[POOL]
         self.store = EmailStore(pool)
@@ -314,7 +313,6 @@ def setup_email(app: web.Application, settings: EmailSettings | None = None) -> 
     app[_WIRED] = True
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-
         chosen = app.get(EMAIL_SETTINGS) or load_email_settings(
             app[SETTINGS].config_dir, dict(os.environ)
         )

@@ -301,7 +301,6 @@ def setup_twilio_messaging(app: web.Application, twilio: TwilioSettings) -> None
 
 
 async def _messaging_tasks(app: web.Application) -> AsyncIterator[None]:
-
     twilio = app[TWILIO]
     if not twilio.enabled:
         log.info("twilio_channels_off", reason="TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN unset")

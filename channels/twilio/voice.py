@@ -351,7 +351,6 @@ def setup_twilio_voice(
 
 
 async def _voice_tasks(app: web.Application) -> AsyncIterator[None]:
-
     twilio = app[TWILIO]
     if not twilio.enabled:
         log.info("twilio_voice_off", reason="TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN unset")

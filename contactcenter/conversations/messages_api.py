@@ -52,7 +52,6 @@ class MessagePage(Strict):
 
 
 async def list_messages(call: Call) -> Any:
-
     service = call.request.app[SERVICE]
     contact_id = call.path("contact_id")
     query = call.query_as(MessagesQuery)

@@ -39,7 +39,6 @@ class Stores:
 
 
 def stores(call: Call) -> Stores:
-
     app = call.request.app
     pool = app[POOL]
     settings = app.get(CRM_SETTINGS)

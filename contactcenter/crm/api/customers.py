@@ -114,7 +114,6 @@ async def set_account_manager(call: Call) -> Any:
 
 
 async def get_context(call: Call) -> Any:
-
     context = await customer_context(call.request.app[POOL], call.path("customer_id"))
     if context is None:
         raise CustomerNotFound("no such customer", customer_id=call.path("customer_id"))
@@ -122,7 +121,6 @@ async def get_context(call: Call) -> Any:
 
 
 async def list_interactions(call: Call) -> Any:
-
     window = call.query_as(s.PageQuery).window()
     page = await interactions(call.request.app[POOL], call.path("customer_id"), window)
     return page.wire(lambda i: i)

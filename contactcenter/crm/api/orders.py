@@ -105,7 +105,6 @@ class ContactNotFound(NotFound):
 
 
 def _orders(call: Call) -> OrderStore:
-
     app = call.request.app
     return OrderStore(app[POOL], app.get(CRM_SETTINGS) or CrmSettings())
 
@@ -156,7 +155,6 @@ async def cancel_order(call: Call) -> Any:
 
 
 async def get_transcript(call: Call) -> Any:
-
     contact_id = call.path("contact_id")
     try:
         uuid.UUID(contact_id)
