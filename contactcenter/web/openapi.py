@@ -28,7 +28,7 @@ from contactcenter.web import http
 from contactcenter.web.auth import Principal
 from contactcenter.web.session_api import LoginBody
 
-Role = Literal["public", "agent", "supervisor"]  # "agent": anyone logged in
+Role = Literal["public", "agent", "supervisor", "admin"]  # "agent": anyone logged in
 M = TypeVar("M", bound=BaseModel)
 JSON_SCHEMA_REF = "#/components/schemas/{model}"
 
@@ -119,6 +119,8 @@ async def caller(request: web.Request, role: Role) -> Principal | None:
     who = await http.require_principal(request)
     if role == "supervisor" and not who.is_supervisor:
         raise Forbidden("supervisors and admins only", role=who.role)
+    if role == "admin" and who.role != "admin":
+        raise Forbidden("admins only", role=who.role)
     return who
 
 
@@ -294,7 +296,8 @@ def openapi_document(ops: Iterable[Operation], *, version: str = "0.1.0") -> dic
             "title": "Contact-center hub API",
             "version": version,
             "description": "x-role: public (no session), agent (any logged-in agent,"
-            " supervisor or admin), supervisor (supervisors and admins). See docs/crm.md.",
+            " supervisor or admin), supervisor (supervisors and admins), admin (admins only)."
+            " See docs/crm.md and docs/admin.md.",
         },
         "paths": paths,
         "components": {
