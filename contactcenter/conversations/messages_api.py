@@ -16,8 +16,8 @@ from pydantic import Field
 from contactcenter.conversations.appkeys import SERVICE
 from contactcenter.conversations.transcript_pages import UnknownCursor, transcript_page
 from contactcenter.core.errors import ContactNotAssigned, InvalidInput
-from contactcenter.crm.api.schemas import Strict
 from contactcenter.web.openapi import Call, Operation
+from contactcenter.web.schemas import Strict
 
 MAX_PAGE_MESSAGES = 200
 

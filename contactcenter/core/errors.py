@@ -59,6 +59,19 @@ class Forbidden(HubError):
     http_status = 403
 
 
+class AccountDeactivated(Forbidden):
+    """The credentials are right, but an administrator deactivated the account."""
+
+    error_id = "auth.deactivated"
+
+
+class PasswordChangeRequired(Forbidden):
+    """The session's password was set by an administrator: the agent must choose their own
+    (`POST /api/me/password`) before anything else."""
+
+    error_id = "auth.password_change_required"
+
+
 class NotFound(HubError):
     error_id = "not_found"
     http_status = 404

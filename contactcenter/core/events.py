@@ -294,6 +294,29 @@ class SessionEnded(Event):
     why: str = "logout"
 
 
+@dataclass(frozen=True, kw_only=True)
+class AgentAccountChanged(Event):
+    """An administrator changed an agent's account (docs/admin.md): `change` is "created",
+    "updated", "deactivated", "reactivated" or "password_set"; `fields` names what an update
+    changed. The values are in the audit log, not here; routing learns a new profile from the
+    AgentProfileChanged that follows."""
+
+    agent_id: str
+    change: str
+    by_agent_id: str | None = None
+    fields: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamChanged(Event):
+    """An administrator created, renamed or deleted a team, or changed its members,
+    supervisors or queues (`change` says which)."""
+
+    team_id: str
+    change: str
+    by_agent_id: str | None = None
+
+
 _DATA_FIELDS: dict[type[Event], frozenset[str]] = {}
 
 

@@ -19,7 +19,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from contactcenter.core.errors import BadCredentials
+from contactcenter.core.errors import AccountDeactivated, BadCredentials
 from routing.model import DEFAULT_CAPACITY
 
 _hasher = PasswordHasher()
@@ -27,6 +27,11 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 ROLES = ("agent", "supervisor", "admin")
+
+
+async def hash_password(password: str) -> str:
+    """argon2id, off the event loop (it is CPU work by design)."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,21 @@ class Principal:
     languages: tuple[str, ...] = ()
     capacity: dict[str, int] = field(default_factory=dict)
     voice_blocks_chat: bool = True
+    # Set by an administrator's one-time password: until the agent chooses their own, the
+    # session serves nothing but changing it (contactcenter/web/http.py).
+    must_change_password: bool = False
 
     @property
     def is_supervisor(self) -> bool:
         return self.role in ("supervisor", "admin")
 
-    def public(self) -> dict[str, str]:
+    def public(self) -> dict[str, str | bool]:
         return {
             "agent_id": self.agent_id,
             "username": self.username,
             "display_name": self.display_name,
             "role": self.role,
+            "must_change_password": self.must_change_password,
         }
 
 
@@ -77,6 +86,7 @@ def _principal(row: asyncpg.Record) -> Principal:
         languages=tuple(row["languages"] or ()),
         capacity=capacity,
         voice_blocks_chat=row["voice_blocks_chat"],
+        must_change_password=row["must_change_password"],
     )
 
 
@@ -126,19 +136,36 @@ class AgentStore:
             raise BadCredentials("unknown username or wrong password") from None
         if row is None:
             raise BadCredentials("unknown username or wrong password")
+        if not row["active"]:  # the right password: saying so tells nothing new
+            raise AccountDeactivated("this account is deactivated")
         token = secrets.token_urlsafe(32)
-        await self.pool.execute(
-            "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
-            session_hash(token),
-            row["id"],
-            datetime.now(UTC) + self.session_ttl,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
+                session_hash(token),
+                row["id"],
+                datetime.now(UTC) + self.session_ttl,
+            )
+            await conn.execute("UPDATE agents SET last_login_at = now() WHERE id = $1", row["id"])
         return token, _principal(row)
+
+    async def check_password(self, agent_id: str, password: str) -> bool:
+        """Whether `password` is the agent's (as slow as a login either way)."""
+        row = await self.pool.fetchrow(
+            "SELECT password_hash FROM agents WHERE id = $1", uuid.UUID(agent_id)
+        )
+        try:
+            await asyncio.to_thread(
+                _hasher.verify, row["password_hash"] if row else _DUMMY_HASH, password
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+        return row is not None
 
     async def authenticate(self, token: str) -> Principal | None:
         row = await self.pool.fetchrow(
             "SELECT a.* FROM sessions s JOIN agents a ON a.id = s.agent_id"
-            " WHERE s.token_hash = $1 AND s.expires_at > now()",
+            " WHERE s.token_hash = $1 AND s.expires_at > now() AND a.active",
             session_hash(token),
         )
         return _principal(row) if row else None

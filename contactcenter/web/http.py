@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from contactcenter.core.errors import (
     HubError,
     InvalidInput,
+    PasswordChangeRequired,
     ServiceUnavailable,
     Unauthenticated,
 )
@@ -122,11 +123,17 @@ async def require_principal(request: web.Request) -> Principal:
     return principal
 
 
+# What a session with an administrator's one-time password may do: say who it is, choose
+# its own password, log out.
+PASSWORD_CHANGE_PATHS = frozenset(("/api/me", "/api/me/password", "/api/logout"))
+
+
 async def require_session(request: web.Request) -> tuple[Principal, str]:
     """Who is behind the request, and its session (the hash of its token)."""
-
     token = session_token(request)
     principal = await request.app[AGENTS].authenticate(token) if token else None
     if token is None or principal is None:
         raise Unauthenticated("log in first")
+    if principal.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired("choose your own password first (POST /api/me/password)")
     return principal, session_hash(token)

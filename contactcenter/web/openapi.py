@@ -160,6 +160,9 @@ class AgentPublic(BaseModel):
     username: str
     display_name: str
     role: Literal["agent", "supervisor", "admin"]
+    must_change_password: bool = Field(
+        False, description="a one-time password set by an admin: change it before anything else"
+    )
 
 
 class MeAnswer(BaseModel):
@@ -193,9 +196,10 @@ EXISTING = (
 _ERROR_TEXT = {
     400: "Invalid input (error_id request.invalid and more specific ids)",
     401: "Not logged in (auth.required), or wrong credentials (auth.bad_credentials)",
-    403: "Not allowed for this role (auth.forbidden); or, signed in by the session cookie,"
-    " sent by another site's page (auth.origin_forbidden) or without JSON"
-    " (auth.content_type_forbidden)",
+    403: "Not allowed for this role (auth.forbidden); the session must choose its own password"
+    " first (auth.password_change_required); the account is deactivated (auth.deactivated);"
+    " or, signed in by the session cookie, sent by another site's page"
+    " (auth.origin_forbidden) or without JSON (auth.content_type_forbidden)",
     404: "No such thing (*.not_found)",
     409: "In conflict with the current state",
     413: "The body is larger than the hub takes (http.413; console.max_frame_bytes)",

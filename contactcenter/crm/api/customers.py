@@ -40,6 +40,7 @@ from contactcenter.crm.context import customer_context, interactions
 from contactcenter.crm.customers import Customer, CustomerNotFound
 from contactcenter.crm.settings import CrmSettings
 from contactcenter.web.openapi import DOCS_HTML, Call, Operation, add_operations, openapi_document
+from contactcenter.web.schemas import PageQuery
 
 # the handlers' shared pieces live in crm_api_common, the merges' in crm_api_merges
 __all__ = [
@@ -121,7 +122,7 @@ async def get_context(call: Call) -> Any:
 
 
 async def list_interactions(call: Call) -> Any:
-    window = call.query_as(s.PageQuery).window()
+    window = call.query_as(PageQuery).window()
     page = await interactions(call.request.app[POOL], call.path("customer_id"), window)
     return page.wire(lambda i: i)
 
@@ -165,7 +166,7 @@ async def remove_identity(call: Call) -> Any:
 
 
 async def list_notes(call: Call) -> Any:
-    window = call.query_as(s.PageQuery).window()
+    window = call.query_as(PageQuery).window()
     page = await stores(call).notes.notes(call.path("customer_id"), window)
     return page.wire(lambda n: n.wire())
 
@@ -299,7 +300,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("GET", C + "/context", get_context, "The context that travels with routing offers",
         "agent", "customers", response=s.ContextOut, errors=E404),
     _op("GET", C + "/interactions", list_interactions, "Contact history on every channel,"
-        " newest first", "agent", "customers", query=s.PageQuery, response=s.InteractionPage,
+        " newest first", "agent", "customers", query=PageQuery, response=s.InteractionPage,
         errors=E404),
     _op("GET", C + "/identities", list_identities, "The customer's identities", "agent",
         "identities", response=s.IdentitiesOut, errors=E404),
@@ -310,7 +311,7 @@ OPERATIONS: tuple[Operation, ...] = (
         " shared one's next holder becomes primary)", "supervisor", "identities",
         query=s.RegionQuery, response=s.IdentitiesOut, errors=E404),
     _op("GET", C + "/notes", list_notes, "Notes, newest first", "agent", "notes",
-        query=s.PageQuery, response=s.NotePage, errors=E404),
+        query=PageQuery, response=s.NotePage, errors=E404),
     _op("POST", C + "/notes", add_note, "Write a note", "agent", "notes", body=s.NoteIn,
         response=s.NoteOut, status=201, errors=E404),
     _op("DELETE", C + "/notes/{note_id}", delete_note, "Delete a note", "supervisor", "notes",

@@ -17,11 +17,11 @@ from contactcenter.core.appkeys import POOL
 from contactcenter.core.errors import NotFound
 from contactcenter.crm import events as ce
 from contactcenter.crm.api.customers import CRM_SETTINGS, publish
-from contactcenter.crm.api.schemas import Change, EpochMs, PageQuery, Strict
 from contactcenter.crm.orders import Order, OrderStore
 from contactcenter.crm.settings import CrmSettings
 from contactcenter.crm.store import CrmStore, ms_to_dt
 from contactcenter.web.openapi import Call, Operation
+from contactcenter.web.schemas import Change, EpochMs, PageQuery, Strict
 
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "cancelled", "refunded"]
 # The document says what the model checks: pydantic alone would describe any number or any
