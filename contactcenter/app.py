@@ -31,7 +31,11 @@ from channels.email.channel import EMAIL_OPERATIONS, setup_email
 from channels.language import TEXT_CLASSIFIER, setup_language
 from channels.twilio.messaging import setup_twilio_messaging
 from channels.twilio.voice import VOICE_OPERATIONS, setup_twilio_voice
+from contactcenter.agents.api import ADMIN_OPERATIONS
+from contactcenter.agents.appkeys import ADMIN, TEAMS
 from contactcenter.agents.demo_agents import seed_demo
+from contactcenter.agents.service import AdminService
+from contactcenter.agents.team_service import TeamAdmin
 from contactcenter.background import recover_once, workers
 from contactcenter.conversations.appkeys import RECOVERED, ROUTING, SERVICE
 from contactcenter.conversations.messages_api import MESSAGE_OPERATIONS
@@ -112,13 +116,12 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     try:
         await migrate(pool)
         agents = AgentStore(pool, session_ttl_h=settings.session_ttl_h)
-        if settings.demo_seed and settings.demo_password:
-            await seed_demo(agents, settings.demo_password, settings.chat_capacity)
         routing = RoutingStore(redis, settings.routing_domain)
         bus = EventBus(redis, routing.keys.events)
-        service = ConversationService(
-            settings, CrmStore(pool), agents, routing, bus, app.get(CLOCK, wall_clock_ms)
-        )
+        clock = app.get(CLOCK, wall_clock_ms)
+        service = ConversationService(settings, CrmStore(pool), agents, routing, bus, clock)
+        app[ADMIN] = AdminService(pool, routing, bus, lambda: app[SERVICE].settings, clock)
+        app[TEAMS] = TeamAdmin(pool, bus, lambda: app[SERVICE].settings, clock)
         app[REDIS], app[POOL], app[AGENTS], app[ROUTING], app[BUS] = (
             redis,
             pool,
@@ -127,6 +130,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             bus,
         )
         app[SERVICE] = service
+        if settings.demo_seed and settings.demo_password:
+            await seed_demo(app[ADMIN], app[TEAMS], settings.demo_password, settings.chat_capacity)
         app[LOGIN_LIMITER] = LoginLimiter(
             redis,
             settings.routing_domain,
@@ -203,7 +208,13 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     setup_crm_api(
         app,
         crm_settings=settings.crm,
-        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS, *MESSAGE_OPERATIONS),
+        more=(
+            *ORDER_OPERATIONS,
+            *EMAIL_OPERATIONS,
+            *VOICE_OPERATIONS,
+            *MESSAGE_OPERATIONS,
+            *ADMIN_OPERATIONS,
+        ),
     )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:

@@ -17,6 +17,8 @@ from contactcenter.site_settings import SiteSettings
 if TYPE_CHECKING:
     import asyncpg
 
+    from contactcenter.agents.service import AdminService
+    from contactcenter.agents.team_service import TeamAdmin
     from contactcenter.crm.demo_data import DemoReport
     from contactcenter.crm.settings import CrmSettings
     from contactcenter.crm.tiers import RecomputeReport
@@ -91,8 +93,8 @@ def _crm(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespace) -> 
 
 def _demo_data(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespace) -> int:
     from contactcenter.agents.demo_agents import DEMO_AGENTS, demo_password, seed_demo
+    from contactcenter.cli_admin import with_admin
     from contactcenter.crm.demo_data import seed_demo_data
-    from contactcenter.web.auth import AgentStore
 
     if args.customers < 1:
         print("demo-data: --customers must be at least 1", file=sys.stderr)
@@ -101,26 +103,26 @@ def _demo_data(settings: SiteSettings, crm: CrmSettings, args: argparse.Namespac
     # midnight UTC: the same seed on the same day gives the same data
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
-    async def work(pool: asyncpg.Pool) -> DemoReport:
+    async def work(admin: AdminService, teams: TeamAdmin) -> DemoReport:
         if settings.demo_seed:
             password = demo_password(settings.data_dir, settings.demo_password)
-            await seed_demo(AgentStore(pool), password, settings.chat_capacity)
+            await seed_demo(admin, teams, password, settings.chat_capacity)
         names = [name for name, _, role, _ in DEMO_AGENTS if role == "agent"]
-        rows = await pool.fetch(
+        rows = await admin.pool.fetch(
             "SELECT id FROM agents WHERE role = 'agent' ORDER BY username = ANY($1::text[]) DESC,"
             " username LIMIT $2",
             names,
             len(names),
         )
         return await seed_demo_data(
-            pool, crm, customers=args.customers, seed=args.seed, now=today,
+            admin.pool, crm, customers=args.customers, seed=args.seed, now=today,
             agents=[r["id"] for r in rows], queue=queue.name if queue else "support",
             dispositions=queue.dispositions if queue else ("resolved",),
             show_progress=not args.quiet,
         )  # fmt: skip
 
     try:
-        report = _with_pool(settings, work)
+        report = with_admin(settings, work)
     except ValueError as exc:
         print(f"demo-data: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from contactcenter.core.errors import Conflict, NotFound
+from contactcenter.web.pagination import Page, Window
 from routing.model import DEFAULT_CAPACITY
 
 Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
@@ -158,8 +159,8 @@ class AgentFilter:
     agent_ids: frozenset[str] | None = None  # the caller's scope; None: everyone
 
 
-async def search(db: Db, f: AgentFilter, *, limit: int, offset: int) -> tuple[list[Account], int]:
-    """A page of accounts in login order, and how many match in all."""
+async def search(db: Db, f: AgentFilter, window: Window) -> tuple[Page[Account], int]:
+    """A page of accounts in login order (by cursor or offset), and how many match in all."""
     where, args = ["TRUE"], []
 
     def arg(value: object) -> str:
@@ -167,9 +168,8 @@ async def search(db: Db, f: AgentFilter, *, limit: int, offset: int) -> tuple[li
         return f"${len(args)}"
 
     if f.search:
-        like = arg(
-            "%" + f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
+        escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = arg(f"%{escaped}%")
         where.append(f"(a.username ILIKE {like} OR a.display_name ILIKE {like}"
                      f" OR a.email ILIKE {like})")  # fmt: skip
     if f.team_id is not None:
@@ -187,10 +187,16 @@ async def search(db: Db, f: AgentFilter, *, limit: int, offset: int) -> tuple[li
         where.append(f"a.id = ANY({arg([uuid.UUID(i) for i in f.agent_ids])}::uuid[])")
     clause = " WHERE " + " AND ".join(where)
     total = await db.fetchval("SELECT count(*) FROM agents a" + clause, *args)
+    after = window.after(str)
+    if after is not None:
+        clause += f" AND a.username > {arg(after[0])}"
     rows = await db.fetch(
-        _SELECT + clause + f" ORDER BY a.username LIMIT {arg(limit)} OFFSET {arg(offset)}", *args
+        _SELECT + clause + f" ORDER BY a.username LIMIT {arg(window.limit + 1)}"
+        f" OFFSET {arg(window.offset or 0)}",
+        *args,
     )
-    return [_account(r) for r in rows], int(total)
+    page = window.page([_account(r) for r in rows], lambda a: (a.login,))
+    return page, int(total)
 
 
 async def insert(

@@ -16,7 +16,7 @@ unknown as absent (404).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -31,6 +31,7 @@ from contactcenter.core.errors import BadCredentials, Forbidden
 from contactcenter.core.eventbus import EventBus
 from contactcenter.settings.hub import HubSettings
 from contactcenter.web.auth import Principal, hash_password, session_hash
+from contactcenter.web.pagination import Page, Window
 from routing.release import give_back_work
 from routing.store import RoutingStore
 
@@ -78,11 +79,11 @@ class AdminService:
     # --- reading --------------------------------------------------------------------------
 
     async def list_agents(
-        self, scope: Scope, f: AgentFilter, *, limit: int, offset: int
-    ) -> tuple[list[Account], int]:
+        self, scope: Scope, f: AgentFilter, window: Window
+    ) -> tuple[Page[Account], int]:
         if not scope.everything:
-            f = AgentFilter(**{**f.__dict__, "agent_ids": scope.agent_ids})
-        return await accounts.search(self.pool, f, limit=limit, offset=offset)
+            f = replace(f, agent_ids=scope.agent_ids)
+        return await accounts.search(self.pool, f, window)
 
     async def get_agent(self, scope: Scope, agent_id: str) -> Account:
         if not scope.sees_agent(agent_id):

@@ -18,6 +18,7 @@ COMPOSITION_ROOT = (
     "contactcenter.background",
     "contactcenter.site_settings",
     "contactcenter.cli",
+    "contactcenter.cli_admin",
     "contactcenter.cli_crm",
     "contactcenter.cli_storage",
     "contactcenter.__main__",
