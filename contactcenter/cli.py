@@ -211,7 +211,7 @@ def _serve(settings: SiteSettings, args: argparse.Namespace) -> int:
             lines = [f"Contact-center hub worker (role worker): health at {base}/healthz"]
         if live.demo_seed and live.serves_clients:
             lines.append(
-                f"  log in as alice or bob (agents) or sam (supervisor), "
+                f"  log in as alice or bob (agents), sam (supervisor) or admin (admin), "
                 f"password {live.demo_password}"
             )
         lines.append(
