@@ -80,6 +80,9 @@ class Connection:
     ) -> None:
         self.ws = ws
         self.kind = kind  # "agent", "supervisor" or "customer"
+        # A supervisor's scope (contactcenter/agents/scope.py): the agents and queues of the
+        # teams they supervise, read when the console connects; None: everything (admins).
+        self.scope: tuple[frozenset[str], frozenset[str]] | None = None
         self.key = key  # agent id, or contact id ('' until a customer has a contact)
         self.limits = limits
         self.seq = Sequencer()
@@ -97,6 +100,12 @@ class Connection:
             [] if kind in ("agent", "supervisor") else None
         )
         self._shown: frozenset[str] = frozenset()  # message ids the snapshot carried
+
+    def sees(self, agents: frozenset[str], queues: frozenset[str]) -> bool:
+        """Whether this supervisor's scope covers an event naming `agents` and `queues`."""
+        if self.scope is None:
+            return True
+        return bool(agents & self.scope[0] or queues & self.scope[1])
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())

@@ -36,12 +36,19 @@ class Delivery:
     holds: str | None = None
     releases: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # For supervisors' event log: the agents and queues the event concerns. A supervisor
+    # whose scope is their teams sees it when it names one of theirs (None: everyone sees it).
+    concerns: tuple[frozenset[str], frozenset[str]] | None = None
 
 
 def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[Delivery]:
     """The frames `event` causes. `holders` are the agents known to hold its contact (for
     events, such as a customer's message, that do not name the agent)."""
-    out: list[Delivery] = [Delivery("supervisors", "", {"type": "event", "event": _public(event)})]
+    out: list[Delivery] = [
+        Delivery(
+            "supervisors", "", {"type": "event", "event": _public(event)}, concerns=_concerns(event)
+        )
+    ]
     match event:
         case ev.ContactOffered():
             out.append(
@@ -354,6 +361,18 @@ def live_deliveries(signal: Mapping[str, Any], holders: frozenset[str]) -> list[
     if sender == "agent":
         return [Delivery("contact", contact_id, frame)]
     return [Delivery("agent", agent_id, frame) for agent_id in sorted(holders)]
+
+
+_AGENT_FIELDS = ("agent_id", "from_agent_id", "to_agent_id")
+_QUEUE_FIELDS = ("queue", "from_queue", "to_queue")
+
+
+def _concerns(event: ev.Event) -> tuple[frozenset[str], frozenset[str]]:
+    """The agents and queues an event names (an event naming neither, a message say, is for
+    supervisors who see everything)."""
+    agents = {getattr(event, f) for f in _AGENT_FIELDS if getattr(event, f, None)}
+    queues = {getattr(event, f) for f in _QUEUE_FIELDS if getattr(event, f, None)}
+    return frozenset(agents), frozenset(queues)
 
 
 def _public(event: ev.Event) -> dict[str, Any]:

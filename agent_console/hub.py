@@ -168,7 +168,10 @@ class ConsoleHub:
 
     def _targets(self, d: Delivery) -> list[Connection]:
         if d.audience == "supervisors":
-            return list(self.supervisors)
+            if d.concerns is None:
+                return list(self.supervisors)
+            agents, queues = d.concerns
+            return [c for c in self.supervisors if c.sees(agents, queues)]
         if d.audience == "agent":
             return list(self.agents.get(d.audience_id, ()))
         return list(self.customers.get(d.audience_id, ()))

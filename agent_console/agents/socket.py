@@ -22,6 +22,7 @@ from agent_console.hub import Connection, ConsoleHub
 from agent_console.keys import WidgetKeys
 from agent_console.rate_limits import Limit, RateLimited, RateLimiter
 from agent_console.sockets import CLOSE_TRY_LATER, open_socket, serve_frames
+from contactcenter.agents.scope import scope_of
 from contactcenter.conversations.service import ConversationService
 from contactcenter.core.errors import ContactNotAssigned
 from contactcenter.core.store_errors import is_store_failure
@@ -144,6 +145,9 @@ async def _serve_console(
 ) -> None:
     kind = "supervisor" if principal.is_supervisor else "agent"
     conn = hub.connect(ws, kind, principal.agent_id, transport)
+    if principal.role == "supervisor":  # their teams' events only (docs/admin.md, "Scope")
+        scope = await scope_of(service.crm.pool, principal)
+        conn.scope = (scope.agent_ids, scope.queues)
     live = LiveSignals(hub, widget, service)
     sends = SendLimit.of(service)
     log.info("console_connected", agent_id=principal.agent_id, role=principal.role)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import structlog
 
+from contactcenter.agents.scope import scope_of
 from contactcenter.conversations.base import ConversationBase
 from contactcenter.core.errors import (
     AgentHoldsWork,
@@ -196,7 +197,13 @@ class AgentWork(ConversationBase):
         if not who.is_supervisor:
             raise Forbidden("supervisors only")
         live = await self.routing.contact(contact_id)
+        if live is not None and who.role == "supervisor":  # their teams' queues only
+            scope = await scope_of(self.crm.pool, who)
+            if not scope.sees_queue(live.queue):
+                live = None  # as unknown as a contact that is not waiting
         queue = self.settings.queue(live.queue) if live else None
+        if live is None:
+            raise ContactNotWaiting("the contact is not waiting", contact_id=contact_id)
         status = await self.routing.reprioritize(
             contact_id,
             priority,
