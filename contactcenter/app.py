@@ -35,6 +35,7 @@ from contactcenter.agents.demo_agents import seed_demo
 from contactcenter.background import recover_once, workers
 from contactcenter.conversations.appkeys import RECOVERED, ROUTING, SERVICE
 from contactcenter.conversations.messages_api import MESSAGE_OPERATIONS
+from contactcenter.conversations.queues_api import QUEUE_OPERATIONS
 from contactcenter.conversations.service import ConversationService
 from contactcenter.core.appkeys import BUS, CLOCK, POOL, REDIS
 from contactcenter.core.db import create_pool, migrate
@@ -203,7 +204,13 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     setup_crm_api(
         app,
         crm_settings=settings.crm,
-        more=(*ORDER_OPERATIONS, *EMAIL_OPERATIONS, *VOICE_OPERATIONS, *MESSAGE_OPERATIONS),
+        more=(
+            *ORDER_OPERATIONS,
+            *EMAIL_OPERATIONS,
+            *VOICE_OPERATIONS,
+            *MESSAGE_OPERATIONS,
+            *QUEUE_OPERATIONS,
+        ),
     )
 
     async def ws_agent(request: web.Request) -> web.StreamResponse:
