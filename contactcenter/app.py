@@ -34,6 +34,7 @@ from channels.twilio.voice import VOICE_OPERATIONS, setup_twilio_voice
 from contactcenter.agents.demo_agents import seed_demo
 from contactcenter.background import recover_once, workers
 from contactcenter.conversations.appkeys import RECOVERED, ROUTING, SERVICE
+from contactcenter.conversations.contacts_api import CONTACT_OPERATIONS
 from contactcenter.conversations.messages_api import MESSAGE_OPERATIONS
 from contactcenter.conversations.queues_api import QUEUE_OPERATIONS
 from contactcenter.conversations.service import ConversationService
@@ -210,6 +211,7 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
             *VOICE_OPERATIONS,
             *MESSAGE_OPERATIONS,
             *QUEUE_OPERATIONS,
+            *CONTACT_OPERATIONS,
         ),
     )
 
