@@ -38,7 +38,9 @@ from contactcenter.agents.service import AdminService
 from contactcenter.agents.team_service import TeamAdmin
 from contactcenter.background import recover_once, workers
 from contactcenter.conversations.appkeys import RECOVERED, ROUTING, SERVICE
+from contactcenter.conversations.contacts_api import CONTACT_OPERATIONS
 from contactcenter.conversations.messages_api import MESSAGE_OPERATIONS
+from contactcenter.conversations.queues_api import QUEUE_OPERATIONS
 from contactcenter.conversations.service import ConversationService
 from contactcenter.core.appkeys import BUS, CLOCK, POOL, REDIS
 from contactcenter.core.db import create_pool, migrate
@@ -214,6 +216,8 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
             *VOICE_OPERATIONS,
             *MESSAGE_OPERATIONS,
             *ADMIN_OPERATIONS,
+            *QUEUE_OPERATIONS,
+            *CONTACT_OPERATIONS,
         ),
     )
 

@@ -42,3 +42,7 @@ CREATE TABLE audit_log (
     after       jsonb
 );
 CREATE INDEX audit_log_target ON audit_log (target_kind, target_id, id);
+
+-- The supervisors' list of contacts (GET /api/contacts): newest first within a routing domain,
+-- read a page at a time without sorting the whole table.
+CREATE INDEX contacts_domain_arrived ON contacts (routing_domain, arrived_at DESC, id DESC);
