@@ -22,6 +22,7 @@ from contactcenter.cli_admin import with_admin
 from contactcenter.core.errors import InvalidInput
 from contactcenter.site_settings import SiteSettings
 from contactcenter.web.pagination import Window
+from routing.model import DEFAULT_CAPACITY
 
 
 async def agent_by_login(admin: AdminService, login: str, field: str = "login") -> Account:
@@ -119,12 +120,17 @@ def add_agent(settings: SiteSettings, args: argparse.Namespace) -> int:
     validation.check_login(args.login)
     password, generated = _one_time_password(args, args.login)
 
+    given = numbers(args.capacity, "capacity")
+    # whole, as `set` sends it, so that one channel may be 0 while the others keep the
+    # defaults (the service checks a partial capacity as if it were all)
+    capacity = {**DEFAULT_CAPACITY, **given} if given else {}
+
     async def work(admin: AdminService, _: TeamAdmin) -> Account:
         new = NewAgent(
             login=args.login, display_name=args.name, password=password,
             role=args.role or "agent", email=args.email,
             skills=numbers(args.skill, "skills"), languages=list(args.language),
-            capacity=numbers(args.capacity, "capacity"),
+            capacity=capacity,
             voice_blocks_chat=args.voice_blocks_chat is not False,
             voice_to=args.voice_to or "client",
             team_ids=await team_ids_by_name(admin, args.team, "team"),

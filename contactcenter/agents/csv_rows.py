@@ -15,6 +15,7 @@ from typing import Any
 
 from contactcenter.agents import validation
 from contactcenter.core.errors import HubError, InvalidInput
+from routing.model import DEFAULT_CAPACITY
 
 AGENT_COLUMNS = (
     "login",
@@ -149,6 +150,14 @@ class _Row:
             return None
 
 
+def capacity(cell: str) -> dict[str, int]:
+    """The channels a cell gives, checked; all of them at 0 is refused only if the agent's
+    other channels (the defaults for a new agent) would be 0 too."""
+    given = numbers(split_items(cell), "capacity")
+    validation.check_capacity({**DEFAULT_CAPACITY, **given})
+    return given
+
+
 def parse_agent(
     cells: Mapping[str, str | None], line: int, known_skills: frozenset[str]
 ) -> AgentRow:
@@ -169,10 +178,7 @@ def parse_agent(
             lambda v: validation.check_skills(numbers(split_items(v), "skills"), known_skills),
         ),
         languages=r.checked("languages", lambda v: validation.check_languages(split_items(v))),
-        capacity=r.checked(
-            "capacity",
-            lambda v: validation.check_capacity(numbers(split_items(v), "capacity")),
-        ),
+        capacity=r.checked("capacity", capacity),
         password=r.checked("password", lambda v: validation.check_password(v, login or "")),
     )
     if r.problems:

@@ -65,7 +65,8 @@ def test_a_bad_row_is_named_by_its_line_with_every_problem() -> None:
     rows, errors = parse(
         HEADER
         + "good,Good One,,,,,,,\n"
-        + "Bad Login,X,not-an-email,boss,,support=500;typo=1,english,chat=0,short\n"
+        + "Bad Login,X,not-an-email,boss,,support=500;typo=1,english,"
+        + "chat=0;voice=0;sms=0;whatsapp=0;email=0,short\n"
     )
     assert [r.login for r in rows] == ["good"]
     assert len(errors) == 1 and errors[0].line == 3
@@ -106,6 +107,11 @@ def test_capacity_names_a_channel_and_a_count() -> None:
     assert errors == [RowError(2, "capacity.chat: 'x' is not a whole number")]
     _, errors = parse(HEADER + "hal,Hal,,,,,,fax=2,\n")
     assert "capacity.fax: no channel 'fax'" in errors[0].reason
+
+
+def test_one_channel_at_0_leaves_the_others_to_their_defaults() -> None:
+    rows, errors = parse("login,capacity\njan,voice=0\n")
+    assert errors == [] and rows[0].capacity == {"voice": 0}
 
 
 def test_a_password_containing_the_login_is_refused() -> None:
