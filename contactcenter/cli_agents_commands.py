@@ -1,5 +1,5 @@
-"""The `contactcenter agents` commands but import (help and parsers: cli_agents.py): list,
-add, set, deactivate, reactivate and password, through the services the REST API uses
+"""The `contactcenter agents` commands other than import (help and parsers: cli_agents.py):
+list, add, set, deactivate, reactivate and password, through the services the REST API uses
 (contactcenter/agents/service.py), acting as `audit.CLI`."""
 
 from __future__ import annotations
