@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from contactcenter.cli_agents import agents_parsers, run_agents, run_teams, teams_parsers
 from contactcenter.cli_crm import _crm, _crm_settings, _demo_data
 from contactcenter.cli_storage import storage
 from contactcenter.core.errors import ConfigError
@@ -42,6 +43,9 @@ examples:
   contactcenter demo-data                  fill the CRM with 5,000 demo customers and histories
   contactcenter crm import customers c.csv import customers from a CSV file
   contactcenter crm recompute              re-rank every customer into value tiers
+  contactcenter agents add carol --name "Carol Diaz" --skill support=60 --team Support
+  contactcenter agents import agents.csv   create agents from a CSV file, all or nothing
+  contactcenter teams list                 teams with their members, supervisors and queues
 """
 
 CRM_EPILOG = """\
@@ -139,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate the config folder and report every key's source")
     sub.add_parser("services", help="run the embedded Redis and PostgreSQL only, print their URLs")
     _crm_parsers(sub)
+    agents_parsers(sub)
+    teams_parsers(sub)
     return parser
 
 
@@ -352,6 +358,10 @@ def _run(settings: SiteSettings, args: argparse.Namespace) -> int:
         if args.command == "demo-data":
             return _demo_data(settings, crm, args)
         return _crm(settings, crm, args)
+    if args.command == "agents":
+        return run_agents(settings, args)
+    if args.command == "teams":
+        return run_teams(settings, args)
     if args.command == "services":
         from contactcenter.embedded.servers import main_services
 
