@@ -298,18 +298,8 @@ async def _announce(admin: AdminService, actor: Actor, done: Sequence[_Done]) ->
     for start in range(0, len(said), _EVENTS_PER_ROUND_TRIP):
         await admin.bus.publish_many(said[start : start + _EVENTS_PER_ROUND_TRIP])
     for d in done:
-        a = d.after
-        # as the service's update: routing's copy, for an agent routing knows (one who never
-        # logged in gets theirs when their console connects)
-        if (
-            a.active
-            and ROUTING_FIELDS & set(d.fields)
-            and await admin.routing.agent_fields(a.agent_id)
-        ):
-            await admin.routing.set_agent_profile(
-                a.agent_id, skills=a.skills, capacity=a.capacity, languages=a.languages,
-                voice_blocks_chat=a.voice_blocks_chat, now_ms=admin.clock(),
-            )  # fmt: skip
+        if d.after.active and ROUTING_FIELDS & set(d.fields):
+            await admin.tell_routing(d.after)
 
 
 async def import_agents(

@@ -154,7 +154,7 @@ def capacity(cell: str) -> dict[str, int]:
     """The channels a cell gives, checked; all of them at 0 is refused only if the agent's
     other channels (the defaults for a new agent) would be 0 too."""
     given = numbers(split_items(cell), "capacity")
-    validation.check_capacity({**DEFAULT_CAPACITY, **given})
+    validation.check_capacity(given, base=DEFAULT_CAPACITY)
     return given
 
 

@@ -32,6 +32,7 @@ from contactcenter.core.eventbus import EventBus
 from contactcenter.settings.hub import HubSettings
 from contactcenter.web.auth import Principal, hash_password, session_hash
 from contactcenter.web.pagination import Page, Window
+from routing.model import DEFAULT_CAPACITY
 from routing.release import give_back_work
 from routing.store import RoutingStore
 
@@ -101,7 +102,7 @@ class AdminService:
             "email": validation.check_email,
             "skills": lambda v: validation.check_skills(v, known),
             "languages": validation.check_languages,
-            "capacity": validation.check_capacity,
+            "capacity": lambda v: validation.check_capacity(v, base=DEFAULT_CAPACITY),
             "voice_to": validation.check_voice_to,
             "voice_blocks_chat": bool,
         }
@@ -160,9 +161,8 @@ class AdminService:
         async with self.pool.acquire() as conn, conn.transaction():
             before = await accounts.fetch(conn, agent_id, lock=True)
             if "capacity" in values:  # a partial capacity keeps the other channels
-                values["capacity"] = validation.check_capacity(
-                    {**before.capacity, **values["capacity"]}
-                )
+                values["capacity"] = {**before.capacity, **values["capacity"]}
+                validation.check_capacity(values["capacity"])
             if team_ids is not None:
                 missing = set(team_ids) - await teams.existing(conn, team_ids)
                 if missing:
@@ -178,7 +178,7 @@ class AdminService:
         if changed:
             await self._announce(agent_id, "updated", actor, changed)
         if after.active and ROUTING_FIELDS & set(changed):
-            await self._tell_routing(after)
+            await self.tell_routing(after)
         return after
 
     async def set_active(self, actor: Actor, agent_id: str, active: bool) -> Account:
@@ -260,7 +260,7 @@ class AdminService:
             )
         )
 
-    async def _tell_routing(self, account: Account) -> None:
+    async def tell_routing(self, account: Account) -> None:
         """Routing's copy of the profile, if routing knows the agent (one who never logged
         in gets theirs when their console connects)."""
         if not await self.routing.agent_fields(account.agent_id):

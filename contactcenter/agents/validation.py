@@ -151,8 +151,11 @@ def check_languages(languages: Sequence[str]) -> list[str]:
     return out
 
 
-def check_capacity(capacity: Mapping[str, Any]) -> dict[str, int]:
-    """Contacts an agent may hold at once per channel; at least one channel above 0."""
+def check_capacity(
+    capacity: Mapping[str, Any], *, base: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Contacts an agent may hold at once per channel; at least one channel above 0 once
+    `capacity` is laid over `base` (the channels it leaves out)."""
     out: dict[str, int] = {}
     for channel, count in capacity.items():
         if channel not in CHANNELS:
@@ -166,7 +169,8 @@ def check_capacity(capacity: Mapping[str, Any]) -> dict[str, int]:
                 field=f"capacity.{channel}",
             )
         out[channel] = count
-    if out and not any(out.values()):
+    merged = {**(base or {}), **out}
+    if merged and not any(merged.values()):
         raise NoCapacity("an agent who can take nothing on any channel", field="capacity")
     return out
 
