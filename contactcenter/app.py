@@ -48,7 +48,12 @@ from contactcenter.crm.api.customers import setup_crm_api
 from contactcenter.crm.api.orders import ORDER_OPERATIONS
 from contactcenter.crm.context import customer_context
 from contactcenter.crm.store import CrmStore
-from contactcenter.settings.appkeys import SETTINGS
+from contactcenter.settings.appkeys import SETTINGS, WATCHER
+from contactcenter.settings.routing_api import (
+    ROUTING_CONFIG_OPERATIONS,
+    LiveRouting,
+    setup_routing_config,
+)
 from contactcenter.site_settings import SiteSettings
 from contactcenter.web import guard, http, session_api
 from contactcenter.web.appkeys import AGENTS
@@ -214,6 +219,14 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
             *VOICE_OPERATIONS,
             *MESSAGE_OPERATIONS,
             *ADMIN_OPERATIONS,
+            *ROUTING_CONFIG_OPERATIONS,
+        ),
+    )
+    setup_routing_config(
+        app,
+        LiveRouting(
+            settings=lambda: app[SERVICE].settings,
+            loaded_at_ms=lambda: app[WATCHER].loaded_at_ms if WATCHER in app else None,
         ),
     )
 
