@@ -246,7 +246,11 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     app.router.add_get("/ws/agent", ws_agent)
     app.router.add_get("/ws/chat", ws_chat)
     static = static_dir()
-    page = {"console": static / "console.html", "chat": static / "chat.html"}
+    page = {
+        "console": static / "console.html",
+        "chat": static / "chat.html",
+        "admin": static / "admin.html",
+    }
 
     async def console_page(_r: web.Request) -> web.StreamResponse:
         return web.FileResponse(page["console"])
@@ -254,11 +258,15 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     async def chat_page(_r: web.Request) -> web.StreamResponse:
         return web.FileResponse(page["chat"])
 
+    async def admin_page(_r: web.Request) -> web.StreamResponse:
+        return web.FileResponse(page["admin"])
+
     async def root(_r: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/console")
 
     app.router.add_get("/console", console_page)
     app.router.add_get("/chat", chat_page)
+    app.router.add_get("/admin", admin_page)
     app.router.add_get("/", root)
     app.router.add_static("/static", static)
     return app

@@ -1,5 +1,6 @@
 """GET /api/config/routing: the queues and routing rules the hub runs with, read-only, and
-check-config's verdict on the files; for supervisors and admins."""
+check-config's verdict on the files; for supervisors and admins. And the admin page that
+shows it, served like the other pages (docs/admin.md, "The admin page")."""
 
 from __future__ import annotations
 
@@ -52,3 +53,17 @@ async def test_the_operation_is_in_the_openapi_document(hub: LiveHub) -> None:
     assert status == 200
     op = doc["paths"]["/api/config/routing"]["get"]
     assert op["x-role"] == "supervisor" and {"200", "401", "403"} <= set(op["responses"])
+
+
+async def test_the_admin_page_is_served_under_the_pages_policy(hub: LiveHub) -> None:
+    for path in ("/admin", "/static/admin/main.js", "/static/admin.css"):
+        async with aiohttp.ClientSession() as http, http.get(hub.base_url + path) as resp:
+            assert resp.status == 200, path
+            policy = {
+                d.split()[0]: d.split()[1:]
+                for d in resp.headers["Content-Security-Policy"].split(";")
+                if d.strip()
+            }
+            assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"], path
+            assert policy["frame-ancestors"] == ["'none'"], path
+            assert resp.headers["X-Content-Type-Options"] == "nosniff", path
