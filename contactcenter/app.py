@@ -50,7 +50,12 @@ from contactcenter.crm.api.customers import setup_crm_api
 from contactcenter.crm.api.orders import ORDER_OPERATIONS
 from contactcenter.crm.context import customer_context
 from contactcenter.crm.store import CrmStore
-from contactcenter.settings.appkeys import SETTINGS
+from contactcenter.settings.appkeys import SETTINGS, WATCHER
+from contactcenter.settings.routing_api import (
+    ROUTING_CONFIG_OPERATIONS,
+    LiveRouting,
+    setup_routing_config,
+)
 from contactcenter.site_settings import SiteSettings
 from contactcenter.web import guard, http, session_api
 from contactcenter.web.appkeys import AGENTS
@@ -218,6 +223,14 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
             *ADMIN_OPERATIONS,
             *QUEUE_OPERATIONS,
             *CONTACT_OPERATIONS,
+            *ROUTING_CONFIG_OPERATIONS,
+        ),
+    )
+    setup_routing_config(
+        app,
+        LiveRouting(
+            settings=lambda: app[SERVICE].settings,
+            loaded_at_ms=lambda: app[WATCHER].loaded_at_ms if WATCHER in app else None,
         ),
     )
 
@@ -237,7 +250,11 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     app.router.add_get("/ws/agent", ws_agent)
     app.router.add_get("/ws/chat", ws_chat)
     static = static_dir()
-    page = {"console": static / "console.html", "chat": static / "chat.html"}
+    page = {
+        "console": static / "console.html",
+        "chat": static / "chat.html",
+        "admin": static / "admin.html",
+    }
 
     async def console_page(_r: web.Request) -> web.StreamResponse:
         return web.FileResponse(page["console"])
@@ -245,11 +262,15 @@ def init(settings: SiteSettings, *, clock: Callable[[], int] | None = None) -> w
     async def chat_page(_r: web.Request) -> web.StreamResponse:
         return web.FileResponse(page["chat"])
 
+    async def admin_page(_r: web.Request) -> web.StreamResponse:
+        return web.FileResponse(page["admin"])
+
     async def root(_r: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/console")
 
     app.router.add_get("/console", console_page)
     app.router.add_get("/chat", chat_page)
+    app.router.add_get("/admin", admin_page)
     app.router.add_get("/", root)
     app.router.add_static("/static", static)
     return app

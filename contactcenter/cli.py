@@ -18,8 +18,8 @@ from contactcenter.cli_storage import storage
 from contactcenter.core.errors import ConfigError
 from contactcenter.core.logs import configure_logging
 from contactcenter.embedded.folder import EmbeddedServerError
+from contactcenter.settings.checks import describe_routing, routing_warnings
 from contactcenter.site_settings import SiteSettings, settings_from_environment
-from routing.model import CHANNELS
 
 DESCRIPTION = """\
 An omnichannel contact-center hub: customers' chats go through skills-based routing (Redis)
@@ -275,32 +275,10 @@ _ROLE_SAYS = {
 def _check_config(settings: SiteSettings) -> int:
     print(f"config folder: {settings.config_dir}")
     print(f"  role {settings.role}: {_ROLE_SAYS[settings.role]}")
-    for q in settings.queues:
-        who = f"eligibility {q.eligibility}" if q.eligibility else f"skill {q.skill}"
-        print(f"  queue {q.name}: {who}; channels {', '.join(q.channels)}; strategy {q.strategy}")
-        aging = f", +1 per {q.aging_s:g} s waited" if q.aging_s else ""
-        print(
-            f"    priority {q.priority}{aging}; offer timeout {q.offer_timeout_s:g} s;"
-            f" {q.max_misses} misses to away; wrap-up "
-            + (f"{q.wrapup_s:g} s" if q.wrapup_s is not None else "until the agent ends it")
-        )
-        for i, step in enumerate(q.escalation, start=1):
-            parts = [f"eligibility {step.eligibility}"] if step.eligibility else []
-            parts += ["any language"] if step.any_language else []
-            parts += [f"overflow to {', '.join(step.overflow)}"] if step.overflow else []
-            print(f"    escalation {i} after {step.after_s:g} s: {'; '.join(parts) or 'no change'}")
-        if q.max_wait_s:
-            print(f"    after {q.max_wait_s:g} s: to {q.overflow_queue}")
-        if q.hours is not None:
-            print(f"    business hours in {q.hours.timezone}; when closed: {q.when_closed}")
-    for rule in settings.rules:
-        target = rule.target
-        print(f"  rule {rule.name!r}: {dict(rule.conditions)} -> queue {target.queue}")
-    if settings.default_route is not None:
-        print(f"  default -> queue {settings.default_route.queue}")
-    served = {ch for q in settings.queues for ch in q.channels}
-    for channel in sorted(set(CHANNELS) - served):
-        print(f"  warning: no queue serves {channel}; its contacts go to the default queue")
+    for line in describe_routing(settings):
+        print(f"  {line}")
+    for warning in routing_warnings(settings):
+        print(f"  warning: {warning}")
     if _check_crm_config(settings):
         return 2
     twilio = settings.twilio

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +52,9 @@ class ConfigWatcher:
         self.interval_s = interval_s
         self._stamp = _stamp(current.config_dir)
         self._now = asyncio.Event()
+        # When the configuration in use was loaded: this watcher starts with the one the
+        # process started with, and each reload that is applied replaces it.
+        self.loaded_at_ms = int(time.time() * 1000)
 
     async def reload(self) -> bool:
         """Load, check and apply the routing files; False (and nothing changes) on a problem."""
@@ -70,6 +74,7 @@ class ConfigWatcher:
         new = replace(self.current, queues=queues, rules=rules, default_route=default_route)
         await self.apply(new)
         self.current = new
+        self.loaded_at_ms = int(time.time() * 1000)
         log.info("config_reloaded", queues=[q.name for q in queues], rules=len(rules))
         return True
 

@@ -40,7 +40,7 @@ UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # Served to any site by agent_console/customers/widget.py (docs/widget.md, "Embedding").
 WIDGET_FILES = frozenset(("/static/widget.js", "/static/widget.css", "/widget/config.json"))
 WIDGET_MODULES = "/static/widget/"  # the ES modules widget.js imports
-PAGE_PATHS = frozenset(("/console", "/chat"))
+PAGE_PATHS = frozenset(("/console", "/chat", "/admin"))
 # Where the Twilio Voice SDK connects from the console: signalling (wss://voice-js.*),
 # call-quality insights (https://eventgw.*) and its ring and key tones (https://sdk.*,
 # fetched and played as audio). The call's media is WebRTC, which CSP does not govern.

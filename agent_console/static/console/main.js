@@ -11,6 +11,9 @@
  *   softphone.js, phone.js       the softphone (Twilio Voice SDK) and its wiring
  *   supervisor.js                for supervisors, the live log of hub events
  *
+ * An agent who signed in with an administrator's one-time password chooses their own first
+ * (../shared/password.js): the hub serves nothing else to that session until then.
+ *
  * Nothing here writes customer data (names, messages, notes) to the browser's console. */
 
 import { state } from "./state.js";
@@ -24,12 +27,34 @@ import { showCustomerOf } from "./customer.js";
 import "./customer_edits.js";
 import { clearEvents } from "./supervisor.js";
 import { softphone } from "./phone.js";
+import { setupPasswordChange } from "../shared/password.js";
+
+const passwordView = document.getElementById("password-view");
+const adminLink = document.getElementById("admin-link");
+
+/* layout.js's views, and the password step beside them. */
+function show(name) {
+  showView(name);
+  passwordView.hidden = name !== "password";
+}
+
+const askPassword = setupPasswordChange((agent) => enterConsole(agent));
+
+/* Into the console, unless the agent must first choose their own password. */
+function signedIn(agent, typedPassword) {
+  if (agent && agent.must_change_password) {
+    show("password");
+    askPassword(typedPassword);
+    return;
+  }
+  enterConsole(agent);
+}
 
 setConnectionHooks({
   onFrame: handleFrame,
   onSessionEnded: () => {
     resetConsole();
-    showView("login");
+    show("login");
     ui.loginError.textContent = "Your session has ended. Please sign in again.";
     ui.loginError.hidden = false;
   },
@@ -55,8 +80,9 @@ function resetConsole() {
 function enterConsole(agent) {
   state.agent = agent || {};
   renderAgent();
+  adminLink.hidden = !["supervisor", "admin"].includes(state.agent.role);
   ui.loginError.hidden = true;
-  showView("console");
+  show("console");
   updateCounts();
   updateEmptyHint();
   socket.start();
@@ -84,7 +110,7 @@ ui.loginForm.addEventListener("submit", async (ev) => {
     try { body = await res.json(); } catch (e) { body = null; }
     if (res.ok && body) {
       ui.loginPass.value = "";
-      enterConsole(body.agent || body);
+      signedIn(body.agent || body, password);
     } else {
       ui.loginError.textContent = (body && body.message) || ("Sign-in failed (HTTP " + res.status + ").");
       ui.loginError.hidden = false;
@@ -107,26 +133,26 @@ ui.logout.addEventListener("click", async () => {
   }
   ui.logout.disabled = false;
   resetConsole();
-  showView("login");
+  show("login");
   ui.loginPass.value = "";
   ui.loginUser.focus();
 });
 
 async function boot() {
-  showView("loading");
+  show("loading");
   setPresence("offline");
   setConnection("stopped");
   try {
     const res = await fetch("/api/me", { cache: "no-store" });
     if (res.ok) {
       const body = await res.json();
-      enterConsole(body.agent || body);
+      signedIn(body.agent || body, "");
       return;
     }
   } catch (e) {
     /* fall through to the login form */
   }
-  showView("login");
+  show("login");
   ui.loginUser.focus();
 }
 
