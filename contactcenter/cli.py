@@ -292,6 +292,11 @@ def _check_config(settings: SiteSettings) -> int:
         print(f"  rule {rule.name!r}: {dict(rule.conditions)} -> queue {target.queue}")
     if settings.default_route is not None:
         print(f"  default -> queue {settings.default_route.queue}")
+    reasons = [
+        f"{r.code} {r.label!r} ({'productive' if r.productive else 'not productive'})"
+        for r in settings.reasons.reasons
+    ]
+    print(f"  away reasons: {', '.join(reasons) or 'none (away without a reason only)'}")
     served = {ch for q in settings.queues for ch in q.channels}
     for channel in sorted(set(CHANNELS) - served):
         print(f"  warning: no queue serves {channel}; its contacts go to the default queue")
