@@ -236,6 +236,10 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
                 )
             )
         case (
+            ev.AgentNextStateScheduled() | ev.AgentNextStateApplied() | ev.AgentNextStateCancelled()
+        ):
+            out.append(Delivery("agent", event.agent_id, _next_state_frame(event)))
+        case (
             ce.CustomerUpdated()
             | ce.CustomerNoteAdded()
             | ce.CustomerNoteDeleted()
@@ -249,6 +253,22 @@ def deliveries(event: ev.Event, holders: frozenset[str] = frozenset()) -> list[D
         case _:
             pass
     return out
+
+
+def _next_state_frame(
+    event: ev.AgentNextStateScheduled | ev.AgentNextStateApplied | ev.AgentNextStateCancelled,
+) -> dict[str, Any]:
+    """The agent's next state as it stands after `event`: `state` null when none waits,
+    `why` saying what happened ("scheduled", "applied", "cancelled", "state-chosen")."""
+    if isinstance(event, ev.AgentNextStateScheduled):
+        return {
+            "type": "next_state",
+            "state": event.state,
+            "reason": event.reason,
+            "why": "scheduled",
+        }
+    why = "applied" if isinstance(event, ev.AgentNextStateApplied) else event.why
+    return {"type": "next_state", "state": None, "reason": None, "why": why}
 
 
 CrmEvent = (

@@ -67,11 +67,30 @@ class _Frame(BaseModel):
 class SetState(_Frame):
     type: Literal["set_state"]
     state: Literal["available", "away", "offline"]
-    # Why the agent is away (a reason code such as "break" or "training"); None otherwise.
+    # Why the agent is away: a code of config/reasons.toml (else agent.unknown_reason); only
+    # with "away".
     reason: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     # Going offline with contacts in hand: put them back in their queues (else refused with
     # agent.holds_work).
     release_work: StrictBool = False
+    # The next state (docs/states.md): "away" or "offline" once the contacts held are over.
+    next: StrictBool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SetState:
+        if self.reason is not None and self.state != "away":
+            raise ValueError("a reason goes with away only")
+        if self.next and self.state == "available":
+            raise ValueError("a next state is away or offline")
+        if self.next and self.release_work:
+            raise ValueError("release_work goes with going offline now, not next")
+        return self
+
+
+class CancelNextState(_Frame):
+    """Take back the next state (docs/states.md); nothing happens when none waits."""
+
+    type: Literal["cancel_next_state"]
 
 
 class Accept(_Frame):
@@ -214,6 +233,7 @@ class TranscriptRequest(_Frame):
 
 AgentCommand = (
     SetState
+    | CancelNextState
     | Accept
     | Reject
     | Send
@@ -242,6 +262,7 @@ C = TypeVar("C", AgentCommand, ChatCommand)
 _AGENT_TYPES = frozenset(
     (
         "set_state",
+        "cancel_next_state",
         "accept",
         "reject",
         "send",

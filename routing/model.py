@@ -107,7 +107,8 @@ class AgentView:
     was last known to be connected (0: unknown); `console_left_ms` when their last console on
     some hub process closed (a later `console_seen_ms` says another one is still there);
     `reason` goes with `state` (an away reason, or "no-console" once routing set them
-    offline for want of a console).
+    offline for want of a console). `next_state`, when not empty, is the state the agent
+    asked for once their contacts are over (docs/states.md): nothing new is offered to them.
     """
 
     agent_id: str
@@ -123,6 +124,7 @@ class AgentView:
     languages: frozenset[str] = frozenset()
     voice_blocks_chat: bool = True
     misses: int = 0
+    next_state: str = ""
 
     @property
     def total_load(self) -> int:
@@ -134,7 +136,7 @@ class AgentView:
 
     def room(self, channel: str) -> int:
         """How many more contacts of `channel` the agent can take now."""
-        if self.state != "available":
+        if self.state != "available" or self.next_state:
             return 0
         if channel != "voice" and self.voice_blocks_chat and self.load.get("voice", 0) > 0:
             return 0

@@ -24,6 +24,7 @@ _SCRIPTS = (
     "end_conversation",
     "wrapup",
     "agent_state",
+    "next_state",
     "agent_profile",
     "escalate",
     "transfer_queue",

@@ -112,6 +112,7 @@ def _agent_view(h: dict[str, str]) -> AgentView:
         languages=frozenset(json.loads(h.get("languages", "[]"))),
         voice_blocks_chat=h.get("voice_blocks", "1") == "1",
         misses=_int(h, "misses"),
+        next_state=h.get("next_state", ""),
     )
 
 

@@ -41,6 +41,15 @@ class RoutingState:
                 self.agents[event.agent_id] = replace(
                     a, state=event.state, reason=event.reason or ""
                 )
+            case ev.AgentNextStateScheduled() | ev.AgentNextStateApplied():
+                a = self.agents.get(event.agent_id) or AgentView(event.agent_id, "offline", {})
+                scheduled = isinstance(event, ev.AgentNextStateScheduled)
+                self.agents[event.agent_id] = replace(
+                    a, next_state=event.state if scheduled else ""
+                )
+            case ev.AgentNextStateCancelled():
+                a = self.agents.get(event.agent_id) or AgentView(event.agent_id, "offline", {})
+                self.agents[event.agent_id] = replace(a, next_state="")
             case ev.ContactQueued():
                 self.contacts[event.contact_id] = ContactView(
                     event.contact_id,

@@ -60,6 +60,13 @@ class AgentStateStatus(enum.IntEnum):
     NO_PROFILE = -1
 
 
+class NextStateStatus(enum.IntEnum):
+    SCHEDULED = 1  # or, for a cancel, cancelled
+    APPLIED = 2  # the agent held nothing: it took effect at once
+    UNCHANGED = 0
+    NO_PROFILE = -1
+
+
 class ProfileStatus(enum.IntEnum):
     CHANGED = 1
     UNCHANGED = 0

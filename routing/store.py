@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 
 from contactcenter.core import events as ev
+from routing.agent_states import AgentStates
 from routing.model import CHANNELS, AgentView, ContactView, OfferContact, queue_score
 from routing.moves import ContactMoves
 from routing.snapshot import contact_view
@@ -19,7 +20,6 @@ from routing.state import RoutingState
 from routing.status import (
     AbandonStatus,
     AcceptStatus,
-    AgentStateStatus,
     EndStatus,
     EnqueueStatus,
     OfferStatus,
@@ -29,8 +29,9 @@ from routing.status import (
 )
 
 
-class RoutingStore(ContactMoves):
-    """Atomic transitions of one routing domain's live state in Redis."""
+class RoutingStore(AgentStates, ContactMoves):
+    """Atomic transitions of one routing domain's live state in Redis (agents' presence and
+    next state: routing/agent_states.py)."""
 
     async def enqueue(
         self,
@@ -306,34 +307,6 @@ class RoutingStore(ContactMoves):
                     json.dumps(langs),
                     "1" if voice_blocks_chat else "0",
                     *(capacity.get(ch, 0) for ch in CHANNELS),
-                    *self._event_args(event),
-                ],
-            )
-        )
-
-    async def set_agent_state(
-        self,
-        agent_id: str,
-        state: str,
-        *,
-        now_ms: int,
-        reason: str | None = None,
-        from_console: bool = True,
-    ) -> AgentStateStatus:
-        """Set presence (the profile must be set first); a change made from a console also
-        counts as a sign of that console."""
-        event = ev.AgentStateChanged(at_ms=now_ms, agent_id=agent_id, state=state, reason=reason)
-        k = self.keys
-        return AgentStateStatus(
-            await self._run(
-                "agent_state",
-                [k.agent(agent_id), k.agents, k.events],
-                [
-                    agent_id,
-                    state,
-                    now_ms,
-                    reason or "",
-                    now_ms if from_console else "",
                     *self._event_args(event),
                 ],
             )

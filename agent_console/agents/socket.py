@@ -196,12 +196,23 @@ async def _send_snapshot(
         view = await service.contact_view(contact_id, with_messages=True, with_context=True)
         if view is not None:
             contacts.append(view)
+    next_state = agent_fields.get("next_state") or None
     conn.send(
         {
             "type": "snapshot",
-            "agent": {**principal.public(), "state": agent_fields.get("state", "offline")},
+            "agent": {
+                **principal.public(),
+                "state": agent_fields.get("state", "offline"),
+                "reason": agent_fields.get("reason") or None,
+                "next_state": next_state
+                and {
+                    "state": next_state,
+                    "reason": agent_fields.get("next_reason") or None,
+                },
+            },
             "contacts": contacts,
             "queues": [q.name for q in service.settings.queues],
+            "reasons": service.settings.reasons.public(),
         }
     )
 
@@ -226,7 +237,11 @@ async def _agent_command(
             else:
                 await live.read(cmd.contact_id, "agent", cmd.message_id)
         case p.SetState():
-            await service.set_state(agent, cmd.state, cmd.reason, release_work=cmd.release_work)
+            await service.set_state(
+                agent, cmd.state, cmd.reason, release_work=cmd.release_work, next_state=cmd.next
+            )
+        case p.CancelNextState():
+            await service.cancel_next_state(agent)
         case p.Accept():
             await service.accept(agent, cmd.contact_id)
         case p.Reject():

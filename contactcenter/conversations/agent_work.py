@@ -55,12 +55,28 @@ class AgentWork(ConversationBase):
         reason: str | None = None,
         *,
         release_work: bool = False,
+        next_state: bool = False,
     ) -> None:
-        """The agent's presence. Going offline with work in hand is refused
+        """The agent's presence. An away `reason` must be one of the catalogue's
+        (`agent.unknown_reason`, nothing changed). Going offline with work in hand is refused
         (`agent.holds_work`, naming it) unless `release_work`: then offers are withdrawn,
         wrap-ups closed and conversations sent back to their queues, ahead of the line
-        (docs/routing.md, "Going offline with work"). Away keeps the work in hand."""
+        (docs/routing.md, "Going offline with work"). Away keeps the work in hand.
+
+        With `next_state`, the state ("away" or "offline") waits until the contacts the agent
+        holds are over, and nothing new is offered meanwhile (docs/states.md); a state set
+        at once drops a next state waiting."""
+        reasons = self.settings.reasons
+        if reason is not None:
+            reasons.require(reason)
+        productive = reasons.productive(state, reason)
         await self.prepare_agent(agent)
+        if next_state:
+            status = await self.routing.set_next_state(
+                agent.agent_id, state, now_ms=self.clock(), reason=reason, productive=productive
+            )
+            log.info("agent_next_state", agent_id=agent.agent_id, state=state, status=status.name)
+            return
         held = await self.routing.agent_contact_ids(agent.agent_id) if state == "offline" else set()
         in_hand = await self._in_hand(agent.agent_id, held)
         if in_hand and not release_work:
@@ -70,13 +86,19 @@ class AgentWork(ConversationBase):
                 contact_ids=in_hand,
             )
         now_ms = self.clock()
-        await self.routing.set_agent_state(agent.agent_id, state, now_ms=now_ms, reason=reason)
+        await self.routing.set_agent_state(
+            agent.agent_id, state, now_ms=now_ms, reason=reason, productive=productive
+        )
         if held:
             policies = self.settings.policies
             moved = await give_back_work(
                 self.routing, agent.agent_id, policies, now_ms, chosen=True
             )
             log.info("agent_released_work", agent_id=agent.agent_id, contacts_moved=moved)
+
+    async def cancel_next_state(self, agent: Principal) -> None:
+        """Take back the agent's next state; nothing happens when none waits."""
+        await self.routing.cancel_next_state(agent.agent_id, now_ms=self.clock())
 
     async def _in_hand(self, agent_id: str, held: set[str]) -> list[str]:
         """Of the contacts an agent holds, those in conversation or wrap-up with them (pending

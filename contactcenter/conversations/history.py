@@ -1,4 +1,5 @@
-"""The history writer: stores every event in PostgreSQL and keeps contacts' rows current.
+"""The history writer: stores every event in PostgreSQL and keeps contacts' rows current,
+and agents' state periods (docs/states.md).
 
 It is a consumer-group member (at least once), so each step is idempotent: the event row is
 inserted once on its id, and contact updates set values rather than add to them. Message
@@ -56,9 +57,12 @@ class HistoryWriter:
             new = {r["event_id"] for r in stored}
             statements: list[Statement] = []
             for event, row in zip(events, rows, strict=True):
-                contact_id = row[3]
+                contact_id, agent_id = row[3], row[4]
                 if event.event_id in new and contact_id is not None:
                     statements += _project(event, contact_id, row[2])
+                if event.event_id in new and isinstance(event, ev.AgentStateChanged):
+                    if agent_id is not None:
+                        statements += _state_period(event, agent_id, row[2], self.routing_domain)
             await _run_in_order(conn, statements)
 
     def _row(self, event: ev.Event) -> tuple[Any, ...]:
@@ -146,3 +150,31 @@ def _moves() -> dict[type[ev.Event], Any]:
 
 
 _STATE_MOVES = _moves()
+
+
+# A state change starts a period (ended by the next one the agent already has, when events
+# come out of order) and ends the period it falls in. Both are idempotent on the event id.
+_PERIOD_START = (
+    "INSERT INTO agent_state_periods (event_id, routing_domain, agent_id, state, reason,"
+    " productive, started_at, ended_at) SELECT $1, $2, $3, $4, $5, $6, $7,"
+    " (SELECT min(started_at) FROM agent_state_periods"
+    "  WHERE routing_domain = $2 AND agent_id = $3 AND started_at > $7)"
+    " ON CONFLICT DO NOTHING"
+)
+_PERIOD_END = (
+    "UPDATE agent_state_periods SET ended_at = $4"
+    " WHERE routing_domain = $1 AND agent_id = $2 AND event_id <> $3"
+    " AND started_at <= $4 AND (ended_at IS NULL OR ended_at > $4)"
+)
+
+
+def _state_period(
+    event: ev.AgentStateChanged, agent_id: uuid.UUID, at: object, domain: str
+) -> list[Statement]:
+    """The agent's state periods as `event` changes them (docs/states.md). A change the hub
+    made says nothing of productivity: available counts as productive, anything else not."""
+    productive = event.productive
+    if productive is None:
+        productive = event.state == "available"
+    start = (event.event_id, domain, agent_id, event.state, event.reason, productive, at)
+    return [(_PERIOD_START, start), (_PERIOD_END, (domain, agent_id, event.event_id, at))]

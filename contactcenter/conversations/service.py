@@ -273,11 +273,16 @@ class ConversationService(AgentWork):
         if record is None:
             return None
         live = await self.routing.contact(contact_id)
+        # Routing moves a contact between queues (a transfer, an overflow) at once; the
+        # record follows when the history writer stores the event, which may be later.
+        queue_name = live.queue if live else record.queue
+        queue = next((q for q in self.settings.queues if q.name == queue_name), None)
         view: dict[str, Any] = {
             "contact_id": contact_id,
-            # Routing moves a contact between queues (a transfer, an overflow) at once; the
-            # record follows when the history writer stores the event, which may be later.
-            "queue": live.queue if live else record.queue,
+            "queue": queue_name,
+            # What wrap-up offers and requires: the queue's (config/queues.toml).
+            "dispositions": list(queue.dispositions) if queue else [],
+            "disposition_required": queue.disposition_required if queue else False,
             "channel": record.channel,
             "state": live.state if live else record.state,
             "customer": {

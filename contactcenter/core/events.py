@@ -195,11 +195,42 @@ class WrapUpCompleted(Event):
 @dataclass(frozen=True, kw_only=True)
 class AgentStateChanged(Event):
     """The agent's presence changed; `reason` says why when the hub changed it, or is the
-    away reason code the agent chose."""
+    away reason code the agent chose (config/reasons.toml). `productive` says whether time
+    in this state counts as productive (docs/states.md); None when the hub set it."""
 
     agent_id: str
     state: str  # "offline", "available" or "away"
     reason: str | None = None
+    productive: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentNextStateScheduled(Event):
+    """The agent asked for `state` ("away" with `reason`, or "offline") to take effect once
+    the contacts they hold are over; meanwhile routing offers them nothing new."""
+
+    agent_id: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentNextStateApplied(Event):
+    """The agent's last contact closed and their next state took effect (the
+    `AgentStateChanged` appended just before it carries the change itself)."""
+
+    agent_id: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentNextStateCancelled(Event):
+    """The agent's next state will not happen: they took it back (`why` "cancelled"), or a
+    state was set at once meanwhile (`why` "state-chosen")."""
+
+    agent_id: str
+    why: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,6 +54,11 @@ def describe_routing(settings: HubSettings) -> list[str]:
         lines.append(f"rule {rule.name!r}: {dict(rule.conditions)} -> queue {rule.target.queue}")
     if settings.default_route is not None:
         lines.append(f"default -> queue {settings.default_route.queue}")
+    reasons = [
+        f"{r.code} {r.label!r} ({'productive' if r.productive else 'not productive'})"
+        for r in settings.reasons.reasons
+    ]
+    lines.append(f"away reasons: {', '.join(reasons) or 'none (away without a reason only)'}")
     return lines
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from contactcenter.core.config_files import known_keys, read_toml, refuse_unknown
 from contactcenter.core.errors import ConfigError
 from contactcenter.crm.settings import CrmSettings, load_crm_settings
+from contactcenter.settings.reasons import DEFAULT_REASONS, ReasonCatalogue, load_reasons
 from contactcenter.settings.routing import (
     QueueSettings,
     parse_queues,
@@ -76,6 +77,8 @@ class HubSettings:
     queues: tuple[QueueSettings, ...] = ()
     rules: tuple[RoutingRule, ...] = ()
     default_route: RuleTarget | None = None
+    # Away reasons (config/reasons.toml, docs/states.md), reloaded live with the queues.
+    reasons: ReasonCatalogue = DEFAULT_REASONS
     crm: CrmSettings = field(default_factory=CrmSettings)
 
     @cached_property
@@ -257,7 +260,8 @@ def _check_limits(values: dict[str, Any]) -> None:
         raise ConfigError("login.max_delay_s", "must be at least login.first_delay_s")
 
 
-ROUTING_FILES = ("queues.toml", "routing.toml")
+# The files reloaded live (contactcenter/settings/reload.py).
+ROUTING_FILES = ("queues.toml", "routing.toml", "reasons.toml")
 
 
 def load_routing(
@@ -275,7 +279,7 @@ def load_routing(
 
 def load_hub_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
     """Build the hub's own settings (not its channels': contactcenter/site_settings.py)
-    from `config_dir` (hub.toml, queues.toml) and `env`.
+    from `config_dir` (hub.toml, queues.toml, routing.toml, reasons.toml) and `env`.
 
     Environment variables win over the files. Every problem raises `ConfigError` naming the
     file and key (or the variable) and what is wrong.
@@ -303,4 +307,5 @@ def load_hub_settings(config_dir: Path, env: Mapping[str, str]) -> HubSettings:
         queues=queues,
         rules=rules,
         default_route=default_route,
+        reasons=load_reasons(config_dir),
     )

@@ -1,10 +1,11 @@
-"""Live reload of queues and routing rules, without dropping a contact.
+"""Live reload of queues, routing rules and away reasons, without dropping a contact.
 
-The watcher looks at `queues.toml` and `routing.toml` every few seconds (and at once on
-SIGHUP). A change is loaded and checked in full first: a file with an error is rejected, the
-error logged with its file and key, and the hub carries on with what it had. A reload that
-would remove a queue still holding waiting contacts is refused too, so nobody is left in a
-queue routing no longer serves. Other settings (ports, storage, logging) need a restart.
+The watcher looks at `queues.toml`, `routing.toml` and `reasons.toml` every few seconds (and
+at once on SIGHUP). A change is loaded and checked in full first: a file with an error is
+rejected, the error logged with its file and key, and the hub carries on with what it had. A
+reload that would remove a queue still holding waiting contacts is refused too, so nobody is
+left in a queue routing no longer serves. Other settings (ports, storage, logging) need a
+restart.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 
 from contactcenter.core.errors import ConfigError
 from contactcenter.settings.hub import ROUTING_FILES, HubSettings, load_routing
+from contactcenter.settings.reasons import load_reasons
 
 log = structlog.get_logger("contactcenter.settings.reload")
 
@@ -60,6 +62,7 @@ class ConfigWatcher:
         """Load, check and apply the routing files; False (and nothing changes) on a problem."""
         try:
             queues, rules, default_route = load_routing(self.current.config_dir)
+            reasons = load_reasons(self.current.config_dir)
         except ConfigError as exc:
             log.error("config_reload_rejected", problem=exc.message)
             return False
@@ -71,11 +74,22 @@ class ConfigWatcher:
                     problem=f"queue {q.name} still has waiting contacts; drain it first",
                 )
                 return False
-        new = replace(self.current, queues=queues, rules=rules, default_route=default_route)
+        new = replace(
+            self.current,
+            queues=queues,
+            rules=rules,
+            default_route=default_route,
+            reasons=reasons,
+        )
         await self.apply(new)
         self.current = new
         self.loaded_at_ms = int(time.time() * 1000)
-        log.info("config_reloaded", queues=[q.name for q in queues], rules=len(rules))
+        log.info(
+            "config_reloaded",
+            queues=[q.name for q in queues],
+            rules=len(rules),
+            reasons=list(reasons.codes),
+        )
         return True
 
     def request(self) -> None:

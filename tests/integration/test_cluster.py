@@ -27,6 +27,7 @@ from routing.status import (
     EndStatus,
     EnqueueStatus,
     EscalateStatus,
+    NextStateStatus,
     OfferStatus,
     ProfileStatus,
     ReprioritizeStatus,
@@ -138,6 +139,10 @@ async def run_every_script(store: RoutingStore) -> None:
     moved = await store.transfer_to_agent(held, "x", "y", T0 + 13 + TIMEOUT_MS, T0 + 13)
     assert moved is TransferStatus.TRANSFERRED
     assert await store.accept(held, "y", T0 + 14) is AcceptStatus.ACCEPTED
+    # A next state scheduled while y holds the conversation, then taken back.
+    scheduled = await store.set_next_state("y", "away", now_ms=T0 + 14, reason="lunch")
+    assert scheduled is NextStateStatus.SCHEDULED
+    assert await store.cancel_next_state("y", now_ms=T0 + 14) is NextStateStatus.SCHEDULED
     assert await store.end_conversation(held, "y", T0 + 15) is EndStatus.ENDED
     assert await store.wrap_up(held, "y", "resolved", "", T0 + 16) is WrapUpStatus.CLOSED
     [waiting] = {"c1", "c2"} - {held}

@@ -50,7 +50,7 @@ export function addConversation(contact, fresh) {
     type: "button", class: "btn btn-danger-ghost", testid: "end-conversation", text: "End conversation",
   });
   const statusPill = el("span", { class: "pill pill-active", testid: "conversation-status", text: "Active" });
-  const { wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy } = wrapupForm(id);
+  const { wrapForm, wrapSelect, wrapNotes, wrapSubmit, wrapEndedBy } = wrapupForm(id, contact);
   const typingLine = el("div", {
     class: "muted small typing-line", testid: "customer-typing", "aria-live": "polite",
   });

@@ -6,7 +6,7 @@
 import { state } from "./state.js";
 import { showError, renderAgent, updateCounts } from "./layout.js";
 import { socket } from "./connection.js";
-import { setPresence, askToReleaseWork } from "./presence.js";
+import { setPresence, setReasons, setNextState, askToReleaseWork } from "./presence.js";
 import { addOffer, removeOffer, setOfferBusy } from "./offers.js";
 import { onAssigned, addConversation, onMessage, removeConversation, activate } from "./conversations.js";
 import { onCustomerTyping, onCustomerPresence, onCustomerRead, onMessageStatus } from "./marks.js";
@@ -19,7 +19,8 @@ import { softphone } from "./phone.js";
 export function handleFrame(frame) {
   switch (frame.type) {
     case "snapshot": return applySnapshot(frame);
-    case "state": return setPresence(frame.state);
+    case "state": return setPresence(frame.state, frame.reason);
+    case "next_state": return setNextState(frame);
     case "offer": return addOffer(frame.contact, frame.deadline_ms, frame.reason);
     case "offer_withdrawn": return removeOffer(frame.contact_id, frame.why);
     case "assigned": return onAssigned(frame.contact);
@@ -58,7 +59,7 @@ function onError(frame) {
   }
   showError(frame.message || frame.error_id, frame.error_id);
   if (!p) return;
-  if (p.kind === "state") setPresence(state.presence);
+  if (p.kind === "state") setPresence(state.presence, state.presenceReason);
   if (p.kind === "accept" || p.kind === "reject") {
     if (frame.error_id === "offer.gone") removeOffer(p.contactId, "gone");
     else setOfferBusy(p.contactId, false);
@@ -86,7 +87,9 @@ function applySnapshot(snap) {
   const agent = snap.agent || {};
   state.agent = Object.assign({}, state.agent || {}, agent);
   renderAgent();
-  if (agent.state) setPresence(agent.state);
+  setReasons(snap.reasons);
+  if (agent.state) setPresence(agent.state, agent.reason);
+  setNextState(agent.next_state || null);
 
   // Keep what the agent was typing across the rebuild.
   const drafts = new Map();

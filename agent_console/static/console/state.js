@@ -5,6 +5,9 @@
 export const state = {
   agent: null,
   presence: "offline",
+  presenceReason: null, // the away reason code, when away for one
+  reasons: [], // the catalogue of away reasons: [{code, label, productive}]
+  nextState: null, // {state, reason} waiting for the contacts in hand to be over
   offers: new Map(), // contact_id -> offer view
   convs: new Map(), // contact_id -> conversation view
   activeId: null,

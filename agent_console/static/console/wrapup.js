@@ -1,18 +1,22 @@
 /* Wrap-up: once a conversation ends (either side), the agent picks a disposition and writes
- * notes for the customer's history, then finishes; the hub's `wrapup_done` removes it. */
+ * notes for the customer's history, then finishes; the hub's `wrapup_done` removes it. The
+ * dispositions are the contact's queue's (config/queues.toml), carried by the contact
+ * object of the offer, the assignment and the snapshot (docs/protocol.md). */
 
 import { el } from "../shared/dom.js";
 import { state } from "./state.js";
 import { command } from "./connection.js";
 import { addSystemNote } from "./transcript.js";
 
-const DISPOSITIONS = ["resolved", "follow-up", "no-answer", "spam"];
-
 /* The wrap-up form of a conversation, hidden until it ends; finishing sends `wrapup`. */
-export function wrapupForm(contactId) {
-  const wrapSelect = el("select", { testid: "wrapup-disposition", class: "input" },
-    el("option", { value: "", text: "Choose a disposition…" }),
-    ...DISPOSITIONS.map((d) => el("option", { value: d, text: d })));
+export function wrapupForm(contactId, contact) {
+  const dispositions = Array.isArray(contact && contact.dispositions) ? contact.dispositions : [];
+  const required = !contact || contact.disposition_required !== false;
+  const wrapSelect = el("select", {
+    testid: "wrapup-disposition", class: "input", dataset: { required: String(required) },
+  },
+    el("option", { value: "", text: required ? "Choose a disposition…" : "No disposition" }),
+    ...dispositions.map((d) => el("option", { value: String(d), text: String(d) })));
   const wrapNotes = el("textarea", {
     testid: "wrapup-notes", class: "input", rows: "3", maxlength: "4000",
     placeholder: "Notes for the customer's history (optional)",
