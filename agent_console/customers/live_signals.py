@@ -4,9 +4,9 @@ Used by both the customers' chat socket and the agents' console socket."""
 
 from __future__ import annotations
 
+from agent_console.customers.live_frames import Side, live_signal
 from agent_console.customers.settings import WidgetSettings
 from agent_console.customers.widget import Widget
-from agent_console.fanout import Side, live_signal
 from agent_console.hub import ConsoleHub
 from agent_console.rate_limits import FrameThrottle
 from contactcenter.conversations.service import ConversationService

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from agent_console.appkeys import HUB
 from agent_console.customers.live_channel import LiveChannel
+from agent_console.customers.live_frames import live_deliveries
 from agent_console.customers.settings import WidgetSettings, load_widget_settings
-from agent_console.fanout import live_deliveries
 from agent_console.hub import ConsoleHub
 from agent_console.keys import WidgetKeys
 from agent_console.rate_limits import RateLimiter

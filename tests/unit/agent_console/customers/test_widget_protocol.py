@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agent_console import protocol as p
+from agent_console.customers.live_frames import live_deliveries, live_signal
 from agent_console.customers.settings import load_widget_settings
-from agent_console.fanout import live_deliveries, live_signal
 from agent_console.keys import WidgetKeys
 from agent_console.rate_limits import FrameThrottle, RateLimited
 from channels.email.transcript import (

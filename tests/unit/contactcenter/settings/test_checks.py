@@ -78,4 +78,5 @@ def test_queues_and_rules_are_described_as_check_config_prints_them() -> None:
     ]
     lines = checks.describe_routing(load_settings(CONFIG, {}))
     assert lines[0].startswith("queue support: skill support;")
-    assert lines[-1] == "default -> queue support"
+    assert lines[-2] == "default -> queue support"
+    assert lines[-1].startswith("away reasons: break 'Break' (not productive),")
