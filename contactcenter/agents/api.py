@@ -204,5 +204,5 @@ ADMIN_OPERATIONS: tuple[Operation, ...] = (
               " stay)", "admin", "admin", answer=delete_team, status=204, errors=E404),
     Operation("GET", "/api/audit", "audit_log", "Administrative changes, newest first: who,"
               " what, before, after, when", "admin", "admin", answer=audit_log,
-              query=s.AuditQuery, response=s.AuditPage),
+              query=s.AuditQuery, response=s.AuditPage, errors=(403,)),
 )  # fmt: skip
