@@ -161,7 +161,7 @@ class AdminService:
             before = await accounts.fetch(conn, agent_id, lock=True)
             if "capacity" in values:  # a partial capacity keeps the other channels
                 values["capacity"] = validation.check_capacity(
-                    {**before.capacity, **values["capacity"]}
+                    {**before.capacity, **values["capacity"]}, before.capacity
                 )
             if team_ids is not None:
                 missing = set(team_ids) - await teams.existing(conn, team_ids)
@@ -171,9 +171,11 @@ class AdminService:
             if values:
                 await accounts.update(conn, agent_id, values)
             after = await accounts.fetch(conn, agent_id)
-            await audit.record(
-                conn, actor, "agent.update", "agent", agent_id, before.audited(), after.audited()
-            )
+            if before.audited() != after.audited():  # a change that changes nothing is none
+                await audit.record(
+                    conn, actor, "agent.update", "agent", agent_id, before.audited(),
+                    after.audited(),
+                )  # fmt: skip
         changed = sorted(k for k in changes if before.audited().get(k) != after.audited().get(k))
         if changed:
             await self._announce(agent_id, "updated", actor, changed)
@@ -187,6 +189,8 @@ class AdminService:
             before = await accounts.fetch(conn, agent_id, lock=True)
             if actor.agent_id == agent_id and not active:
                 raise Forbidden("you cannot deactivate your own account", field="active")
+            if before.active == active:  # already so: nothing to change, nothing to record
+                return before
             await accounts.update(conn, agent_id, {"active": active})
             ended = [] if active else await accounts.end_sessions(conn, agent_id)
             after = await accounts.fetch(conn, agent_id)
@@ -194,8 +198,6 @@ class AdminService:
             await audit.record(
                 conn, actor, action, "agent", agent_id, before.audited(), after.audited()
             )
-        if before.active == active:
-            return after
         if not active:
             await self._sign_out(agent_id, ended, why="deactivated")
         await self._announce(agent_id, "reactivated" if active else "deactivated", actor)
@@ -227,7 +229,7 @@ class AdminService:
         other sessions end; this one stays."""
         if not await check(who.agent_id, current):
             raise BadCredentials("the current password is wrong", field="current_password")
-        validation.check_password(new, who.username)
+        validation.check_password(new, who.username, field="new_password")
         if new == current:
             raise validation.WeakPassword("choose a new password", field="new_password")
         password_hash = await hash_password(new)
