@@ -6,7 +6,7 @@ audit entry in one transaction, then announced: `AgentAccountChanged` on the eve
 and, when it changes what routing knows, the agent's new profile through the routing store
 (its `AgentProfileChanged` is what routing folds), so it takes effect at the next decision.
 Deactivating an agent ends their sessions (their consoles close everywhere) and gives back
-the work they hold as the loss of their console would.
+all the work they hold, to its queues.
 
 Who may do what: an admin, everything; a supervisor, read the agents of their teams and set
 their skills, languages and capacity; an agent, their own password. Out of scope is as
@@ -278,7 +278,7 @@ class AdminService:
 
     async def _sign_out(self, agent_id: str, token_hashes: list[str], *, why: str) -> None:
         """Close the ended sessions' consoles on every hub process; a deactivated agent also
-        goes offline, giving back their work as a lost console does."""
+        goes offline, giving back all their work."""
         now_ms = self.clock()
         for token_hash in token_hashes:
             await self.bus.publish(
@@ -287,8 +287,10 @@ class AdminService:
         if why != "deactivated" or not await self.routing.agent_fields(agent_id):
             return
         await self.routing.set_agent_state(agent_id, "offline", now_ms=now_ms, reason=why)
+        # As one who chose to go offline: a deactivated agent is not coming back for the
+        # conversations a queue's on_agent_lost = "keep" would hold for a lost console.
         moved = await give_back_work(
-            self.routing, agent_id, self.settings().policies, now_ms, chosen=False
+            self.routing, agent_id, self.settings().policies, now_ms, chosen=True
         )
         log.info("deactivated_agent_work_given_back", agent_id=agent_id, contacts_moved=moved)
 
