@@ -176,7 +176,10 @@ class AdminService:
                     conn, actor, "agent.update", "agent", agent_id, before.audited(),
                     after.audited(),
                 )  # fmt: skip
-        changed = sorted(k for k in changes if before.audited().get(k) != after.audited().get(k))
+        was, now = before.audited(), after.audited()
+        # `team_ids` is shown as `teams`: compare what the account shows.
+        shown = {k: "teams" if k == "team_ids" else k for k in changes}
+        changed = sorted(k for k in changes if was.get(shown[k]) != now.get(shown[k]))
         if changed:
             await self._announce(agent_id, "updated", actor, changed)
         if after.active and ROUTING_FIELDS & set(changed):
