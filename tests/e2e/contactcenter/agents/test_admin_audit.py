@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contactcenter.core.appkeys import BUS
+from contactcenter.core.events import AgentAccountChanged, TeamChanged, decode_event
 from tests.e2e.contactcenter.agents.admin_support import PASSWORD, AdminApi, unique
 
 # What the audit log keeps of an account: everything an administrator sets, not the times.
@@ -183,3 +185,35 @@ async def test_a_refused_or_empty_change_leaves_no_entry(admin: AdminApi) -> Non
     await admin.ok("POST", f"/api/agents/{agent_id}/deactivate")
     await admin.ok("POST", f"/api/agents/{agent_id}/deactivate")  # deactivated already
     assert await admin.audit_count() == count + 1
+
+
+async def test_every_change_is_announced_on_the_event_stream(admin: AdminApi) -> None:
+    """Beside its audit entry, each change is an event for live views: AgentAccountChanged
+    naming the fields an update changed, TeamChanged; a refused change announces nothing."""
+    bus = admin.hub.app[BUS]
+    start = (await bus.redis.xinfo_stream(bus.stream))["last-generated-id"]
+    team = await admin.new_team("announced")
+    agent = await admin.new_agent("announced", skills={"support": 5})
+    a = f"/api/agents/{agent['agent_id']}"
+    await admin.ok("PATCH", a, json={"skills": {"support": 6}, "display_name": "Heard"})
+    await admin.ok("PATCH", a, json={"team_ids": [team["team_id"]]})
+    await admin.ok("PATCH", a, json={"skills": {"support": 6}})  # no change
+    assert (await admin.call(admin.token, "PATCH", a, json={"skills": {"x": 1}}))[0] == 400
+    await admin.ok("POST", a + "/deactivate")
+    await admin.ok("POST", a + "/reactivate")
+    await admin.ok("PUT", a + "/password", json={"password": "fresh-secret-4242"})
+    await admin.ok("PATCH", f"/api/teams/{team['team_id']}", json={"queues": ["support"]})
+    entries = await bus.redis.xrange(bus.stream, min=f"({start}")
+    events = [decode_event(fields) for _, fields in entries]
+    accounts = [(e.change, e.fields) for e in events if isinstance(e, AgentAccountChanged)
+                and e.agent_id == agent["agent_id"]]  # fmt: skip
+    assert accounts == [
+        ("created", []), ("updated", ["display_name", "skills"]), ("updated", ["team_ids"]),
+        ("deactivated", []), ("reactivated", []), ("password_set", []),
+    ]  # fmt: skip
+    assert all(
+        e.by_agent_id == admin.admin_id for e in events if isinstance(e, AgentAccountChanged)
+    )
+    teams = [e.change for e in events if isinstance(e, TeamChanged)
+             and e.team_id == team["team_id"]]  # fmt: skip
+    assert teams == ["created", "updated"]
