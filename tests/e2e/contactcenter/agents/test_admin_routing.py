@@ -82,6 +82,7 @@ async def test_a_new_agent_chooses_their_password_then_takes_their_skills_contac
         "newcomer", skills={"support": 50}, team_ids=[await support_team(admin)],
         must_change_password=True,
     )  # fmt: skip
+    other = await admin.login_as(made["login"])  # another session, ended by the change
     token = await admin.login_as(made["login"])  # the one-time password logs in...
     me = await admin.ok("GET", "/api/me", token)
     assert me["agent"]["must_change_password"] is True
@@ -99,6 +100,7 @@ async def test_a_new_agent_chooses_their_password_then_takes_their_skills_contac
         json={"current_password": PASSWORD, "new_password": CHOSEN},
     )  # fmt: skip
     assert (await admin.ok("GET", "/api/me", token))["agent"]["must_change_password"] is False
+    assert (await admin.call(other, "GET", "/api/me"))[0] == 401
     assert (await admin.call(token, "GET", "/api/customers"))[0] == 200
 
     agent = await console(hub, token)  # the same session, now free
@@ -175,6 +177,27 @@ async def test_a_supervisors_level_change_is_in_routing_at_once(
     assert await routing_skills(hub, never["agent_id"]) == {"support": 90}
     for c in (agent, absent):
         await c.close()
+
+
+async def test_a_password_reset_signs_the_agent_out_until_they_choose_a_new_one(
+    hub: LiveHub, admin: AdminApi
+) -> None:
+    made = await admin.new_agent("reset", skills={"support": 50})
+    token = await admin.login_as(made["login"])
+    agent = await console(hub, token)
+    await admin.ok(
+        "PUT", f"/api/agents/{made['agent_id']}/password", json={"password": "one-time-9876"}
+    )
+    assert await closed_with(agent) == (SESSION_ENDED, "session ended")
+    assert (await admin.call(token, "GET", "/api/me"))[0] == 401
+    token = await admin.login_as(made["login"], "one-time-9876")
+    status, body = await refused_console(hub, token)
+    assert (status, body["error_id"]) == (403, "auth.password_change_required")
+    await admin.ok(
+        "POST", "/api/me/password", token,
+        json={"current_password": "one-time-9876", "new_password": CHOSEN},
+    )  # fmt: skip
+    await (await console(hub, token)).close()
 
 
 @pytest.mark.parametrize("on_agent_lost", ["requeue-front", "keep"])
