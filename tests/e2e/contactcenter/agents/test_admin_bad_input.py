@@ -229,3 +229,28 @@ async def test_junk_never_gets_a_500(admin: AdminApi, target: dict[str, Any]) ->
     )  # fmt: skip
     assert (status, answer["error_id"]) == (400, "request.invalid")
     assert await admin.state(ids, [target["team"]["team_id"]]) == before
+
+
+async def test_a_session_cannot_be_used_to_guess_its_accounts_password(admin: AdminApi) -> None:
+    """Wrong current passwords count as failed logins of the account: past the free ones,
+    changing the password and logging in both wait (429, Retry-After), right or wrong."""
+    agent = await admin.new_agent("guessed")
+    token = await admin.login_as(agent["login"])
+    free = admin.hub.settings.login_free_failures_per_account
+    for guess in range(free):
+        body = {"current_password": f"guess-number-{guess}", "new_password": "whatever-it-is-1"}
+        status, answer = await admin.call(token, "POST", "/api/me/password", json=body)
+        assert (status, answer["error_id"]) == (401, "auth.bad_credentials")
+    right = {"current_password": PASSWORD, "new_password": "whatever-it-is-1"}
+    async with admin.http.post(
+        admin.hub.base_url + "/api/me/password", json=right,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as r:  # fmt: skip
+        assert (r.status, (await r.json())["error_id"]) == (429, "auth.too_many_attempts")
+        assert int(r.headers["Retry-After"]) >= 1
+    body = {"username": agent["login"], "password": PASSWORD}
+    status, answer = await admin.call(None, "POST", "/api/login", json=body)
+    assert (status, answer["error_id"]) == (429, "auth.too_many_attempts")
+    # The password is still the one it was.
+    status, answer = await admin.call(token, "GET", "/api/me")
+    assert status == 200
