@@ -18,9 +18,13 @@ from contactcenter.agents.audit import Actor
 from contactcenter.agents.service import NewAgent
 from contactcenter.agents.validation import ROLES, known_skills
 from contactcenter.core.appkeys import POOL
+from contactcenter.core.errors import BadCredentials, HubError
 from contactcenter.web.appkeys import AGENTS
 from contactcenter.web.http import session_token
+from contactcenter.web.login_limits import LOGIN_LIMITER, TooManyLoginAttempts
 from contactcenter.web.openapi import Call, Operation
+from contactcenter.web.origins import client_ip
+from contactcenter.web.session_api import too_many_attempts
 from routing.model import CHANNELS
 
 E404 = (404,)
@@ -87,13 +91,31 @@ async def set_password(call: Call) -> Any:
 
 
 async def change_own_password(call: Call) -> Any:
+    """Within the login limits (contactcenter/web/login_limits.py): a wrong current password
+    counts as a failed login of the account, so that a session cannot be used to guess it."""
     body = call.body_as(s.OwnPasswordBody)
-    token = session_token(call.request)
+    request, app = call.request, call.request.app
+    token = session_token(request)
     assert token is not None  # the caller is authenticated
-    app = call.request.app
-    await app[ADMIN].change_own_password(
-        call.agent, token, body.current_password, body.new_password, app[AGENTS].check_password
-    )
+    limiter = app[LOGIN_LIMITER]
+    forwarded = request.headers.get("X-Forwarded-For")
+    address = client_ip(request.remote, forwarded, limiter.policy.trust_forwarded_for)
+    try:
+        attempt = await limiter.begin(call.agent.username, address)
+    except TooManyLoginAttempts as exc:
+        return too_many_attempts(exc)
+    try:
+        await app[ADMIN].change_own_password(
+            call.agent, token, body.current_password, body.new_password,
+            app[AGENTS].check_password,
+        )  # fmt: skip
+    except BadCredentials:
+        await limiter.failed(attempt)
+        raise
+    except HubError:  # the current password was right; the new one was refused
+        await limiter.succeeded(attempt)
+        raise
+    await limiter.succeeded(attempt)
     return {"ok": True}
 
 
@@ -185,8 +207,9 @@ ADMIN_OPERATIONS: tuple[Operation, ...] = (
               "admin", "admin", answer=set_password, body=s.PasswordBody, response=s.Done,
               errors=E404),
     Operation("POST", "/api/me/password", "change_own_password", "Choose one's own password"
-              " (the current one is asked); one's other sessions end", "agent", "session",
-              answer=change_own_password, body=s.OwnPasswordBody, response=s.Done),
+              " (the current one is asked, within the login limits); one's other sessions"
+              " end", "agent", "session", answer=change_own_password, body=s.OwnPasswordBody,
+              response=s.Done, errors=(429,)),
     Operation("GET", "/api/skills", "admin_catalogue", "What an agent's account may name:"
               " skills, channels, roles, queues", "supervisor", "admin", answer=catalogue,
               response=s.Catalogue),
@@ -204,5 +227,5 @@ ADMIN_OPERATIONS: tuple[Operation, ...] = (
               " stay)", "admin", "admin", answer=delete_team, status=204, errors=E404),
     Operation("GET", "/api/audit", "audit_log", "Administrative changes, newest first: who,"
               " what, before, after, when", "admin", "admin", answer=audit_log,
-              query=s.AuditQuery, response=s.AuditPage),
+              query=s.AuditQuery, response=s.AuditPage, errors=(403,)),
 )  # fmt: skip

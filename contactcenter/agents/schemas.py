@@ -15,6 +15,12 @@ Login = Annotated[str, StringConstraints(min_length=2, max_length=64)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Uuid = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ),
+]
 Level = Annotated[StrictInt, Field(ge=0, le=100)]
 Count = Annotated[StrictInt, Field(ge=0, le=50)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
@@ -28,7 +34,7 @@ SKILLS_DOC = "skill name: level 0-100; the skills config/queues.toml and routing
 class AgentSearch(PageQuery):
     search: str | None = Field(None, min_length=1, max_length=100, description="in login,"
                                " display name or email")  # fmt: skip
-    team_id: Id | None = None
+    team_id: Uuid | None = None
     skill: str | None = Field(None, min_length=1, max_length=64)
     role: Role | None = None
     active: Literal["true", "false", "any"] = Field("true", description="deactivated too: any")
@@ -161,7 +167,8 @@ class TeamList(Strict):
 class AuditQuery(Strict):
     target_kind: Literal["agent", "team"] | None = None
     target_id: Id | None = None
-    before_id: int | None = Field(None, ge=1, description="entries older than this one")
+    # At most a bigint's largest: the log's ids are PostgreSQL bigints.
+    before_id: int | None = Field(None, ge=1, le=2**63 - 1, description="entries older than this")
     limit: int = Field(50, ge=1, le=200)
 
 

@@ -6,7 +6,7 @@ audit entry in one transaction, then announced: `AgentAccountChanged` on the eve
 and, when it changes what routing knows, the agent's new profile through the routing store
 (its `AgentProfileChanged` is what routing folds), so it takes effect at the next decision.
 Deactivating an agent ends their sessions (their consoles close everywhere) and gives back
-the work they hold as the loss of their console would.
+all the work they hold, to its queues.
 
 Who may do what: an admin, everything; a supervisor, read the agents of their teams and set
 their skills, languages and capacity; an agent, their own password. Out of scope is as
@@ -161,8 +161,9 @@ class AdminService:
         async with self.pool.acquire() as conn, conn.transaction():
             before = await accounts.fetch(conn, agent_id, lock=True)
             if "capacity" in values:  # a partial capacity keeps the other channels
-                values["capacity"] = {**before.capacity, **values["capacity"]}
-                validation.check_capacity(values["capacity"])
+                values["capacity"] = validation.check_capacity(
+                    {**before.capacity, **values["capacity"]}, before.capacity
+                )
             if team_ids is not None:
                 missing = set(team_ids) - await teams.existing(conn, team_ids)
                 if missing:
@@ -171,10 +172,15 @@ class AdminService:
             if values:
                 await accounts.update(conn, agent_id, values)
             after = await accounts.fetch(conn, agent_id)
-            await audit.record(
-                conn, actor, "agent.update", "agent", agent_id, before.audited(), after.audited()
-            )
-        changed = sorted(k for k in changes if before.audited().get(k) != after.audited().get(k))
+            if before.audited() != after.audited():  # a change that changes nothing is none
+                await audit.record(
+                    conn, actor, "agent.update", "agent", agent_id, before.audited(),
+                    after.audited(),
+                )  # fmt: skip
+        was, now = before.audited(), after.audited()
+        # `team_ids` is shown as `teams`: compare what the account shows.
+        shown = {k: "teams" if k == "team_ids" else k for k in changes}
+        changed = sorted(k for k in changes if was.get(shown[k]) != now.get(shown[k]))
         if changed:
             await self._announce(agent_id, "updated", actor, changed)
         if after.active and ROUTING_FIELDS & set(changed):
@@ -187,6 +193,8 @@ class AdminService:
             before = await accounts.fetch(conn, agent_id, lock=True)
             if actor.agent_id == agent_id and not active:
                 raise Forbidden("you cannot deactivate your own account", field="active")
+            if before.active == active:  # already so: nothing to change, nothing to record
+                return before
             await accounts.update(conn, agent_id, {"active": active})
             ended = [] if active else await accounts.end_sessions(conn, agent_id)
             after = await accounts.fetch(conn, agent_id)
@@ -194,8 +202,6 @@ class AdminService:
             await audit.record(
                 conn, actor, action, "agent", agent_id, before.audited(), after.audited()
             )
-        if before.active == active:
-            return after
         if not active:
             await self._sign_out(agent_id, ended, why="deactivated")
         await self._announce(agent_id, "reactivated" if active else "deactivated", actor)
@@ -227,7 +233,7 @@ class AdminService:
         other sessions end; this one stays."""
         if not await check(who.agent_id, current):
             raise BadCredentials("the current password is wrong", field="current_password")
-        validation.check_password(new, who.username)
+        validation.check_password(new, who.username, field="new_password")
         if new == current:
             raise validation.WeakPassword("choose a new password", field="new_password")
         password_hash = await hash_password(new)
@@ -276,7 +282,7 @@ class AdminService:
 
     async def _sign_out(self, agent_id: str, token_hashes: list[str], *, why: str) -> None:
         """Close the ended sessions' consoles on every hub process; a deactivated agent also
-        goes offline, giving back their work as a lost console does."""
+        goes offline, giving back all their work."""
         now_ms = self.clock()
         for token_hash in token_hashes:
             await self.bus.publish(
@@ -285,8 +291,10 @@ class AdminService:
         if why != "deactivated" or not await self.routing.agent_fields(agent_id):
             return
         await self.routing.set_agent_state(agent_id, "offline", now_ms=now_ms, reason=why)
+        # As one who chose to go offline: a deactivated agent is not coming back for the
+        # conversations a queue's on_agent_lost = "keep" would hold for a lost console.
         moved = await give_back_work(
-            self.routing, agent_id, self.settings().policies, now_ms, chosen=False
+            self.routing, agent_id, self.settings().policies, now_ms, chosen=True
         )
         log.info("deactivated_agent_work_given_back", agent_id=agent_id, contacts_moved=moved)
 

@@ -87,6 +87,8 @@ class TeamAdmin:
             if queues is not None:
                 await teams.set_queues(conn, team_id, self._queues(queues))
             after = await teams.fetch(conn, team_id)
+            if before == after:  # a change that changes nothing is none
+                return after
             await audit.record(
                 conn, actor, "team.update", "team", team_id, before.public(), after.public()
             )

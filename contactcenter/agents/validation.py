@@ -16,7 +16,7 @@ from typing import Any
 from contactcenter.core.errors import InvalidInput
 from contactcenter.settings.hub import HubSettings
 from routing.expr import parse, skills_of
-from routing.model import CHANNELS
+from routing.model import CHANNELS, DEFAULT_CAPACITY
 
 ROLES = ("agent", "supervisor", "admin")
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -152,10 +152,10 @@ def check_languages(languages: Sequence[str]) -> list[str]:
 
 
 def check_capacity(
-    capacity: Mapping[str, Any], *, base: Mapping[str, int] | None = None
+    capacity: Mapping[str, Any], base: Mapping[str, int] = DEFAULT_CAPACITY
 ) -> dict[str, int]:
     """Contacts an agent may hold at once per channel; at least one channel above 0 once
-    `capacity` is laid over `base` (the channels it leaves out)."""
+    the channels left out keep what they have in `base` (the defaults, or the account's)."""
     out: dict[str, int] = {}
     for channel, count in capacity.items():
         if channel not in CHANNELS:
@@ -169,8 +169,7 @@ def check_capacity(
                 field=f"capacity.{channel}",
             )
         out[channel] = count
-    merged = {**(base or {}), **out}
-    if merged and not any(merged.values()):
+    if not any({**base, **out}.values()):
         raise NoCapacity("an agent who can take nothing on any channel", field="capacity")
     return out
 
@@ -201,8 +200,8 @@ def password_problem(password: str, login: str) -> str | None:
     return None
 
 
-def check_password(password: str, login: str) -> str:
+def check_password(password: str, login: str, field: str = "password") -> str:
     problem = password_problem(password, login)
     if problem is not None:
-        raise WeakPassword(f"password too weak: {problem}", field="password")
+        raise WeakPassword(f"password too weak: {problem}", field=field)
     return password

@@ -1,6 +1,8 @@
-"""The administration commands as an operator runs them: real `contactcenter` processes
-against the test's PostgreSQL database and Redis routing domain, with the shipped
-configuration plus a `billing` queue (so that `billing` is a skill routing knows)."""
+"""Fixtures of the administration tests: a hub's API as an admin of the test's own
+(`admin`), and the administration commands as an operator runs them (`cli`): real
+`contactcenter` processes against the test's PostgreSQL database and Redis routing domain,
+with the shipped configuration plus a `billing` queue (so that `billing` is a skill routing
+knows)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -23,7 +26,8 @@ from contactcenter.core.events import Event, decode_event
 from contactcenter.core.redisconn import RedisClient
 from contactcenter.settings.hub import HubSettings
 from routing.keys import Keys
-from tests.conftest import ROOT
+from tests.conftest import ROOT, LiveHub
+from tests.e2e.contactcenter.agents.admin_support import AdminApi, admin_api
 
 COMMAND_TIMEOUT_S = 90.0
 BILLING_QUEUE = '\n[[queue]]\nname = "billing"\nskill = "billing"\nchannels = ["chat", "email"]\n'
@@ -127,3 +131,9 @@ async def cli(
         }
     )
     yield Cli(env, redis, Keys(settings.routing_domain), settings.database_url)
+
+
+@pytest.fixture
+async def admin(hub: LiveHub) -> AsyncIterator[AdminApi]:
+    async with aiohttp.ClientSession() as http:
+        yield await admin_api(hub, http)
