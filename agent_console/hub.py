@@ -23,7 +23,11 @@ from aiohttp import WSCloseCode, web
 from agent_console.connection import CLOSE_TOO_SLOW, Connection, OutboundLimits
 from agent_console.customer_index import CustomerIndex, customer_holders
 from agent_console.fanout import Delivery, crm_customers, deliveries
-from contactcenter.core.events import Event
+from contactcenter.core.events import ContactAbandoned, Event, WrapUpCompleted
+
+# Live contacts whose queue a hub process remembers for supervisors' scope; past this, the
+# oldest are forgotten (a contact that ended unseen, say).
+MAX_CONTACT_QUEUES = 100_000
 
 __all__ = ["CLOSE_TOO_SLOW", "Connection", "ConsoleHub", "Dispatch", "OutboundLimits"]
 
@@ -67,6 +71,9 @@ class ConsoleHub:
         self.agents: dict[str, set[Connection]] = defaultdict(set)
         self.customers: dict[str, set[Connection]] = defaultdict(set)
         self.supervisors: set[Connection] = set()
+        # Each live contact's queue, from the events that name it, so that a supervisor
+        # scoped to their teams sees the events of their queues' contacts (docs/admin.md).
+        self.contact_queues: dict[str, str] = {}
         # Every connection, including customers who have no contact yet: all are closed
         # at shutdown, or one left open holds the server's shutdown up.
         self.connections: set[Connection] = set()
@@ -148,8 +155,9 @@ class ConsoleHub:
         # is enriched once, and reaches a connection in two of them (a supervisor holding the
         # customer's contact) once.
         made: dict[int, tuple[set[Connection], Any]] = {}
+        named = self._contact_concerns(event, holders)
         for d in deliveries(event, holders):
-            targets = self._targets(d)
+            targets = self._targets(d, named)
             if d.holds and d.audience_id in self.agents:
                 self.holdings[d.audience_id].add(d.holds)
             if d.releases and d.audience_id in self.holdings:
@@ -166,11 +174,32 @@ class ConsoleHub:
         self.customer_index.apply(event)
         return Dispatch(out)
 
-    def _targets(self, d: Delivery) -> list[Connection]:
+    def _contact_concerns(
+        self, event: Event, holders: frozenset[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """What an event's contact adds to the agents and queues it concerns (for supervisors'
+        scope): the agents holding it, and the queue it is in, as this process last heard."""
+        contact_id = getattr(event, "contact_id", None)
+        if not contact_id:
+            return holders, frozenset()
+        queue = getattr(event, "to_queue", None) or getattr(event, "queue", None)
+        if isinstance(event, (WrapUpCompleted, ContactAbandoned)):
+            queue = self.contact_queues.pop(contact_id, None) or queue
+        elif queue:
+            self.contact_queues[contact_id] = queue
+            while len(self.contact_queues) > MAX_CONTACT_QUEUES:  # oldest first
+                self.contact_queues.pop(next(iter(self.contact_queues)))
+        else:
+            queue = self.contact_queues.get(contact_id)
+        return holders, frozenset((queue,) if queue else ())
+
+    def _targets(
+        self, d: Delivery, named: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    ) -> list[Connection]:
         if d.audience == "supervisors":
             if d.concerns is None:
                 return list(self.supervisors)
-            agents, queues = d.concerns
+            agents, queues = d.concerns[0] | named[0], d.concerns[1] | named[1]
             return [c for c in self.supervisors if c.sees(agents, queues)]
         if d.audience == "agent":
             return list(self.agents.get(d.audience_id, ()))

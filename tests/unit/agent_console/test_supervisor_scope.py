@@ -66,3 +66,19 @@ def test_an_event_naming_no_agent_or_queue_is_for_admins_only() -> None:
         at_ms=1, contact_id="c1", message_id="m1", sender="customer", agent_id=None, body="x"
     )
     assert _log_targets(_hub(), e) == {"admin"}
+
+
+def test_a_customers_message_reaches_the_supervisor_of_its_contacts_queue() -> None:
+    hub = _hub()
+    arrived = ev.ContactArrived(
+        at_ms=1, contact_id="c1", customer_id="k1", channel="chat", queue="billing",
+        customer_name="Fay",
+    )  # fmt: skip
+    hub.plan(arrived).cancel()
+    said = ev.MessageSent(
+        at_ms=2, contact_id="c1", message_id="m1", sender="customer", agent_id=None, body="x"
+    )
+    planned = hub.plan(said)
+    reached = {c.key for targets, _ in planned._items for c in targets}
+    planned.cancel()
+    assert reached == {"sup-b", "admin"}
