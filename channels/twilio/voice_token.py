@@ -17,8 +17,12 @@ from twilio.jwt.access_token.grants import VoiceGrant
 
 from channels.twilio.common import TWILIO
 from channels.twilio.voice_twiml import client_identity
+from contactcenter.agents import audit
+from contactcenter.agents.accounts import AgentNotFound
+from contactcenter.agents.audit import Actor
+from contactcenter.agents.scope import scope_of
 from contactcenter.core.appkeys import POOL
-from contactcenter.core.errors import Forbidden, NotFound, ServiceUnavailable
+from contactcenter.core.errors import Forbidden, ServiceUnavailable
 from contactcenter.crm.identity import normalise_phone
 from contactcenter.web.openapi import Call, Operation
 
@@ -83,16 +87,17 @@ class VoiceToOut(BaseModel):
     voice_to: str
 
 
-class AgentNotFound(NotFound):
-    error_id = "agent.not_found"
-
-
-def _agent_key(call: Call, doing: str) -> tuple[str, uuid.UUID]:
+async def _agent_key(call: Call, doing: str) -> tuple[str, uuid.UUID]:
     """The path's agent id, when the caller may act on it: agents on themselves,
-    supervisors on anyone."""
+    supervisors on their teams' agents (docs/admin.md, "Teams and scope"), admins on anyone.
+    An agent outside a supervisor's scope is as unknown as one that does not exist."""
     agent_id = call.request.match_info["agent_id"]
-    if agent_id != call.agent.agent_id and not call.agent.is_supervisor:
-        raise Forbidden(f"agents {doing} where they take their own calls only")
+    if agent_id != call.agent.agent_id:
+        if not call.agent.is_supervisor:
+            raise Forbidden(f"agents {doing} where they take their own calls only")
+        scope = await scope_of(call.request.app[POOL], call.agent)
+        if not scope.sees_agent(agent_id):
+            raise AgentNotFound("no such agent", agent_id=agent_id)
     try:
         return agent_id, uuid.UUID(agent_id)
     except ValueError:
@@ -102,8 +107,7 @@ def _agent_key(call: Call, doing: str) -> tuple[str, uuid.UUID]:
 async def get_voice_to(call: Call) -> dict[str, Any]:
     """Where the agent takes calls (the console shows it, and starts the softphone on
     "client")."""
-
-    agent_id, key = _agent_key(call, "read")
+    agent_id, key = await _agent_key(call, "read")
     voice_to = await call.request.app[POOL].fetchval(
         "SELECT voice_to FROM agents WHERE id = $1", key
     )
@@ -113,19 +117,24 @@ async def get_voice_to(call: Call) -> dict[str, Any]:
 
 
 async def set_voice_to(call: Call) -> dict[str, Any]:
-    """Where the agent takes calls. Agents set their own; supervisors anyone's."""
-
-    agent_id, key = _agent_key(call, "set")
+    """Where the agent takes calls. Agents set their own; supervisors their teams' agents'.
+    The change is in the audit log (docs/admin.md, "Audit")."""
+    agent_id, key = await _agent_key(call, "set")
     body = call.body
     assert isinstance(body, VoiceToIn)
     twilio = call.request.app.get(TWILIO)
     region = twilio.default_region if twilio else None
     voice_to = "client" if body.voice_to == "client" else normalise_phone(body.voice_to, region)
-    found = await call.request.app[POOL].fetchval(
-        "UPDATE agents SET voice_to = $2 WHERE id = $1 RETURNING id", key, voice_to
-    )
-    if found is None:
-        raise AgentNotFound("no such agent", agent_id=agent_id)
+    async with call.request.app[POOL].acquire() as conn, conn.transaction():
+        before = await conn.fetchval("SELECT voice_to FROM agents WHERE id = $1 FOR UPDATE", key)
+        if before is None:
+            raise AgentNotFound("no such agent", agent_id=agent_id)
+        if before != voice_to:
+            await conn.execute("UPDATE agents SET voice_to = $2 WHERE id = $1", key, voice_to)
+            await audit.record(
+                conn, Actor.of(call.agent), "agent.voice", "agent", agent_id,
+                {"voice_to": before}, {"voice_to": voice_to},
+            )  # fmt: skip
     return {"agent_id": agent_id, "voice_to": voice_to}
 
 

@@ -41,16 +41,6 @@ BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "set_voice_to": lambda: {"voice_to": "client"},
 }
 
-# Operations whose refusal of an out-of-scope supervisor is not yet what this test asks, with
-# why (outside the administration's code); their own test below is a strict xfail.
-KNOWN_GAPS = {
-    "GET /api/agents/{agent_id}/voice": "channels/twilio/voice_token.py lets any supervisor"
-    " read any agent's voice setting (no team scope)",
-    "PUT /api/agents/{agent_id}/voice": "channels/twilio/voice_token.py lets any supervisor"
-    " set any agent's voice setting (no team scope, no audit entry)",
-}
-
-
 @dataclass(frozen=True)
 class Op:
     method: str
@@ -222,18 +212,14 @@ async def test_every_operation_refuses_whom_it_must_and_lets_in_the_others(
         problem = await attempt(world, op, caller, "A")
         if problem:
             wrong.setdefault(op.label, []).append(problem)
-    known = {(label, p) for label, ps in wrong.items() for p in ps
-             if label in KNOWN_GAPS and p.startswith("supervisor on B")}  # fmt: skip
-    unexpected = [(label, p) for label, ps in wrong.items() for p in ps if (label, p) not in known]
-    assert not unexpected, "\n".join(f"{label}: {p}" for label, p in unexpected)
+    problems = [(label, p) for label, ps in wrong.items() for p in ps]
+    assert not problems, "\n".join(f"{label}: {p}" for label, p in problems)
 
 
-@pytest.mark.xfail(strict=True, reason="; ".join(KNOWN_GAPS.values()))
 async def test_a_supervisor_cannot_reach_another_teams_agents_voice_setting(
     world: World,
 ) -> None:
-    """The gaps of KNOWN_GAPS, on their own: strict, so that mending them makes this test
-    fail until they are taken off the list."""
+    """The voice setting (channels/twilio/voice_token.py) keeps to the same scope."""
     b = world.agent_b["agent_id"]
     sup = world.tokens["supervisor"]
     status, _ = await world.admin.call(sup, "GET", f"/api/agents/{b}/voice")
