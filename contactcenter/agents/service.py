@@ -160,6 +160,9 @@ class AdminService:
         values = self._checked({k: v for k, v in changes.items() if k != "team_ids"})
         async with self.pool.acquire() as conn, conn.transaction():
             before = await accounts.fetch(conn, agent_id, lock=True)
+            if actor.agent_id == agent_id and values.get("role", before.role) != before.role:
+                # so that the last admin cannot lock everyone out of administration
+                raise Forbidden("you cannot change your own role", field="role")
             if "capacity" in values:  # a partial capacity keeps the other channels
                 values["capacity"] = validation.check_capacity(
                     {**before.capacity, **values["capacity"]}, before.capacity

@@ -254,3 +254,13 @@ async def test_a_session_cannot_be_used_to_guess_its_accounts_password(admin: Ad
     # The password is still the one it was.
     status, answer = await admin.call(token, "GET", "/api/me")
     assert status == 200
+
+
+async def test_an_admin_cannot_change_their_own_role(admin: AdminApi) -> None:
+    me = await admin.ok("GET", "/api/me")
+    agent_id = me["agent"]["agent_id"]
+    status, body = await admin.call(
+        admin.token, "PATCH", f"/api/agents/{agent_id}", json={"role": "agent"}
+    )
+    assert (status, body["error_id"], body["details"]["field"]) == (403, "auth.forbidden", "role")
+    assert (await admin.ok("GET", f"/api/agents/{agent_id}"))["role"] == "admin"

@@ -41,6 +41,7 @@ BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "set_voice_to": lambda: {"voice_to": "client"},
 }
 
+
 @dataclass(frozen=True)
 class Op:
     method: str
