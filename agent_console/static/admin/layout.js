@@ -11,11 +11,6 @@ export const ui = {
   errorBanner: $("error-banner"),
   errorText: $("error-text"),
   errorDismiss: $("error-dismiss"),
-  loginForm: $("login-form"),
-  loginUser: $("login-username"),
-  loginPass: $("login-password"),
-  loginError: $("login-error"),
-  loginSubmit: $("login-submit"),
 };
 
 const VIEWS = {

@@ -12,6 +12,7 @@
  * All text goes in through textContent. */
 
 import { api, ApiError } from "../shared/api.js";
+import { setupLoginForm } from "../shared/login_form.js";
 import { setupPasswordChange } from "../shared/password.js";
 import { ui, showView, renderMe, showTab, whenShown, hideError, showError } from "./layout.js";
 import { state, loadCatalogue, loadTeams, whenSessionGone } from "./state.js";
@@ -27,7 +28,11 @@ whenShown("teams", reloadTeams);
 whenShown("routing", loadRouting);
 whenSessionGone(() => sessionEnded("Your session has ended. Please sign in again."));
 
-const askPassword = setupPasswordChange((agent) => signedIn(agent, ""));
+const login = setupLoginForm(document.getElementById("login-view"), {
+  subtitle: "Supervisors and admins sign in to manage agents and teams.",
+  onSignedIn: signedIn,
+});
+const askPassword = setupPasswordChange(document.getElementById("password-view"), (agent) => signedIn(agent, ""));
 
 function isSupervisor(agent) {
   return agent.role === "supervisor" || agent.role === "admin";
@@ -64,38 +69,9 @@ async function signedIn(agent, typedPassword) {
 function sessionEnded(message) {
   state.me = null;
   showView("login");
-  if (message) {
-    ui.loginError.textContent = message;
-    ui.loginError.hidden = false;
-  }
-  ui.loginUser.focus();
+  if (message) login.say(message);
+  login.ready();
 }
-
-ui.loginForm.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  ui.loginError.hidden = true;
-  const username = ui.loginUser.value.trim();
-  const password = ui.loginPass.value;
-  if (!username || !password) {
-    ui.loginError.textContent = "Enter your username and password.";
-    ui.loginError.hidden = false;
-    return;
-  }
-  ui.loginSubmit.disabled = true;
-  try {
-    const body = await api("POST", "/api/login", { username, password });
-    ui.loginPass.value = "";
-    await signedIn(body.agent, password);
-  } catch (e) {
-    ui.loginError.textContent = e instanceof ApiError
-      ? e.message
-      : "Cannot reach the hub. Check your connection and try again.";
-    ui.loginError.hidden = false;
-    ui.loginPass.select();
-  } finally {
-    ui.loginSubmit.disabled = false;
-  }
-});
 
 ui.logout.addEventListener("click", async () => {
   ui.logout.disabled = true;
@@ -106,7 +82,6 @@ ui.logout.addEventListener("click", async () => {
   }
   ui.logout.disabled = false;
   hideError();
-  ui.loginPass.value = "";
   sessionEnded();
 });
 

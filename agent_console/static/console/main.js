@@ -11,8 +11,10 @@
  *   softphone.js, phone.js       the softphone (Twilio Voice SDK) and its wiring
  *   supervisor.js                for supervisors, the live log of hub events
  *
- * An agent who signed in with an administrator's one-time password chooses their own first
- * (../shared/password.js): the hub serves nothing else to that session until then.
+ * The sign-in form (../shared/login_form.js) and the password step (../shared/password.js)
+ * are built into their empty sections of the page, shared with the admin page. An agent who
+ * signed in with an administrator's one-time password chooses their own first: the hub serves
+ * nothing else to that session until then.
  *
  * Nothing here writes customer data (names, messages, notes) to the browser's console. */
 
@@ -27,6 +29,7 @@ import { showCustomerOf } from "./customer.js";
 import "./customer_edits.js";
 import { clearEvents } from "./supervisor.js";
 import { softphone } from "./phone.js";
+import { setupLoginForm } from "../shared/login_form.js";
 import { setupPasswordChange } from "../shared/password.js";
 
 const passwordView = document.getElementById("password-view");
@@ -38,7 +41,11 @@ function show(name) {
   passwordView.hidden = name !== "password";
 }
 
-const askPassword = setupPasswordChange((agent) => enterConsole(agent));
+const login = setupLoginForm(ui.loginView, {
+  subtitle: "Agents and supervisors sign in to take chats.",
+  onSignedIn: signedIn,
+});
+const askPassword = setupPasswordChange(passwordView, (agent) => enterConsole(agent));
 
 /* Into the console, unless the agent must first choose their own password. */
 function signedIn(agent, typedPassword) {
@@ -55,8 +62,7 @@ setConnectionHooks({
   onSessionEnded: () => {
     resetConsole();
     show("login");
-    ui.loginError.textContent = "Your session has ended. Please sign in again.";
-    ui.loginError.hidden = false;
+    login.say("Your session has ended. Please sign in again.");
   },
 });
 
@@ -81,48 +87,13 @@ function enterConsole(agent) {
   state.agent = agent || {};
   renderAgent();
   adminLink.hidden = !["supervisor", "admin"].includes(state.agent.role);
-  ui.loginError.hidden = true;
+  login.say("");
   show("console");
   updateCounts();
   updateEmptyHint();
   socket.start();
   softphone.start(state.agent);
 }
-
-ui.loginForm.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  ui.loginError.hidden = true;
-  const username = ui.loginUser.value.trim();
-  const password = ui.loginPass.value;
-  if (!username || !password) {
-    ui.loginError.textContent = "Enter your username and password.";
-    ui.loginError.hidden = false;
-    return;
-  }
-  ui.loginSubmit.disabled = true;
-  try {
-    const res = await fetch("/api/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username, password }),
-    });
-    let body = null;
-    try { body = await res.json(); } catch (e) { body = null; }
-    if (res.ok && body) {
-      ui.loginPass.value = "";
-      signedIn(body.agent || body, password);
-    } else {
-      ui.loginError.textContent = (body && body.message) || ("Sign-in failed (HTTP " + res.status + ").");
-      ui.loginError.hidden = false;
-      ui.loginPass.select();
-    }
-  } catch (e) {
-    ui.loginError.textContent = "Cannot reach the hub. Check your connection and try again.";
-    ui.loginError.hidden = false;
-  } finally {
-    ui.loginSubmit.disabled = false;
-  }
-});
 
 ui.logout.addEventListener("click", async () => {
   ui.logout.disabled = true;
@@ -134,8 +105,7 @@ ui.logout.addEventListener("click", async () => {
   ui.logout.disabled = false;
   resetConsole();
   show("login");
-  ui.loginPass.value = "";
-  ui.loginUser.focus();
+  login.ready();
 });
 
 async function boot() {
@@ -153,7 +123,7 @@ async function boot() {
     /* fall through to the login form */
   }
   show("login");
-  ui.loginUser.focus();
+  login.ready();
 }
 
 boot();
