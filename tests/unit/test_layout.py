@@ -197,3 +197,19 @@ def test_the_checks_see_the_imports_they_judge() -> None:
     assert "contactcenter.core.events" in EDGES["routing.state"]
     assert "contactcenter.conversations.service" in EDGES["contactcenter.app"]
     assert "contactcenter.crm.api.schemas" in EDGES["contactcenter.crm.api.customers"]
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject.toml lists the packages by hand: a new folder left out of it would be
+    missing from an installed hub (an editable install would not show it)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    packages = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in PACKAGES
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert packages - listed == set()
