@@ -4,6 +4,7 @@ trace function, never timed)."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from types import FrameType
 from typing import Any
@@ -79,6 +80,10 @@ def lines_run(stats: LiveStats, events: list[ev.Event]) -> int:
             count += 1
         return tracer
 
+    # The collector may run other objects' finalizers (Python code) at any allocation: keep
+    # it out of the count, so that only the fold's own lines are counted.
+    gc.collect()
+    gc.disable()
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
@@ -86,6 +91,7 @@ def lines_run(stats: LiveStats, events: list[ev.Event]) -> int:
             stats.apply(event)
     finally:
         sys.settrace(previous)
+        gc.enable()
     return count
 
 
