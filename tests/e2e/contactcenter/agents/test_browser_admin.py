@@ -388,3 +388,95 @@ async def test_the_agent_list_comes_a_page_at_a_time(admin_hub: LiveHub) -> None
         assert logins == [f"pg{i}-{sfx}" for i in range(3)]
         await ctx.close()
     assert not errors, "errors in the pages:\n" + "\n".join(errors)
+
+
+async def _api(base: str, token: str, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
+            method, base + path, headers={"Authorization": f"Bearer {token}"}, **kw
+        ) as resp,
+    ):
+        return resp.status, await resp.json() if resp.content_type == "application/json" else None
+
+
+async def test_members_reset_passwords_reactivation_and_deleting_a_team_from_the_page(
+    admin_hub: LiveHub,
+) -> None:
+    base = admin_hub.base_url
+    sfx = uuid.uuid4().hex[:6]
+    team, login_ = f"Desk {sfx}", f"rs-{sfx}"
+    token = await login(base, "admin", admin_hub.demo_password)
+    status, made = await _api(base, token, "POST", "/api/agents", json={
+        "login": login_, "display_name": "Reset Me", "password": ONE_TIME,
+        "must_change_password": False, "skills": {"support": 10},
+    })  # fmt: skip
+    assert status == 201, made
+    errors: list[str] = []
+    async with chromium() as browser:
+        ctx, page = await watched_page(browser, errors, "admin page")
+        await sign_in_at(page, f"{base}/admin", "admin", admin_hub.demo_password)
+        await expect(page.get_by_test_id("agents-panel")).to_be_visible(timeout=LIVE_MS)
+
+        # -- the role filter and the search find the agent
+        await page.get_by_test_id("agent-filter-role").select_option("agent")
+        await page.get_by_test_id("agent-search").fill(sfx)
+        await expect(agent_row(page, login_)).to_be_visible(timeout=LIVE_MS)
+        await page.get_by_test_id("agent-filter-role").select_option("supervisor")
+        await expect(agent_row(page, login_)).to_have_count(0, timeout=LIVE_MS)
+        await page.get_by_test_id("agent-filter-role").select_option("agent")
+
+        # -- a reset password is one the agent must change
+        await agent_row(page, login_).click()
+        await page.get_by_test_id("agent-reset-password").fill("reset-Pass-9876")
+        await page.get_by_test_id("agent-reset-submit").click()
+        await expect(page.get_by_test_id("agent-account-status")).to_contain_text(
+            "Password reset", timeout=LIVE_MS
+        )
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                base + "/api/login", json={"username": login_, "password": "reset-Pass-9876"}
+            ) as resp,
+        ):
+            assert (await resp.json())["agent"]["must_change_password"] is True
+
+        # -- deactivated, then reactivated from the page
+        await page.get_by_test_id("agent-deactivate").click()
+        await expect(page.get_by_test_id("agent-active-state")).to_contain_text("Deactivated")
+        await page.get_by_test_id("agent-reactivate").click()
+        await expect(page.get_by_test_id("agent-account-status")).to_contain_text(
+            "Reactivated", timeout=LIVE_MS
+        )
+        status, account = await _api(base, token, "GET", f"/api/agents/{made['agent_id']}")
+        assert account["active"] is True
+
+        # -- a team: a member added by login, then removed; then the team deleted
+        await page.get_by_test_id("tab-teams").click()
+        await page.get_by_test_id("team-new-name").fill(team)
+        await page.get_by_test_id("team-create").click()
+        await expect(page.get_by_test_id("team-name")).to_have_value(team, timeout=LIVE_MS)
+        await page.get_by_test_id("team-add-login").fill(login_)
+        await page.get_by_test_id("team-add-member").click()
+        member = page.locator(f'[data-testid="team-member"][data-login="{login_}"]')
+        await expect(member).to_be_visible(timeout=LIVE_MS)
+        await page.get_by_test_id("team-save").click()
+        await expect(page.get_by_test_id("team-form-status")).to_contain_text("Saved")
+        status, account = await _api(base, token, "GET", f"/api/agents/{made['agent_id']}")
+        assert [t["name"] for t in account["teams"]] == [team]
+        team_id = account["teams"][0]["team_id"]
+        await member.get_by_test_id("team-member-remove").click()
+        await expect(member).to_have_count(0)
+        await page.get_by_test_id("team-save").click()
+        await expect(page.get_by_test_id("team-form-status")).to_contain_text("Saved")
+        status, account = await _api(base, token, "GET", f"/api/agents/{made['agent_id']}")
+        assert account["teams"] == []
+        await page.get_by_test_id("team-delete").click()
+        await page.get_by_test_id("team-delete-confirm").click()
+        await expect(
+            page.locator(f'[data-testid="team-row"][data-team-name="{team}"]')
+        ).to_have_count(0, timeout=LIVE_MS)
+        status, _ = await _api(base, token, "GET", f"/api/teams/{team_id}")
+        assert status == 404
+        await ctx.close()
+    assert not errors, "errors in the page:\n" + "\n".join(errors)
